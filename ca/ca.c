@@ -1,0 +1,373 @@
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509v3.h>
+
+#include "ca/ca.h"
+#include "ca/ca_files.h"
+#include "ca/ca_int.h"
+
+struct ca {
+	X509		*cert;
+	EVP_PKEY	*key;
+	X509		*ra_cert;	/* NULL: no RA */
+	EVP_PKEY	*ra_key;
+};
+
+void
+ca_free(ca *c)
+{
+	if (c == NULL)
+		return;
+	X509_free(c->cert);
+	EVP_PKEY_free(c->key);
+	X509_free(c->ra_cert);
+	EVP_PKEY_free(c->ra_key);
+	free(c);
+}
+
+X509 *ca_cert_get0(const ca *c) { return c->cert; }
+EVP_PKEY *ca_key_get0(const ca *c) { return c->key; }
+X509 *ca_ra_cert_get0(const ca *c) { return c->ra_cert; }
+EVP_PKEY *ca_ra_key_get0(const ca *c) { return c->ra_key; }
+
+X509_NAME *
+ca_name_parse(const char *s, const char **why)
+{
+	X509_NAME *n = NULL;
+	char *copy = NULL, *p, *field, *eq;
+	char sep;
+	int ok = 0;
+
+	if (s == NULL || *s == '\0') {
+		*why = "empty subject";
+		return NULL;
+	}
+	if ((n = X509_NAME_new()) == NULL || (copy = strdup(s)) == NULL)
+		goto out;
+	/* OpenSSL's "/C=US/CN=x" or RFC 4514-like "CN=x,O=y", in order. */
+	sep = copy[0] == '/' ? '/' : ',';
+	p = copy[0] == '/' ? copy + 1 : copy;
+	while (p != NULL && *p != '\0') {
+		char *next = strchr(p, sep);
+
+		if (next != NULL)
+			*next++ = '\0';
+		field = p;
+		while (*field == ' ')
+			field++;
+		if ((eq = strchr(field, '=')) == NULL || eq == field ||
+		    eq[1] == '\0') {
+			*why = "subject field is not KEY=VALUE";
+			goto out;
+		}
+		*eq = '\0';
+		if (!X509_NAME_add_entry_by_txt(n, field, MBSTRING_UTF8,
+		    (unsigned char *)eq + 1, -1, -1, 0)) {
+			*why = "unknown subject attribute";
+			goto out;
+		}
+		p = next;
+	}
+	if (X509_NAME_entry_count(n) == 0) {
+		*why = "empty subject";
+		goto out;
+	}
+	ok = 1;
+out:
+	free(copy);
+	ERR_clear_error();
+	if (!ok) {
+		X509_NAME_free(n);
+		return NULL;
+	}
+	return n;
+}
+
+int
+ca_random_serial(ASN1_INTEGER **out)
+{
+	unsigned char b[16];
+	BIGNUM *bn = NULL;
+	ASN1_INTEGER *ai = NULL;
+	int ok = 0;
+
+	/* 127 bits of randomness: positive, never zero, fixed length. */
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		goto out;
+	b[0] &= 0x7f;
+	if (b[0] == 0)
+		b[0] = 1;
+	if ((bn = BN_bin2bn(b, sizeof(b), NULL)) == NULL)
+		goto out;
+	if ((ai = BN_to_ASN1_INTEGER(bn, NULL)) == NULL)
+		goto out;
+	*out = ai;
+	ok = 1;
+out:
+	BN_free(bn);
+	return ok;
+}
+
+int
+ca_add_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+	int ok;
+
+	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+	if ((ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value)) == NULL)
+		return 0;
+	ok = X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok;
+}
+
+/* A new certificate for key, signed by issuer_key (self-signed if NULL). */
+static X509 *
+make_cert(EVP_PKEY *key, const char *subject, X509 *issuer,
+    EVP_PKEY *issuer_key, int days, int is_ca, const char **why)
+{
+	X509 *x = NULL;
+	X509_NAME *name = NULL;
+	ASN1_INTEGER *serial = NULL;
+	int ok = 0;
+
+	if ((name = ca_name_parse(subject, why)) == NULL)
+		goto out;
+	if ((x = X509_new()) == NULL || !X509_set_version(x, 2))
+		goto out;
+	if (!ca_random_serial(&serial) || !X509_set_serialNumber(x, serial))
+		goto out;
+	if (!X509_set_subject_name(x, name) ||
+	    !X509_set_issuer_name(x, issuer != NULL ?
+	    X509_get_subject_name(issuer) : name))
+		goto out;
+	if (X509_gmtime_adj(X509_getm_notBefore(x), -300) == NULL ||
+	    X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) == NULL)
+		goto out;
+	if (issuer != NULL &&
+	    ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(issuer)) > 0 &&
+	    !X509_set1_notAfter(x, X509_get0_notAfter(issuer)))
+		goto out;
+	if (!X509_set_pubkey(x, key))
+		goto out;
+	if (is_ca) {
+		if (!ca_add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") ||
+		    !ca_add_ext(x, x, NID_key_usage,
+		    "critical,keyCertSign,cRLSign,digitalSignature") ||
+		    !ca_add_ext(x, x, NID_subject_key_identifier, "hash"))
+			goto out;
+	} else {
+		/* NDES's "CEP Encryption" certificate, plus signing CertReps. */
+		if (!ca_add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") ||
+		    !ca_add_ext(x, issuer, NID_key_usage,
+		    "critical,digitalSignature,keyEncipherment") ||
+		    !ca_add_ext(x, issuer, NID_ext_key_usage,
+		    "1.3.6.1.4.1.311.20.2.1") ||
+		    !ca_add_ext(x, issuer, NID_subject_key_identifier, "hash") ||
+		    !ca_add_ext(x, issuer, NID_authority_key_identifier,
+		    "keyid:always"))
+			goto out;
+	}
+	if (!X509_sign(x, issuer_key != NULL ? issuer_key : key, EVP_sha256()))
+		goto out;
+	ok = 1;
+out:
+	if (!ok && *why == NULL)
+		*why = "cannot create certificate";
+	X509_NAME_free(name);
+	ASN1_INTEGER_free(serial);
+	if (!ok) {
+		X509_free(x);
+		x = NULL;
+	}
+	return x;
+}
+
+static int
+join(char *buf, size_t cap, const char *dir, const char *file)
+{
+	return snprintf(buf, cap, "%s/%s", dir, file) < (int)cap;
+}
+
+/* Load a cert/key pair; create it when both files are absent. */
+static int
+load_or_create(const char *dir, const char *base, const struct ca_params *p,
+    const char *subject, X509 *issuer, EVP_PKEY *issuer_key, X509 **cert,
+    EVP_PKEY **key, int *created, const char **why)
+{
+	char cpath[PATH_MAX], kpath[PATH_MAX], name[64];
+	int have_c, have_k;
+
+	snprintf(name, sizeof(name), "%s.pem", base);
+	if (!join(cpath, sizeof(cpath), dir, name))
+		return 0;
+	snprintf(name, sizeof(name), "%s.key", base);
+	if (!join(kpath, sizeof(kpath), dir, name))
+		return 0;
+	have_c = ca_file_exists(cpath);
+	have_k = ca_file_exists(kpath);
+	if (have_c != have_k) {
+		*why = have_c ? "certificate present but its key is missing" :
+		    "key present but its certificate is missing";
+		return 0;
+	}
+	if (have_c) {
+		if ((*key = ca_read_key(kpath, why)) == NULL ||
+		    (*cert = ca_read_cert(cpath, why)) == NULL)
+			return 0;
+		if (X509_check_private_key(*cert, *key) != 1) {
+			ERR_clear_error();
+			*why = "key does not match its certificate";
+			return 0;
+		}
+		return 1;
+	}
+	if (p->key_bits < CA_MIN_RSA_BITS || p->key_bits > CA_MAX_RSA_BITS) {
+		*why = "ca_key_bits out of range (2048..8192)";
+		return 0;
+	}
+	if ((*key = EVP_RSA_gen((unsigned int)p->key_bits)) == NULL) {
+		*why = "RSA key generation failed";
+		return 0;
+	}
+	*cert = make_cert(*key, subject, issuer, issuer_key, p->ca_days,
+	    issuer == NULL, why);
+	if (*cert == NULL)
+		return 0;
+	/* Key first: a crash in between leaves "key without certificate". */
+	if (!ca_write_key(kpath, *key, why) || !ca_write_cert(cpath, *cert, why))
+		return 0;
+	*created = 1;
+	return 1;
+}
+
+int
+ca_open(const char *dir, const struct ca_params *p, int *created, ca **out,
+    const char **why)
+{
+	ca *c = NULL;
+	int ret = CA_ERROR, dummy_created = 0;
+
+	*out = NULL;
+	if (created == NULL)
+		created = &dummy_created;
+	*created = 0;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto out;
+	if (!load_or_create(dir, "ca", p, p->ca_subject, NULL, NULL, &c->cert,
+	    &c->key, created, why))
+		goto out;
+	if (p->ra_subject != NULL && *p->ra_subject != '\0') {
+		if (!load_or_create(dir, "ra", p, p->ra_subject, c->cert, c->key,
+		    &c->ra_cert, &c->ra_key, created, why))
+			goto out;
+		if (X509_check_issued(c->cert, c->ra_cert) != X509_V_OK) {
+			*why = "RA certificate was not issued by the CA";
+			goto out;
+		}
+	}
+	*out = c;
+	c = NULL;
+	ret = CA_OK;
+out:
+	ca_free(c);
+	ERR_clear_error();
+	return ret;
+}
+
+static void
+hex_encode(const unsigned char *b, size_t n, char *hex, int upper)
+{
+	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		hex[2 * i] = digits[b[i] >> 4];
+		hex[2 * i + 1] = digits[b[i] & 15];
+	}
+	hex[2 * n] = '\0';
+}
+
+int
+ca_thumbprint(X509 *x, const EVP_MD *md, char *hex, size_t cap)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	if (!X509_digest(x, md, d, &n) || cap < 2 * (size_t)n + 1)
+		return 0;
+	hex_encode(d, n, hex, 1);
+	return 1;
+}
+
+int
+ca_sha256_hex(const unsigned char *b, size_t len, char hex[65])
+{
+	unsigned char d[32];
+	unsigned int n = 0;
+
+	if (!EVP_Digest(b, len, d, &n, EVP_sha256(), NULL) || n != 32)
+		return 0;
+	hex_encode(d, 32, hex, 0);
+	return 1;
+}
+
+int
+ca_pubkey_sha256(EVP_PKEY *k, char hex[65])
+{
+	unsigned char *der = NULL;
+	int n, ok;
+
+	if ((n = i2d_PUBKEY(k, &der)) <= 0)
+		return 0;
+	ok = ca_sha256_hex(der, (size_t)n, hex);
+	OPENSSL_free(der);
+	return ok;
+}
+
+char *
+ca_serial_hex(X509 *x)
+{
+	BIGNUM *bn;
+	char *h, *copy = NULL;
+
+	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	if (bn == NULL)
+		return NULL;
+	if ((h = BN_bn2hex(bn)) != NULL) {
+		copy = strdup(h);
+		OPENSSL_free(h);
+	}
+	BN_free(bn);
+	return copy;
+}
+
+char *
+ca_name_oneline(const X509_NAME *n)
+{
+	BIO *b;
+	char *data, *s = NULL;
+	long len;
+
+	if ((b = BIO_new(BIO_s_mem())) == NULL)
+		return NULL;
+	if (X509_NAME_print_ex(b, n, 0, (ASN1_STRFLGS_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) |
+	    XN_FLAG_SEP_CPLUS_SPC | XN_FLAG_FN_SN | XN_FLAG_DUMP_UNKNOWN_FIELDS) >= 0) {
+		len = BIO_get_mem_data(b, &data);
+		if ((s = malloc((size_t)len + 1)) != NULL) {
+			memcpy(s, data, (size_t)len);
+			s[len] = '\0';
+		}
+	}
+	BIO_free(b);
+	return s;
+}

@@ -1,0 +1,87 @@
+/*
+ * The local CA: a root CA and the RA certificate that SCEP clients encrypt
+ * to (like NDES's "CEP Encryption" certificate), kept as PEM files in a
+ * state directory, created on first use.  Also the CSR policy and issuance.
+ * Knows nothing of HTTP or the ledger.
+ */
+#ifndef CA_H
+#define CA_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+enum ca_result {
+	CA_OK = 0,
+	CA_REJECT,	/* the request breaks policy: failInfo badRequest */
+	CA_BAD_ALG,	/* unsupported key or algorithm: failInfo badAlg */
+	CA_ERROR,	/* our fault (I/O, memory) */
+};
+
+#define CA_MAX_CHALLENGE	255	/* bytes */
+#define CA_MIN_RSA_BITS		2048
+#define CA_MAX_RSA_BITS		8192
+#define CA_MAX_SANS		64
+
+typedef struct ca ca;
+
+struct ca_params {
+	int		 key_bits;	/* RSA bits for the CA and RA keys */
+	const char	*ca_subject;	/* "CN=...,O=..." or "/CN=.../O=..." */
+	int		 ca_days;
+	const char	*ra_subject;	/* empty: no RA, the CA decrypts */
+};
+
+/* Load the CA (and RA) from dir, creating them if absent. */
+int ca_open(const char *dir, const struct ca_params *p, int *created,
+    ca **out, const char **why);
+void ca_free(ca *c);
+
+X509 *ca_cert_get0(const ca *c);
+EVP_PKEY *ca_key_get0(const ca *c);
+X509 *ca_ra_cert_get0(const ca *c);	/* NULL when there is no RA */
+EVP_PKEY *ca_ra_key_get0(const ca *c);
+
+/* Uppercase hex digest of a certificate's DER, as MDM profiles want it. */
+int ca_thumbprint(X509 *x, const EVP_MD *md, char *hex, size_t cap);
+/* Lowercase hex SHA-256 of a public key's SubjectPublicKeyInfo. */
+int ca_pubkey_sha256(EVP_PKEY *k, char hex[65]);
+/* Lowercase hex SHA-256 of any bytes. */
+int ca_sha256_hex(const unsigned char *b, size_t len, char hex[65]);
+
+/* Parse a subject such as "CN=x,O=y" into a new X509_NAME. */
+X509_NAME *ca_name_parse(const char *s, const char **why);
+
+/* CSR (PKCS#10) handling. */
+int ca_csr_parse(const unsigned char *der, size_t len, X509_REQ **out,
+    const char **why);
+/* Self-signature valid, RSA >= 2048 bits or EC P-256/P-384. */
+int ca_csr_check(X509_REQ *req, const char **why);
+/*
+ * The challengePassword attribute into buf (NUL-terminated); *present is 0
+ * when the CSR has none.
+ */
+int ca_csr_challenge(X509_REQ *req, char *buf, size_t cap, int *present,
+    const char **why);
+/* Subject as one line and SANs as "DNS:a, IP:1.2.3.4, UPN:u@x"; malloc'd. */
+int ca_csr_describe(X509_REQ *req, char **subject, char **sans);
+
+struct ca_profile {
+	int		 days;
+	const char	*eku;	/* OpenSSL list: "clientAuth,serverAuth,1.2.3" */
+};
+
+/* Check that an EKU list is one OpenSSL understands. */
+int ca_profile_check(const struct ca_profile *p, const char **why);
+
+/* Issue a certificate for req, valid from now - 5 min. */
+int ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
+    time_t now, X509 **out, const char **why);
+
+/* Text forms for the ledger; the caller frees with free(). */
+char *ca_serial_hex(X509 *x);
+char *ca_name_oneline(const X509_NAME *n);
+
+#endif

@@ -1,0 +1,235 @@
+#include <arpa/inet.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/x509v3.h>
+
+#include "ca/ca.h"
+#include "ca/ca_int.h"
+
+#define CA_MAX_CSR	(64 * 1024)
+
+int
+ca_csr_parse(const unsigned char *der, size_t len, X509_REQ **out,
+    const char **why)
+{
+	const unsigned char *p = der;
+	X509_REQ *req;
+
+	*out = NULL;
+	if (len == 0 || len > CA_MAX_CSR) {
+		*why = "RFC 2986: CSR empty or larger than 64 KiB";
+		return CA_REJECT;
+	}
+	if ((req = d2i_X509_REQ(NULL, &p, (long)len)) == NULL) {
+		ERR_clear_error();
+		*why = "RFC 8894 3.3.1: messageData is not a PKCS#10 CSR";
+		return CA_REJECT;
+	}
+	if (p != der + len) {
+		X509_REQ_free(req);
+		*why = "RFC 8894 3.3.1: trailing bytes after the CSR";
+		return CA_REJECT;
+	}
+	*out = req;
+	return CA_OK;
+}
+
+int
+ca_csr_check(X509_REQ *req, const char **why)
+{
+	EVP_PKEY *k;
+	char group[64];
+	size_t glen = 0;
+	int bits;
+
+	if ((k = X509_REQ_get0_pubkey(req)) == NULL) {
+		ERR_clear_error();
+		*why = "CSR public key cannot be decoded";
+		return CA_BAD_ALG;
+	}
+	switch (EVP_PKEY_get_base_id(k)) {
+	case EVP_PKEY_RSA:
+		bits = EVP_PKEY_get_bits(k);
+		if (bits < CA_MIN_RSA_BITS || bits > CA_MAX_RSA_BITS) {
+			*why = "CSR RSA key must be 2048 to 8192 bits";
+			return CA_REJECT;
+		}
+		break;
+	case EVP_PKEY_EC:
+		if (!EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME,
+		    group, sizeof(group), &glen) ||
+		    (strcmp(group, "prime256v1") != 0 &&
+		    strcmp(group, "secp384r1") != 0)) {
+			ERR_clear_error();
+			*why = "CSR EC key must be on P-256 or P-384";
+			return CA_BAD_ALG;
+		}
+		break;
+	default:
+		*why = "CSR key must be RSA or EC";
+		return CA_BAD_ALG;
+	}
+	if (X509_REQ_verify(req, k) != 1) {
+		ERR_clear_error();
+		*why = "RFC 2986: CSR self-signature does not verify";
+		return CA_REJECT;
+	}
+	return CA_OK;
+}
+
+int
+ca_csr_challenge(X509_REQ *req, char *buf, size_t cap, int *present,
+    const char **why)
+{
+	X509_ATTRIBUTE *a;
+	ASN1_TYPE *t;
+	int idx, len;
+
+	*present = 0;
+	buf[0] = '\0';
+	idx = X509_REQ_get_attr_by_NID(req, NID_pkcs9_challengePassword, -1);
+	if (idx < 0)
+		return CA_OK;
+	if (X509_REQ_get_attr_by_NID(req, NID_pkcs9_challengePassword, idx) >= 0) {
+		*why = "CSR has two challengePassword attributes";
+		return CA_REJECT;
+	}
+	a = X509_REQ_get_attr(req, idx);
+	if (X509_ATTRIBUTE_count(a) != 1) {
+		*why = "challengePassword must have one value";
+		return CA_REJECT;
+	}
+	t = X509_ATTRIBUTE_get0_type(a, 0);
+	/* RFC 2985 5.4.1: DirectoryString; clients send Printable or UTF8. */
+	if (t->type != V_ASN1_PRINTABLESTRING && t->type != V_ASN1_UTF8STRING) {
+		*why = "challengePassword must be a PrintableString or UTF8String";
+		return CA_REJECT;
+	}
+	len = ASN1_STRING_length(t->value.asn1_string);
+	if (len < 0 || (size_t)len >= cap) {
+		*why = "challengePassword too long";
+		return CA_REJECT;
+	}
+	memcpy(buf, ASN1_STRING_get0_data(t->value.asn1_string), (size_t)len);
+	buf[len] = '\0';
+	if (strlen(buf) != (size_t)len) {
+		*why = "challengePassword contains a NUL byte";
+		return CA_REJECT;
+	}
+	*present = 1;
+	return CA_OK;
+}
+
+/* Append "fmt" to a growing malloc'd string. */
+static int
+append(char **s, size_t *len, const char *prefix, const char *value)
+{
+	size_t add = strlen(prefix) + strlen(value) + 2;
+	char *n;
+
+	if ((n = realloc(*s, *len + add + 1)) == NULL)
+		return 0;
+	*s = n;
+	*len += (size_t)snprintf(n + *len, add + 1, "%s%s%s",
+	    *len ? ", " : "", prefix, value);
+	return 1;
+}
+
+int
+ca_describe_sans(const GENERAL_NAMES *gens, char **out)
+{
+	char *s = NULL, ip[INET6_ADDRSTRLEN], *txt;
+	size_t len = 0;
+	int i, ok = 0;
+
+	if ((s = strdup("")) == NULL)
+		return 0;
+	for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		const ASN1_STRING *str = NULL;
+		const char *prefix = NULL;
+		int n;
+
+		switch (g->type) {
+		case GEN_DNS:
+			prefix = "DNS:", str = g->d.dNSName;
+			break;
+		case GEN_EMAIL:
+			prefix = "email:", str = g->d.rfc822Name;
+			break;
+		case GEN_URI:
+			prefix = "URI:", str = g->d.uniformResourceIdentifier;
+			break;
+		case GEN_IPADD:
+			n = ASN1_STRING_length(g->d.iPAddress);
+			if (inet_ntop(n == 16 ? AF_INET6 : AF_INET,
+			    ASN1_STRING_get0_data(g->d.iPAddress), ip,
+			    sizeof(ip)) == NULL || (n != 4 && n != 16))
+				snprintf(ip, sizeof(ip), "?");
+			if (!append(&s, &len, "IP:", ip))
+				goto out;
+			continue;
+		case GEN_OTHERNAME:
+			if (OBJ_obj2nid(g->d.otherName->type_id) == NID_ms_upn &&
+			    g->d.otherName->value->type == V_ASN1_UTF8STRING) {
+				prefix = "UPN:";
+				str = g->d.otherName->value->value.utf8string;
+			}
+			break;
+		}
+		if (prefix == NULL) {
+			if (!append(&s, &len, "other:", "?"))
+				goto out;
+			continue;
+		}
+		n = ASN1_STRING_length(str);
+		if ((txt = malloc((size_t)n + 1)) == NULL)
+			goto out;
+		memcpy(txt, ASN1_STRING_get0_data(str), (size_t)n);
+		txt[n] = '\0';
+		ok = append(&s, &len, prefix, txt);
+		free(txt);
+		if (!ok)
+			goto out;
+		ok = 0;
+	}
+	*out = s;
+	s = NULL;
+	ok = 1;
+out:
+	free(s);
+	return ok;
+}
+
+int
+ca_csr_describe(X509_REQ *req, char **subject, char **sans)
+{
+	STACK_OF(X509_EXTENSION) *exts;
+	GENERAL_NAMES *gens = NULL;
+	int ok = 0;
+
+	*subject = *sans = NULL;
+	if ((*subject = ca_name_oneline(X509_REQ_get_subject_name(req))) == NULL)
+		goto out;
+	exts = X509_REQ_get_extensions(req);
+	if (exts != NULL)
+		gens = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	if (!ca_describe_sans(gens, sans))
+		goto out;
+	ok = 1;
+out:
+	GENERAL_NAMES_free(gens);
+	ERR_clear_error();
+	if (!ok) {
+		free(*subject);
+		*subject = NULL;
+	}
+	return ok;
+}

@@ -1,0 +1,180 @@
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+
+#include "pkcs7/scep_certrep.h"
+#include "pkcs7/scep_oid.h"
+
+/* DER of cms into a buffer the caller frees with OPENSSL_free. */
+static scep_err
+cms_der(CMS_ContentInfo *cms, unsigned char **der, size_t *len)
+{
+	unsigned char *buf = NULL;
+	int n;
+
+	n = i2d_CMS_ContentInfo(cms, &buf);
+	if (n <= 0)
+		return SCEP_ERR_INTERNAL;
+	*der = buf;
+	*len = (size_t)n;
+	return SCEP_OK;
+}
+
+scep_err
+scep_certs_only_der(STACK_OF(X509) *certs, unsigned char **der, size_t *len)
+{
+	CMS_ContentInfo *cms = NULL;
+	scep_err ret = SCEP_ERR_INTERNAL;
+
+	/*
+	 * No signer: a certificates-only SignedData (RFC 8894 3.4).  Left
+	 * partial because there is nothing to sign; no eContent at all.
+	 */
+	cms = CMS_sign(NULL, NULL, certs, NULL, CMS_BINARY | CMS_PARTIAL);
+	if (cms == NULL || !CMS_set_detached(cms, 1))
+		goto out;
+	ret = cms_der(cms, der, len);
+out:
+	CMS_ContentInfo_free(cms);
+	ERR_clear_error();
+	return ret;
+}
+
+static int
+add_string_attr(CMS_SignerInfo *si, enum scep_attr attr, const char *s)
+{
+	ASN1_OBJECT *obj;
+	int ok;
+
+	if ((obj = scep_oid_new(attr)) == NULL)
+		return 0;
+	ok = CMS_signed_add1_attr_by_OBJ(si, obj, V_ASN1_PRINTABLESTRING, s,
+	    (int)strlen(s));
+	ASN1_OBJECT_free(obj);
+	return ok;
+}
+
+static int
+add_octet_attr(CMS_SignerInfo *si, enum scep_attr attr,
+    const unsigned char *b, size_t len)
+{
+	ASN1_OBJECT *obj;
+	int ok;
+
+	if ((obj = scep_oid_new(attr)) == NULL)
+		return 0;
+	ok = CMS_signed_add1_attr_by_OBJ(si, obj, V_ASN1_OCTET_STRING, b,
+	    (int)len);
+	ASN1_OBJECT_free(obj);
+	return ok;
+}
+
+/* RFC 8894 3.3.2: the issued certificate, enveloped to the requester. */
+static scep_err
+success_envelope(const struct scep_certrep *r, unsigned char **der,
+    size_t *len)
+{
+	STACK_OF(X509) *one = NULL, *recips = NULL;
+	unsigned char *inner = NULL;
+	size_t inner_len = 0;
+	CMS_ContentInfo *env = NULL;
+	BIO *in = NULL;
+	scep_err ret = SCEP_ERR_INTERNAL;
+
+	if ((one = sk_X509_new_null()) == NULL ||
+	    !sk_X509_push(one, r->issued))
+		goto out;
+	if ((ret = scep_certs_only_der(one, &inner, &inner_len)) != SCEP_OK)
+		goto out;
+	ret = SCEP_ERR_INTERNAL;
+	if ((recips = sk_X509_new_null()) == NULL ||
+	    !sk_X509_push(recips, r->recipient))
+		goto out;
+	if ((in = BIO_new_mem_buf(inner, (int)inner_len)) == NULL)
+		goto out;
+	env = CMS_encrypt(recips, in, r->cipher, CMS_BINARY);
+	if (env == NULL)
+		goto out;
+	ret = cms_der(env, der, len);
+out:
+	CMS_ContentInfo_free(env);
+	BIO_free(in);
+	OPENSSL_free(inner);
+	sk_X509_free(one);	/* references only: the caller owns them */
+	sk_X509_free(recips);
+	return ret;
+}
+
+scep_err
+scep_certrep_der(const struct scep_certrep *r, unsigned char **der,
+    size_t *len, const char **why)
+{
+	const char *dummy;
+	CMS_ContentInfo *cms = NULL;
+	CMS_SignerInfo *si;
+	unsigned char *env = NULL;
+	size_t env_len = 0;
+	BIO *content = NULL;
+	char num[16];
+	int flags = CMS_BINARY | CMS_PARTIAL | CMS_NOSMIMECAP;
+	scep_err ret = SCEP_ERR_INTERNAL;
+
+	if (why == NULL)
+		why = &dummy;
+	*why = "cannot build CertRep";
+	if (r->status == SCEP_STATUS_SUCCESS) {
+		if (r->issued == NULL || r->recipient == NULL ||
+		    r->cipher == NULL)
+			goto out;
+		if ((ret = success_envelope(r, &env, &env_len)) != SCEP_OK) {
+			*why = "cannot envelope the certificate to the requester";
+			goto out;
+		}
+		ret = SCEP_ERR_INTERNAL;
+		content = BIO_new_mem_buf(env, (int)env_len);
+	} else {
+		/* FAILURE and PENDING carry no pkcsPKIEnvelope. */
+		flags |= CMS_DETACHED;
+		content = BIO_new_mem_buf("", 0);
+	}
+	if (content == NULL)
+		goto out;
+	if ((cms = CMS_sign(NULL, NULL, NULL, NULL, flags)) == NULL)
+		goto out;
+	/* Default SignerInfo: rsaEncryption, as strongSwan requires. */
+	si = CMS_add1_signer(cms, r->signer_cert, r->signer_key, r->md, flags);
+	if (si == NULL)
+		goto out;
+	snprintf(num, sizeof(num), "%d", SCEP_MSG_CERTREP);
+	if (!add_string_attr(si, SCEP_ATTR_MESSAGE_TYPE, num))
+		goto out;
+	snprintf(num, sizeof(num), "%d", r->status);
+	if (!add_string_attr(si, SCEP_ATTR_PKI_STATUS, num))
+		goto out;
+	if (r->status == SCEP_STATUS_FAILURE) {
+		snprintf(num, sizeof(num), "%d", r->fail_info);
+		if (!add_string_attr(si, SCEP_ATTR_FAIL_INFO, num))
+			goto out;
+	}
+	if (!add_string_attr(si, SCEP_ATTR_TRANSACTION_ID, r->txid))
+		goto out;
+	if (!add_octet_attr(si, SCEP_ATTR_RECIPIENT_NONCE, r->recipient_nonce,
+	    r->recipient_nonce_len))
+		goto out;
+	if (!add_octet_attr(si, SCEP_ATTR_SENDER_NONCE, r->sender_nonce,
+	    r->sender_nonce_len))
+		goto out;
+	if (CMS_final(cms, content, NULL, CMS_BINARY) != 1)
+		goto out;
+	ret = cms_der(cms, der, len);
+out:
+	CMS_ContentInfo_free(cms);
+	BIO_free(content);
+	OPENSSL_free(env);
+	ERR_clear_error();
+	return ret;
+}

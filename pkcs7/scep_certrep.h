@@ -1,0 +1,41 @@
+/*
+ * Outgoing SCEP messages: the CertRep (RFC 8894 3.3.2) and the degenerate
+ * certificates-only SignedData that GetCACert and the CertRep envelope use
+ * (RFC 8894 3.4, 4.2.1.2).
+ */
+#ifndef SCEP_CERTREP_H
+#define SCEP_CERTREP_H
+
+#include <stddef.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "pkcs7/scep_err.h"
+
+struct scep_certrep {
+	int			 status;	/* enum scep_pki_status */
+	int			 fail_info;	/* when status is FAILURE */
+	const char		*txid;		/* echoed */
+	const unsigned char	*recipient_nonce; /* the request's senderNonce */
+	size_t			 recipient_nonce_len;
+	const unsigned char	*sender_nonce;	/* fresh, from the caller */
+	size_t			 sender_nonce_len;
+	/* The signer: a certificate GetCACert returns. */
+	X509			*signer_cert;
+	EVP_PKEY		*signer_key;
+	const EVP_MD		*md;
+	/* SUCCESS only: what to send and to whom. */
+	X509			*issued;
+	X509			*recipient;	/* the request's signer */
+	const EVP_CIPHER	*cipher;	/* the request's own cipher */
+};
+
+scep_err scep_certrep_der(const struct scep_certrep *r, unsigned char **der,
+    size_t *len, const char **why);
+
+/* Degenerate certs-only SignedData holding certs, in order. */
+scep_err scep_certs_only_der(STACK_OF(X509) *certs, unsigned char **der,
+    size_t *len);
+
+#endif

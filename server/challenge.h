@@ -1,0 +1,42 @@
+/*
+ * The enrollment challenge password.  Held only as a salted PBKDF2-SHA256
+ * hash; compared in constant time.  The config's challenge is one of:
+ *   ""                      no challenge required
+ *   "auto"                  generated on first start, its hash kept in
+ *                           STATE_DIR/challenge.hash (0600)
+ *   "pbkdf2-sha256$I$S$H"   a hash from `scepctl challenge hash`
+ *   anything else           a plaintext password, hashed at load
+ */
+#ifndef CHALLENGE_H
+#define CHALLENGE_H
+
+#include <stddef.h>
+
+#define CHALLENGE_HASH_MAX	160
+#define CHALLENGE_GEN_LEN	24	/* characters of a generated password */
+
+struct challenge {
+	int		required;
+	unsigned int	iterations;
+	unsigned char	salt[16];
+	unsigned char	hash[32];
+};
+
+/* Hash a plaintext password with a fresh salt into the text form. */
+int challenge_hash_text(const char *plain, char *out, size_t cap);
+
+/*
+ * Set c from a config value.  For "auto" with no hash yet, a password is
+ * generated into new_plain (CHALLENGE_GEN_LEN + 1 bytes) and its hash
+ * written to state_dir; *generated says so.
+ */
+int challenge_setup(struct challenge *c, const char *value,
+    const char *state_dir, char *new_plain, int *generated, const char **why);
+
+/* Replace the "auto" password; prints nothing, returns it in new_plain. */
+int challenge_reset(const char *state_dir, char *new_plain, const char **why);
+
+/* 1 if offered matches; constant time in the password's content. */
+int challenge_verify(const struct challenge *c, const char *offered);
+
+#endif

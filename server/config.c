@@ -1,0 +1,384 @@
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server/config.h"
+
+enum kind { K_STR, K_INT, K_BOOL, K_SIZE, K_SECONDS, K_LOGLEVEL, K_LISTEN };
+
+struct key {
+	const char	*name;
+	enum kind	 kind;
+	size_t		 off;
+	long		 min, max;
+};
+
+#define F(m) offsetof(struct scepd_config, m)
+
+static const struct key keys[] = {
+	{ "listen",			K_LISTEN,   F(listen), 0, 0 },
+	{ "port_file",			K_STR,      F(port_file), 0, 0 },
+	{ "state_dir",			K_STR,      F(state_dir), 1, 0 },
+	{ "challenge",			K_STR,      F(challenge), 0, 0 },
+	{ "legacy_algorithms",		K_BOOL,     F(legacy_algorithms), 0, 1 },
+	{ "ca_key_bits",		K_INT,      F(ca_key_bits), 2048, 8192 },
+	{ "ca_subject",			K_STR,      F(ca_subject), 1, 0 },
+	{ "ca_days",			K_INT,      F(ca_days), 1, 36500 },
+	{ "ra_subject",			K_STR,      F(ra_subject), 0, 0 },
+	{ "cert_days",			K_INT,      F(cert_days), 1, 36500 },
+	{ "eku",			K_STR,      F(eku), 0, 0 },
+	{ "max_body",			K_SIZE,     F(max_body), 1024, 64L << 20 },
+	{ "max_url",			K_SIZE,     F(max_url), 1024, 1L << 20 },
+	{ "max_connections",		K_INT,      F(max_connections), 1, 100000 },
+	{ "max_connections_per_ip",	K_INT,      F(max_connections_per_ip), 0, 100000 },
+	{ "timeout",			K_SECONDS,  F(timeout), 1, 3600 },
+	{ "threads",			K_INT,      F(threads), 0, 256 },
+	{ "max_clock_skew",		K_SECONDS,  F(max_clock_skew), 0, 365 * 86400 },
+	{ "log_level",			K_LOGLEVEL, F(log_level), 0, 0 },
+};
+
+static char **
+str_field(struct scepd_config *c, const struct key *k)
+{
+	return (char **)((char *)c + k->off);
+}
+
+static int *
+int_field(struct scepd_config *c, const struct key *k)
+{
+	return (int *)((char *)c + k->off);
+}
+
+static int
+set_str(struct scepd_config *c, const char *name, const char *v)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(keys[i].name, name) == 0) {
+			char *dup = strdup(v), **f = str_field(c, &keys[i]);
+
+			if (dup == NULL)
+				return 0;
+			free(*f);
+			*f = dup;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void
+config_init(struct scepd_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	/* Safe built-in defaults; conf/scepd.conf is the lab default. */
+	set_str(c, "listen", "127.0.0.1:8080");
+	set_str(c, "port_file", "");
+	set_str(c, "state_dir", "/var/lib/scepd");
+	set_str(c, "challenge", "auto");
+	set_str(c, "ca_subject", "CN=scepd CA,O=scepd");
+	set_str(c, "ra_subject", "CN=scepd RA,O=scepd");
+	set_str(c, "eku", "clientAuth");
+	c->legacy_algorithms = 0;
+	c->ca_key_bits = 3072;
+	c->ca_days = 3650;
+	c->cert_days = 365;
+	c->max_body = 256 * 1024;
+	c->max_url = 65536 + 1024;
+	c->max_connections = 512;
+	c->max_connections_per_ip = 0;
+	c->timeout = 30;
+	c->threads = 0;
+	c->max_clock_skew = 0;
+	c->log_level = LOG_LEVEL_INFO;
+}
+
+void
+config_free(struct scepd_config *c)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (keys[i].kind == K_STR || keys[i].kind == K_LISTEN)
+			free(*str_field(c, &keys[i]));
+	memset(c, 0, sizeof(*c));
+}
+
+int
+config_listen_parse(const char *s, char *host, size_t cap, int *port)
+{
+	const char *colon, *h = s;
+	size_t hlen;
+	char *end;
+	long p;
+
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+
+		if (close == NULL || close[1] != ':')
+			return 0;
+		h = s + 1;
+		hlen = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL)
+			return 0;
+		hlen = (size_t)(colon - s);
+	}
+	if (hlen == 0 || hlen >= cap)
+		return 0;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno != 0 || end == colon + 1 || *end != '\0' || p < 0 || p > 65535)
+		return 0;
+	*port = (int)p;
+	return 1;
+}
+
+/* "512k", "1M", "65536" */
+static int
+parse_size(const char *v, long *out)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || n < 0)
+		return 0;
+	if (*end == 'k' || *end == 'K')
+		n *= 1024, end++;
+	else if (*end == 'm' || *end == 'M')
+		n *= 1024 * 1024, end++;
+	if (*end != '\0')
+		return 0;
+	*out = n;
+	return 1;
+}
+
+/* "30", "30s", "15m", "2h", "1d" */
+static int
+parse_seconds(const char *v, long *out)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || n < 0)
+		return 0;
+	switch (*end) {
+	case '\0':
+	case 's':
+		break;
+	case 'm':
+		n *= 60;
+		break;
+	case 'h':
+		n *= 3600;
+		break;
+	case 'd':
+		n *= 86400;
+		break;
+	default:
+		return 0;
+	}
+	if (*end != '\0' && end[1] != '\0')
+		return 0;
+	*out = n;
+	return 1;
+}
+
+static int
+set_key(struct scepd_config *c, const char *name, const char *v,
+    char *err, size_t cap)
+{
+	static const char *levels[] = { "error", "warn", "info", "debug" };
+	const struct key *k = NULL;
+	char host[256], *end;
+	long n = 0;
+	int port;
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].name, name) == 0)
+			k = &keys[i];
+	if (k == NULL) {
+		snprintf(err, cap, "unknown key '%s'", name);
+		return 0;
+	}
+	switch (k->kind) {
+	case K_LISTEN:
+		if (!config_listen_parse(v, host, sizeof(host), &port)) {
+			snprintf(err, cap, "listen: want ADDRESS:PORT, got '%s'", v);
+			return 0;
+		}
+		/* FALLTHROUGH */
+	case K_STR:
+		if (k->min > 0 && *v == '\0') {
+			snprintf(err, cap, "%s: must not be empty", name);
+			return 0;
+		}
+		if (!set_str(c, name, v)) {
+			snprintf(err, cap, "out of memory");
+			return 0;
+		}
+		return 1;
+	case K_BOOL:
+		if (strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0 ||
+		    strcmp(v, "1") == 0 || strcasecmp(v, "on") == 0)
+			n = 1;
+		else if (strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0 ||
+		    strcmp(v, "0") == 0 || strcasecmp(v, "off") == 0)
+			n = 0;
+		else {
+			snprintf(err, cap, "%s: want yes or no, got '%s'", name, v);
+			return 0;
+		}
+		break;
+	case K_INT:
+		errno = 0;
+		n = strtol(v, &end, 10);
+		if (errno != 0 || end == v || *end != '\0') {
+			snprintf(err, cap, "%s: want a number, got '%s'", name, v);
+			return 0;
+		}
+		break;
+	case K_SIZE:
+		if (!parse_size(v, &n)) {
+			snprintf(err, cap, "%s: want a size such as 65536 or 256k, "
+			    "got '%s'", name, v);
+			return 0;
+		}
+		break;
+	case K_SECONDS:
+		if (!parse_seconds(v, &n)) {
+			snprintf(err, cap, "%s: want a duration such as 30s, 15m "
+			    "or 1d, got '%s'", name, v);
+			return 0;
+		}
+		break;
+	case K_LOGLEVEL:
+		for (i = 0; i < 4; i++)
+			if (strcasecmp(v, levels[i]) == 0)
+				break;
+		if (i == 4) {
+			snprintf(err, cap, "log_level: want error, warn, info or "
+			    "debug, got '%s'", v);
+			return 0;
+		}
+		*int_field(c, k) = (int)i;
+		return 1;
+	}
+	if (n < k->min || n > k->max) {
+		snprintf(err, cap, "%s: %ld is out of range (%ld..%ld)", name, n,
+		    k->min, k->max);
+		return 0;
+	}
+	if (k->kind == K_SIZE)
+		*(long *)((char *)c + k->off) = n;
+	else
+		*int_field(c, k) = (int)n;
+	return 1;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* "key = value" (value may be quoted) into name and value, in place. */
+static int
+split_kv(char *line, char **name, char **value)
+{
+	char *eq = strchr(line, '='), *v;
+	size_t len;
+
+	if (eq == NULL)
+		return 0;
+	*eq = '\0';
+	*name = trim(line);
+	v = trim(eq + 1);
+	len = strlen(v);
+	if (len >= 2 && v[0] == '"' && v[len - 1] == '"') {
+		v[len - 1] = '\0';
+		v++;
+	}
+	*value = v;
+	return **name != '\0';
+}
+
+int
+config_load(struct scepd_config *c, const char *path, char *err, size_t cap)
+{
+	char line[4096], msg[CONFIG_ERR_MAX], *name, *value, *s;
+	FILE *f;
+	int lineno = 0, ok = 0;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, cap, "%s: %s", path, strerror(errno));
+		return 0;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			snprintf(err, cap, "%s:%d: line too long", path, lineno);
+			goto out;
+		}
+		s = trim(line);
+		if (*s == '\0' || *s == '#')
+			continue;
+		if (!split_kv(s, &name, &value)) {
+			snprintf(err, cap, "%s:%d: expected 'key = value'", path,
+			    lineno);
+			goto out;
+		}
+		if (!set_key(c, name, value, msg, sizeof(msg))) {
+			snprintf(err, cap, "%s:%d: %s", path, lineno, msg);
+			goto out;
+		}
+	}
+	if (ferror(f)) {
+		snprintf(err, cap, "%s: read error", path);
+		goto out;
+	}
+	ok = 1;
+out:
+	fclose(f);
+	return ok;
+}
+
+int
+config_override(struct scepd_config *c, const char *kv, char *err, size_t cap)
+{
+	char *copy, *name, *value, msg[CONFIG_ERR_MAX];
+	int ok = 0;
+
+	if ((copy = strdup(kv)) == NULL) {
+		snprintf(err, cap, "out of memory");
+		return 0;
+	}
+	if (!split_kv(copy, &name, &value))
+		snprintf(err, cap, "-o %s: expected key=value", kv);
+	else if (!set_key(c, name, value, msg, sizeof(msg)))
+		snprintf(err, cap, "-o %s: %s", kv, msg);
+	else
+		ok = 1;
+	free(copy);
+	return ok;
+}

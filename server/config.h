@@ -1,0 +1,47 @@
+/*
+ * scepd.conf: "key = value" lines, '#' comments.  Built-in defaults, then
+ * the file, then each -o key=value in order.  Errors name file:line.
+ */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stddef.h>
+
+enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+
+struct scepd_config {
+	char	*listen;		/* "127.0.0.1:8080", "[::1]:0" */
+	char	*port_file;		/* "" for none */
+	char	*state_dir;
+	char	*challenge;		/* "", "auto", plaintext or a hash */
+	int	 legacy_algorithms;
+	int	 ca_key_bits;
+	char	*ca_subject;
+	int	 ca_days;
+	char	*ra_subject;		/* "" for no RA */
+	int	 cert_days;
+	char	*eku;
+	long	 max_body;		/* bytes */
+	long	 max_url;		/* bytes of request line */
+	int	 max_connections;
+	int	 max_connections_per_ip;	/* 0: no limit */
+	int	 timeout;		/* idle seconds per connection */
+	int	 threads;		/* 0: one per CPU */
+	int	 max_clock_skew;	/* seconds; 0: no signingTime check */
+	int	 log_level;
+};
+
+#define CONFIG_ERR_MAX 512
+
+void config_init(struct scepd_config *c);
+void config_free(struct scepd_config *c);
+/* Read a file; on error err holds "file:line: message". */
+int config_load(struct scepd_config *c, const char *path, char *err,
+    size_t cap);
+/* Apply "key=value" from the command line. */
+int config_override(struct scepd_config *c, const char *kv, char *err,
+    size_t cap);
+/* Split "host:port" / "[v6]:port"; host into buf. */
+int config_listen_parse(const char *s, char *host, size_t cap, int *port);
+
+#endif

@@ -1,0 +1,534 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "pkcs7/scep_certrep.h"
+#include "pkcs7/scep_msg.h"
+#include "server/b64.h"
+#include "server/enroll.h"
+#include "server/log.h"
+
+#define SERIAL_TRIES 4
+
+/* Everything one PKIOperation accumulates on its way through. */
+struct op {
+	struct ledger_op	 row;
+	scep_msg		*msg;
+	X509_REQ		*csr;
+	X509			*cert;		/* what the reply carries */
+	int			 cert_is_new;
+	char			*cert_serial;
+	unsigned char		 reply_nonce[SCEP_NONCE_LEN];
+	char			 reply_nonce_hex[2 * SCEP_NONCE_LEN + 1];
+	char			 request_nonce_hex[2 * SCEP_MAX_NONCE + 1];
+	char			 request_sha256[65];
+	char			 pubkey_sha256[65];
+	char			*b64_head;
+	char			*subject;
+	char			*sans;
+	char			 challenge[CA_MAX_CHALLENGE + 1];
+};
+
+int
+enroll_init(struct enroll_ctx *e, ca *c, ledger *l)
+{
+	int i;
+
+	e->ca = c;
+	e->ledger = l;
+	for (i = 0; i < ENROLL_STRIPES; i++)
+		if (pthread_mutex_init(&e->stripes[i], NULL) != 0)
+			return 0;
+	return 1;
+}
+
+void
+enroll_fini(struct enroll_ctx *e)
+{
+	int i;
+
+	for (i = 0; i < ENROLL_STRIPES; i++)
+		pthread_mutex_destroy(&e->stripes[i]);
+	OPENSSL_cleanse(&e->challenge, sizeof(e->challenge));
+}
+
+void
+enroll_reply_free(struct enroll_reply *rep)
+{
+	free(rep->body);
+	rep->body = NULL;
+}
+
+static pthread_mutex_t *
+stripe_for(struct enroll_ctx *e, const char *txid)
+{
+	unsigned long h = 5381;
+
+	while (*txid)
+		h = h * 33 + (unsigned char)*txid++;
+	return &e->stripes[h % ENROLL_STRIPES];
+}
+
+static void
+text_reply(struct enroll_reply *rep, int status, const char *reason)
+{
+	size_t n = strlen(reason);
+
+	rep->http_status = status;
+	rep->content_type = "text/plain; charset=utf-8";
+	rep->len = 0;
+	if ((rep->body = malloc(n + 1)) != NULL) {
+		memcpy(rep->body, reason, n);
+		rep->body[n] = '\n';
+		rep->len = n + 1;
+	}
+}
+
+static void
+op_init(struct op *o, const struct enroll_request *req)
+{
+	memset(o, 0, sizeof(*o));
+	o->row.received_us = req->received_us;
+	o->row.client_addr = req->client_addr;
+	o->row.user_agent = req->user_agent;
+	o->row.http_method = req->method;
+	o->row.outcome = "rejected";
+	o->row.pki_status = -1;
+	o->row.fail_info = -1;
+	if (req->len > 0 && ca_sha256_hex(req->body, req->len, o->request_sha256))
+		o->row.request_sha256 = o->request_sha256;
+	/* Device logs quote the start of the request: keep it to match. */
+	o->b64_head = b64_encode(req->body, req->len, LEDGER_B64_HEAD);
+	o->row.request_b64_head = o->b64_head;
+}
+
+static void
+op_free(struct op *o)
+{
+	scep_msg_free(o->msg);
+	X509_REQ_free(o->csr);
+	X509_free(o->cert);
+	free(o->cert_serial);
+	free(o->b64_head);
+	free(o->subject);
+	free(o->sans);
+	OPENSSL_cleanse(o->challenge, sizeof(o->challenge));
+}
+
+/* Commit the row (and the certificate when new); the reply waits on it. */
+static int
+op_record(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
+{
+	struct ledger_cert lc;
+	unsigned char *der = NULL;
+	char sha[65];
+	int der_len, rc;
+	const char *why = NULL;
+
+	o->row.http_status = rep->http_status;
+	o->row.cert_serial = o->cert_serial;
+	if (o->cert != NULL && o->cert_is_new) {
+		if ((der_len = i2d_X509(o->cert, &der)) <= 0 ||
+		    !ca_sha256_hex(der, (size_t)der_len, sha)) {
+			OPENSSL_free(der);
+			return LEDGER_ERROR;
+		}
+		memset(&lc, 0, sizeof(lc));
+		lc.serial = o->cert_serial;
+		lc.sha256 = sha;
+		lc.der = der;
+		lc.der_len = (size_t)der_len;
+		lc.subject = o->subject != NULL ? o->subject : "";
+		{
+			struct tm tb, ta;
+
+			if (!ASN1_TIME_to_tm(X509_get0_notBefore(o->cert), &tb) ||
+			    !ASN1_TIME_to_tm(X509_get0_notAfter(o->cert), &ta)) {
+				OPENSSL_free(der);
+				return LEDGER_ERROR;
+			}
+			lc.not_before = (int64_t)timegm(&tb);
+			lc.not_after = (int64_t)timegm(&ta);
+		}
+		rc = ledger_record(e->ledger, &o->row, &lc, &rep->op_id, &why);
+		OPENSSL_free(der);
+	} else {
+		rc = ledger_record(e->ledger, &o->row, NULL, &rep->op_id, &why);
+	}
+	if (rc == LEDGER_ERROR)
+		log_error("ledger: %s (transaction %s)", why,
+		    o->row.transaction_id ? o->row.transaction_id : "-");
+	return rc;
+}
+
+/* The request's digest when we accepted it, else SHA-256. */
+static const EVP_MD *
+reply_digest(const struct op *o)
+{
+	const EVP_MD *md = o->msg != NULL ? scep_msg_digest(o->msg) : NULL;
+
+	return md != NULL ? md : EVP_sha256();
+}
+
+static scep_err
+build_certrep(struct enroll_ctx *e, struct op *o, int status, int fail_info,
+    struct enroll_reply *rep)
+{
+	struct scep_certrep r;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	const char *why = NULL;
+	scep_err err;
+
+	memset(&r, 0, sizeof(r));
+	r.status = status;
+	r.fail_info = fail_info;
+	r.txid = scep_msg_transaction_id(o->msg);
+	r.recipient_nonce = scep_msg_sender_nonce(o->msg, &r.recipient_nonce_len);
+	r.sender_nonce = o->reply_nonce;
+	r.sender_nonce_len = sizeof(o->reply_nonce);
+	if (ca_ra_cert_get0(e->ca) != NULL) {
+		r.signer_cert = ca_ra_cert_get0(e->ca);
+		r.signer_key = ca_ra_key_get0(e->ca);
+	} else {
+		r.signer_cert = ca_cert_get0(e->ca);
+		r.signer_key = ca_key_get0(e->ca);
+	}
+	r.md = reply_digest(o);
+	if (status == SCEP_STATUS_SUCCESS) {
+		r.issued = o->cert;
+		r.recipient = scep_msg_signer_get0(o->msg);
+		r.cipher = scep_msg_cipher(o->msg);
+	}
+	if ((err = scep_certrep_der(&r, &der, &len, &why)) != SCEP_OK) {
+		log_error("CertRep for transaction %s: %s", r.txid, why);
+		return err;
+	}
+	free(rep->body);
+	if ((rep->body = malloc(len)) == NULL) {
+		OPENSSL_free(der);
+		return SCEP_ERR_INTERNAL;
+	}
+	memcpy(rep->body, der, len);
+	OPENSSL_free(der);
+	rep->len = len;
+	rep->http_status = 200;
+	rep->content_type = "application/x-pki-message";
+	o->row.pki_status = status;
+	o->row.fail_info = status == SCEP_STATUS_FAILURE ? fail_info : -1;
+	return SCEP_OK;
+}
+
+static void
+internal_error(struct enroll_reply *rep, const char *reason)
+{
+	free(rep->body);
+	rep->body = NULL;
+	text_reply(rep, 500, reason);
+}
+
+/* Answer with CertRep FAILURE, record it, done. */
+static void
+fail(struct enroll_ctx *e, struct op *o, scep_err err, const char *why,
+    struct enroll_reply *rep)
+{
+	o->row.reason = why;
+	log_info("PKIOperation from %s: transaction %s rejected: %s (%s)",
+	    o->row.client_addr ? o->row.client_addr : "-",
+	    o->row.transaction_id, scep_err_name(err), why);
+	if (build_certrep(e, o, SCEP_STATUS_FAILURE, scep_err_fail_info(err),
+	    rep) != SCEP_OK) {
+		internal_error(rep, "cannot build CertRep");
+		o->row.reason = "cannot build CertRep";
+	}
+	if (op_record(e, o, rep) != LEDGER_OK)
+		internal_error(rep, "ledger write failed");
+}
+
+static scep_err
+ca_to_scep(int rv)
+{
+	switch (rv) {
+	case CA_OK:
+		return SCEP_OK;
+	case CA_REJECT:
+		return SCEP_ERR_BAD_REQUEST;
+	case CA_BAD_ALG:
+		return SCEP_ERR_BAD_ALG;
+	}
+	return SCEP_ERR_INTERNAL;
+}
+
+static int
+is_self_signed(X509 *x)
+{
+	int ok = X509_NAME_cmp(X509_get_subject_name(x),
+	    X509_get_issuer_name(x)) == 0 &&
+	    X509_verify(x, X509_get0_pubkey(x)) == 1;
+
+	ERR_clear_error();
+	return ok;
+}
+
+static int
+issued_by(X509 *x, X509 *issuer)
+{
+	int ok = X509_check_issued(issuer, x) == X509_V_OK &&
+	    X509_verify(x, X509_get0_pubkey(issuer)) == 1;
+
+	ERR_clear_error();
+	return ok;
+}
+
+/* RFC 8894 3.3.1: the checks on a PKCSReq before anything is issued. */
+static scep_err
+check_pkcsreq(struct enroll_ctx *e, struct op *o, const char **why)
+{
+	X509 *signer = scep_msg_signer_get0(o->msg);
+	X509 *certs[2];
+	EVP_PKEY *keys[2];
+	const unsigned char *content;
+	size_t n = 0, len;
+	int present, rv;
+	scep_err err;
+
+	if (ca_ra_cert_get0(e->ca) != NULL) {
+		certs[n] = ca_ra_cert_get0(e->ca);
+		keys[n++] = ca_ra_key_get0(e->ca);
+	}
+	certs[n] = ca_cert_get0(e->ca);
+	keys[n++] = ca_key_get0(e->ca);
+	err = scep_msg_decrypt(o->msg, certs, keys, n, e->allow_legacy, why);
+	o->row.cipher = scep_msg_cipher_name(o->msg);
+	if (err != SCEP_OK)
+		return err;
+	content = scep_msg_content(o->msg, &len);
+	if ((rv = ca_csr_parse(content, len, &o->csr, why)) != CA_OK)
+		return ca_to_scep(rv);
+	if (!ca_csr_describe(o->csr, &o->subject, &o->sans))
+		return SCEP_ERR_INTERNAL;
+	o->row.csr_subject = o->subject;
+	o->row.csr_sans = o->sans;
+	if ((rv = ca_csr_check(o->csr, why)) != CA_OK)
+		return ca_to_scep(rv);
+	if (!ca_pubkey_sha256(X509_REQ_get0_pubkey(o->csr), o->pubkey_sha256))
+		return SCEP_ERR_INTERNAL;
+	o->row.pubkey_sha256 = o->pubkey_sha256;
+
+	if (!is_self_signed(signer)) {
+		if (issued_by(signer, ca_cert_get0(e->ca))) {
+			*why = "PKCSReq signed by a certificate this CA issued "
+			    "(renewal) is not supported yet";
+			return SCEP_ERR_BAD_REQUEST;
+		}
+		*why = "RFC 8894 2.3: signer certificate is neither self-signed "
+		    "nor issued by this CA";
+		return SCEP_ERR_BAD_MESSAGE_CHECK;
+	}
+	if (EVP_PKEY_eq(X509_get0_pubkey(signer),
+	    X509_REQ_get0_pubkey(o->csr)) != 1) {
+		ERR_clear_error();
+		*why = "RFC 8894 2.3: self-signed signer key differs from the CSR key";
+		return SCEP_ERR_BAD_REQUEST;
+	}
+	if ((rv = ca_csr_challenge(o->csr, o->challenge, sizeof(o->challenge),
+	    &present, why)) != CA_OK)
+		return ca_to_scep(rv);
+	if (e->challenge.required) {
+		if (!present) {
+			*why = "challenge password missing";
+			return SCEP_ERR_BAD_REQUEST;
+		}
+		if (!challenge_verify(&e->challenge, o->challenge)) {
+			*why = "challenge password wrong";
+			return SCEP_ERR_BAD_REQUEST;
+		}
+	}
+	return SCEP_OK;
+}
+
+static int
+load_cert(const unsigned char *der, size_t len, X509 **out)
+{
+	const unsigned char *p = der;
+
+	*out = d2i_X509(NULL, &p, (long)len);
+	return *out != NULL;
+}
+
+/* Sign, wrap and record; a serial already in the ledger is retried. */
+static void
+issue(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
+{
+	const char *why = NULL;
+	int tries, rv;
+
+	for (tries = 0; tries < SERIAL_TRIES; tries++) {
+		X509_free(o->cert);
+		o->cert = NULL;
+		free(o->cert_serial);
+		o->cert_serial = NULL;
+		rv = ca_sign(e->ca, o->csr, &e->profile, time(NULL), &o->cert, &why);
+		if (rv != CA_OK) {
+			fail(e, o, ca_to_scep(rv), why, rep);
+			return;
+		}
+		if ((o->cert_serial = ca_serial_hex(o->cert)) == NULL)
+			break;
+		o->cert_is_new = 1;
+		o->row.outcome = "issued";
+		o->row.reason = NULL;
+		if (build_certrep(e, o, SCEP_STATUS_SUCCESS, -1, rep) != SCEP_OK)
+			break;
+		rv = op_record(e, o, rep);
+		if (rv == LEDGER_OK) {
+			log_info("PKIOperation from %s: transaction %s issued "
+			    "serial %s to %s", o->row.client_addr,
+			    o->row.transaction_id, o->cert_serial, o->subject);
+			return;
+		}
+		if (rv != LEDGER_DUPLICATE_SERIAL) {
+			internal_error(rep, "ledger write failed");
+			return;
+		}
+	}
+	internal_error(rep, "cannot issue the certificate");
+}
+
+static void
+pkcsreq(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
+{
+	pthread_mutex_t *mu;
+	unsigned char *der = NULL;
+	size_t der_len = 0;
+	const char *why = NULL;
+	int state;
+	scep_err err;
+
+	if ((err = check_pkcsreq(e, o, &why)) != SCEP_OK) {
+		if (err == SCEP_ERR_INTERNAL) {
+			internal_error(rep, "internal error");
+			o->row.reason = "internal error";
+			(void)op_record(e, o, rep);
+			return;
+		}
+		fail(e, o, err, why, rep);
+		return;
+	}
+	/*
+	 * Idempotency (RFC 8894 3.3.1): the same transactionID and key get
+	 * the same certificate back; the stripe lock makes check-then-issue
+	 * atomic against a concurrent retry.
+	 */
+	mu = stripe_for(e, o->row.transaction_id);
+	pthread_mutex_lock(mu);
+	if (ledger_lookup_txid(e->ledger, o->row.transaction_id,
+	    o->pubkey_sha256, (int64_t)time(NULL), &state, &der, &der_len,
+	    &o->cert_serial) != LEDGER_OK) {
+		internal_error(rep, "ledger read failed");
+		goto out;
+	}
+	switch (state) {
+	case LEDGER_TXID_OTHER_KEY:
+		fail(e, o, SCEP_ERR_BAD_REQUEST, "RFC 8894 3.2.1.1: "
+		    "transactionID already used for a different key", rep);
+		break;
+	case LEDGER_TXID_SAME_KEY:
+		if (!load_cert(der, der_len, &o->cert)) {
+			internal_error(rep, "ledger holds a bad certificate");
+			break;
+		}
+		o->row.outcome = "reissued";
+		o->row.reason = "same transactionID and key: same certificate";
+		if (build_certrep(e, o, SCEP_STATUS_SUCCESS, -1, rep) != SCEP_OK ||
+		    op_record(e, o, rep) != LEDGER_OK)
+			internal_error(rep, "cannot answer the repeated request");
+		break;
+	default:
+		issue(e, o, rep);
+		break;
+	}
+out:
+	pthread_mutex_unlock(mu);
+	free(der);
+}
+
+void
+enroll_pkioperation(struct enroll_ctx *e, const struct enroll_request *req,
+    struct enroll_reply *rep)
+{
+	struct scep_verify_opts vo;
+	struct op o;
+	const unsigned char *nonce;
+	size_t nonce_len;
+	const char *why = "malformed";
+	scep_err err;
+
+	memset(rep, 0, sizeof(*rep));
+	op_init(&o, req);
+
+	if ((err = scep_msg_parse(req->body, req->len, &o.msg, &why)) != SCEP_OK) {
+		/* Nothing to echo: a plain HTTP error, still in the ledger. */
+		log_info("PKIOperation from %s: %s", req->client_addr, why);
+		text_reply(rep, scep_err_http_status(err), why);
+		o.row.reason = why;
+		if (op_record(e, &o, rep) != LEDGER_OK)
+			internal_error(rep, "ledger write failed");
+		goto out;
+	}
+	o.row.transaction_id = scep_msg_transaction_id(o.msg);
+	o.row.message_type = scep_msg_type(o.msg);
+	nonce = scep_msg_sender_nonce(o.msg, &nonce_len);
+	hex_encode(nonce, nonce_len, o.request_nonce_hex);
+	o.row.request_nonce = o.request_nonce_hex;
+	if (RAND_bytes(o.reply_nonce, sizeof(o.reply_nonce)) != 1) {
+		internal_error(rep, "no randomness");
+		goto out;
+	}
+	hex_encode(o.reply_nonce, sizeof(o.reply_nonce), o.reply_nonce_hex);
+	o.row.reply_nonce = o.reply_nonce_hex;
+
+	vo.allow_legacy = e->allow_legacy;
+	vo.now = time(NULL);
+	vo.max_skew = e->max_clock_skew;
+	err = scep_msg_verify(o.msg, &vo, &why);
+	if (scep_msg_digest(o.msg) != NULL)
+		o.row.digest = EVP_MD_get0_name(scep_msg_digest(o.msg));
+	if (err != SCEP_OK) {
+		fail(e, &o, err, why, rep);
+		goto out;
+	}
+	switch (o.row.message_type) {
+	case SCEP_MSG_PKCSREQ:
+		pkcsreq(e, &o, rep);
+		break;
+	default:
+		fail(e, &o, SCEP_ERR_BAD_REQUEST,
+		    "messageType not supported (only PKCSReq)", rep);
+		break;
+	}
+out:
+	op_free(&o);
+}
+
+void
+enroll_reject_http(struct enroll_ctx *e, const struct enroll_request *req,
+    int http_status, const char *reason, struct enroll_reply *rep)
+{
+	struct op o;
+
+	memset(rep, 0, sizeof(*rep));
+	op_init(&o, req);
+	text_reply(rep, http_status, reason);
+	o.row.reason = reason;
+	if (op_record(e, &o, rep) != LEDGER_OK)
+		internal_error(rep, "ledger write failed");
+	op_free(&o);
+}

@@ -1,0 +1,59 @@
+/*
+ * PKIOperation: one request body in, one reply out, one ledger row
+ * committed before the reply is returned.  The only place where pkcs7/,
+ * ca/ and store/ meet.  Knows nothing of HTTP beyond status codes.
+ */
+#ifndef ENROLL_H
+#define ENROLL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ca/ca.h"
+#include "server/challenge.h"
+#include "store/ledger.h"
+
+#define ENROLL_STRIPES 64
+
+struct enroll_ctx {
+	ca			*ca;
+	ledger			*ledger;
+	struct challenge	 challenge;
+	struct ca_profile	 profile;
+	int			 allow_legacy;
+	long			 max_clock_skew;
+	/* Serialises requests that share a transactionID (idempotency). */
+	pthread_mutex_t		 stripes[ENROLL_STRIPES];
+};
+
+struct enroll_request {
+	const unsigned char	*body;
+	size_t			 len;
+	const char		*client_addr;
+	const char		*user_agent;
+	const char		*method;
+	int64_t			 received_us;
+};
+
+struct enroll_reply {
+	int		 http_status;
+	const char	*content_type;
+	unsigned char	*body;		/* malloc'd */
+	size_t		 len;
+	int64_t		 op_id;		/* ledger row; 0 if none */
+};
+
+int enroll_init(struct enroll_ctx *e, ca *c, ledger *l);
+void enroll_fini(struct enroll_ctx *e);
+
+void enroll_pkioperation(struct enroll_ctx *e, const struct enroll_request *req,
+    struct enroll_reply *rep);
+
+/* Record an HTTP-level rejection (413, bad base64) and build a text reply. */
+void enroll_reject_http(struct enroll_ctx *e, const struct enroll_request *req,
+    int http_status, const char *reason, struct enroll_reply *rep);
+
+void enroll_reply_free(struct enroll_reply *rep);
+
+#endif

@@ -1,0 +1,489 @@
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+
+#include "pkcs7/scep_certrep.h"
+#include "server/b64.h"
+#include "server/http.h"
+#include "server/log.h"
+
+struct http_server {
+	struct MHD_Daemon	*daemon;
+	struct enroll_ctx	*enroll;
+	long			 max_body;
+	unsigned char		*cacert;	/* GetCACert reply */
+	size_t			 cacert_len;
+	const char		*cacert_type;
+	const char		*caps;
+};
+
+/* Per-request state, from the first callback to the completion notice. */
+struct conn {
+	int64_t		 received_us;
+	unsigned char	*body;
+	size_t		 len;
+	int		 too_big;
+	int64_t		 op_id;		/* ledger row the reply describes */
+	char		 addr[INET6_ADDRSTRLEN];
+};
+
+static const char *const scep_paths[] = {
+	"/certsrv/mscep/mscep.dll",
+	"/scep",
+	"/cgi-bin/pkiclient.exe",
+};
+
+const char *
+http_caps_text(int legacy)
+{
+	/*
+	 * RFC 8894 3.5.2.  strongSwan reads this list off by one keyword:
+	 * it uses AES only when SHA-384 is listed too, so keep SHA-384.
+	 */
+	return legacy ?
+	    "POSTPKIOperation\nSHA-256\nSHA-384\nSHA-512\nAES\nSCEPStandard\n"
+	    "SHA-1\nDES3\n" :
+	    "POSTPKIOperation\nSHA-256\nSHA-384\nSHA-512\nAES\nSCEPStandard\n";
+}
+
+static int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int
+is_scep_path(const char *url)
+{
+	size_t i, n;
+
+	for (i = 0; i < sizeof(scep_paths) / sizeof(scep_paths[0]); i++) {
+		n = strlen(scep_paths[i]);
+		/* IIS paths are case-insensitive; allow one trailing slash. */
+		if (strncasecmp(url, scep_paths[i], n) == 0 &&
+		    (url[n] == '\0' || (url[n] == '/' && url[n + 1] == '\0')))
+			return 1;
+	}
+	return 0;
+}
+
+struct arg_find {
+	const char	*name;
+	const char	*value;
+	int		 found;
+};
+
+static enum MHD_Result
+find_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct arg_find *f = cls;
+
+	(void)kind;
+	if (strcasecmp(key, f->name) == 0 && !f->found) {
+		f->value = value != NULL ? value : "";
+		f->found = 1;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+/* A query argument, its name matched case-insensitively. */
+static const char *
+query_arg(struct MHD_Connection *c, const char *name)
+{
+	struct arg_find f = { name, NULL, 0 };
+
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, find_arg, &f);
+	return f.value;
+}
+
+static enum MHD_Result
+respond(struct MHD_Connection *c, int status, const char *type,
+    void *body, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, body, mode);
+	if (r == NULL) {
+		if (mode == MHD_RESPMEM_MUST_FREE)
+			free(body);
+		return MHD_NO;
+	}
+	if (type != NULL)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	ret = MHD_queue_response(c, (unsigned int)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+respond_text(struct MHD_Connection *c, int status, const char *text)
+{
+	return respond(c, status, "text/plain; charset=utf-8", (void *)text,
+	    strlen(text), MHD_RESPMEM_PERSISTENT);
+}
+
+static enum MHD_Result
+respond_reply(struct MHD_Connection *c, struct conn *k,
+    struct enroll_reply *rep)
+{
+	k->op_id = rep->op_id;
+	if (rep->body == NULL)
+		return respond_text(c, 500, "out of memory\n");
+	/* MHD frees the body with free() once sent. */
+	return respond(c, rep->http_status, rep->content_type, rep->body,
+	    rep->len, MHD_RESPMEM_MUST_FREE);
+}
+
+static void
+request_init(struct enroll_request *req, struct MHD_Connection *c,
+    struct conn *k, const char *method, const unsigned char *body, size_t len)
+{
+	memset(req, 0, sizeof(*req));
+	req->body = body;
+	req->len = len;
+	req->client_addr = k->addr;
+	req->user_agent = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_USER_AGENT);
+	req->method = method;
+	req->received_us = k->received_us;
+}
+
+static enum MHD_Result
+reject(http_server *s, struct MHD_Connection *c, struct conn *k,
+    const char *method, int status, const char *reason)
+{
+	struct enroll_request req;
+	struct enroll_reply rep;
+
+	request_init(&req, c, k, method, k->body, k->len);
+	enroll_reject_http(s->enroll, &req, status, reason, &rep);
+	return respond_reply(c, k, &rep);
+}
+
+static enum MHD_Result
+pkioperation(http_server *s, struct MHD_Connection *c, struct conn *k,
+    const char *method)
+{
+	struct enroll_request req;
+	struct enroll_reply rep;
+	const unsigned char *body = k->body;
+	unsigned char *decoded = NULL;
+	size_t len = k->len;
+	enum MHD_Result ret;
+
+	if (strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
+		/* RFC 8894 4.3: GET carries the message base64 in message=. */
+		const char *m = query_arg(c, "message");
+		long n;
+
+		if (m == NULL || *m == '\0')
+			return reject(s, c, k, method, 400,
+			    "PKIOperation by GET needs message=");
+		if ((decoded = malloc(b64_decoded_max(strlen(m)))) == NULL)
+			return respond_text(c, 500, "out of memory\n");
+		n = b64_decode_lenient(m, strlen(m), decoded);
+		if (n <= 0) {
+			free(decoded);
+			return reject(s, c, k, method, 400,
+			    "message= is not base64");
+		}
+		if (n > s->max_body) {
+			free(decoded);
+			return reject(s, c, k, method, 413,
+			    "message larger than max_body");
+		}
+		body = decoded;
+		len = (size_t)n;
+	}
+	request_init(&req, c, k, method, body, len);
+	enroll_pkioperation(s->enroll, &req, &rep);
+	ret = respond_reply(c, k, &rep);
+	free(decoded);
+	return ret;
+}
+
+static void
+client_addr(struct MHD_Connection *c, char *buf, size_t cap)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+
+	snprintf(buf, cap, "?");
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || (sa = ci->client_addr) == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		    buf, (socklen_t)cap);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		    buf, (socklen_t)cap);
+}
+
+static int
+content_length_over(struct MHD_Connection *c, long max)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)max;
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	http_server *s = cls;
+	struct conn *k = *con_cls;
+	const char *op;
+	int is_get, is_post;
+
+	(void)version;
+	if (k == NULL) {
+		if ((k = calloc(1, sizeof(*k))) == NULL)
+			return MHD_NO;
+		k->received_us = now_us();
+		client_addr(c, k->addr, sizeof(k->addr));
+		*con_cls = k;
+		/* Refuse an oversized body before reading it. */
+		if (strcmp(method, MHD_HTTP_METHOD_POST) == 0 &&
+		    content_length_over(c, s->max_body)) {
+			k->too_big = 1;
+			if (is_scep_path(url) && (op = query_arg(c, "operation")) != NULL &&
+			    strcasecmp(op, "PKIOperation") == 0)
+				return reject(s, c, k, method, 413,
+				    "request body larger than max_body");
+			return respond_text(c, 413, "request body larger than max_body\n");
+		}
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (k->too_big || k->len + n > (size_t)s->max_body) {
+			k->too_big = 1;
+			free(k->body);
+			k->body = NULL;
+			k->len = 0;
+			return MHD_YES;
+		}
+		unsigned char *nb = realloc(k->body, k->len + n);
+		if (nb == NULL)
+			return MHD_NO;
+		memcpy(nb + k->len, upload_data, n);
+		k->body = nb;
+		k->len += n;
+		return MHD_YES;
+	}
+
+	if (!is_scep_path(url))
+		return respond_text(c, 404, "not found\n");
+	is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+	    strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+	is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+	op = query_arg(c, "operation");
+	if (op == NULL || *op == '\0')
+		return respond_text(c, 400, "operation= missing\n");
+	if (strcasecmp(op, "PKIOperation") == 0) {
+		if (!is_get && !is_post)
+			return respond_text(c, 405, "PKIOperation wants GET or POST\n");
+		if (k->too_big)
+			return reject(s, c, k, method, 413,
+			    "request body larger than max_body");
+		return pkioperation(s, c, k, is_post ? "POST" : "GET");
+	}
+	if (!is_get)
+		return respond_text(c, 405, "this operation wants GET\n");
+	/* message= (a CA identifier such as "ca") is accepted and ignored. */
+	if (strcasecmp(op, "GetCACaps") == 0)
+		return respond(c, 200, "text/plain", (void *)s->caps,
+		    strlen(s->caps), MHD_RESPMEM_PERSISTENT);
+	if (strcasecmp(op, "GetCACert") == 0)
+		return respond(c, 200, s->cacert_type, s->cacert, s->cacert_len,
+		    MHD_RESPMEM_PERSISTENT);
+	return respond_text(c, 400, "unknown operation (want GetCACert, "
+	    "GetCACaps or PKIOperation)\n");
+}
+
+static void
+completed(void *cls, struct MHD_Connection *c, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	static const char *const why[] = {
+		[MHD_REQUEST_TERMINATED_COMPLETED_OK] = "completed",
+		[MHD_REQUEST_TERMINATED_WITH_ERROR] = "error",
+		[MHD_REQUEST_TERMINATED_TIMEOUT_REACHED] = "timeout",
+		[MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN] = "shutdown",
+		[MHD_REQUEST_TERMINATED_READ_ERROR] = "read_error",
+		[MHD_REQUEST_TERMINATED_CLIENT_ABORT] = "client_abort",
+	};
+	http_server *s = cls;
+	struct conn *k = *con_cls;
+	char detail[64];
+
+	(void)c;
+	if (k == NULL)
+		return;
+	/* The delivery evidence: did the whole reply leave? */
+	if (k->op_id > 0) {
+		const char *w = (size_t)toe < sizeof(why) / sizeof(why[0]) &&
+		    why[toe] != NULL ? why[toe] : "unknown";
+
+		snprintf(detail, sizeof(detail), "{\"termination\":\"%s\"}", w);
+		if (ledger_add_event(s->enroll->ledger, k->op_id,
+		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ?
+		    "response_complete" : "response_aborted", "server",
+		    detail) != LEDGER_OK)
+			log_error("ledger: cannot record delivery of row %lld",
+			    (long long)k->op_id);
+	}
+	free(k->body);
+	free(k);
+	*con_cls = NULL;
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+
+	(void)cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	buf[strcspn(buf, "\n")] = '\0';
+	log_debug("http: %s", buf);
+}
+
+/* GetCACert: RA + CA as a degenerate PKCS#7, or the CA alone as DER. */
+static int
+build_cacert(http_server *s, const ca *c)
+{
+	STACK_OF(X509) *certs = NULL;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	int n, ok = 0;
+
+	if (ca_ra_cert_get0(c) == NULL) {
+		if ((n = i2d_X509(ca_cert_get0(c), &der)) <= 0)
+			return 0;
+		len = (size_t)n;
+		s->cacert_type = "application/x-x509-ca-cert";
+	} else {
+		if ((certs = sk_X509_new_null()) == NULL ||
+		    !sk_X509_push(certs, ca_ra_cert_get0(c)) ||
+		    !sk_X509_push(certs, ca_cert_get0(c)) ||
+		    scep_certs_only_der(certs, &der, &len) != SCEP_OK)
+			goto out;
+		s->cacert_type = "application/x-x509-ca-ra-cert";
+	}
+	if ((s->cacert = malloc(len)) == NULL)
+		goto out;
+	memcpy(s->cacert, der, len);
+	s->cacert_len = len;
+	ok = 1;
+out:
+	OPENSSL_free(der);
+	sk_X509_free(certs);
+	return ok;
+}
+
+void
+http_stop(http_server *s)
+{
+	if (s == NULL)
+		return;
+	if (s->daemon != NULL)
+		MHD_stop_daemon(s->daemon);
+	free(s->cacert);
+	free(s);
+}
+
+int
+http_start(const struct scepd_config *cfg, struct enroll_ctx *e,
+    http_server **out, int *port, const char **why)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	const union MHD_DaemonInfo *di;
+	http_server *s = NULL;
+	char host[256];
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
+	unsigned int threads;
+	long ncpu;
+	int p, ret = 0;
+
+	*out = NULL;
+	memset(&ss, 0, sizeof(ss));
+	if (!config_listen_parse(cfg->listen, host, sizeof(host), &p)) {
+		*why = "listen: bad address";
+		return 0;
+	}
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)p);
+	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)p);
+		flags |= MHD_USE_IPv6;
+	} else {
+		*why = "listen: address must be a numeric IPv4 or IPv6 address";
+		return 0;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		*why = "out of memory";
+		return 0;
+	}
+	s->enroll = e;
+	s->max_body = cfg->max_body;
+	s->caps = http_caps_text(cfg->legacy_algorithms);
+	if (!build_cacert(s, e->ca)) {
+		*why = "cannot encode the GetCACert reply";
+		goto out;
+	}
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	threads = cfg->threads > 0 ? (unsigned int)cfg->threads :
+	    (unsigned int)(ncpu > 0 ? ncpu : 1);
+	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, s,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, threads,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned int)cfg->max_connections_per_ip,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->timeout,
+	    /* The request line must fit: iOS sends 64 KiB GET URLs. */
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_url + 16384,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_END);
+	if (s->daemon == NULL) {
+		*why = "cannot listen (address in use or not permitted?)";
+		goto out;
+	}
+	di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	*port = di != NULL ? di->port : p;
+	*out = s;
+	s = NULL;
+	ret = 1;
+out:
+	http_stop(s);
+	return ret;
+}

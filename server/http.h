@@ -1,0 +1,24 @@
+/*
+ * The SCEP HTTP front end (RFC 8894 4): GetCACert, GetCACaps and
+ * PKIOperation on /certsrv/mscep/mscep.dll, /scep and
+ * /cgi-bin/pkiclient.exe, served by a libmicrohttpd thread pool.
+ */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include <stddef.h>
+
+#include "server/config.h"
+#include "server/enroll.h"
+
+typedef struct http_server http_server;
+
+/* Start serving; *port receives the bound port (useful with port 0). */
+int http_start(const struct scepd_config *cfg, struct enroll_ctx *e,
+    http_server **out, int *port, const char **why);
+void http_stop(http_server *s);
+
+/* The GetCACaps text for this configuration (static storage). */
+const char *http_caps_text(int legacy);
+
+#endif

@@ -1,0 +1,185 @@
+/*
+ * scepd: a SCEP server (RFC 8894) that replaces NDES in labs and small
+ * fleets, and records every request and certificate in a ledger.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "server/challenge.h"
+#include "server/config.h"
+#include "server/enroll.h"
+#include "server/http.h"
+#include "server/log.h"
+#include "server/setup.h"
+
+#define MAX_OVERRIDES 64
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: scepd [-nV] [-c file] [-o key=value ...]\n");
+	exit(2);
+}
+
+static void
+banner(const struct scepd_config *cfg, const ca *c, int port,
+    const char *host, int ca_created, const char *new_challenge,
+    const struct challenge *ch)
+{
+	char sha256[EVP_MAX_MD_SIZE * 2 + 1], sha1[EVP_MAX_MD_SIZE * 2 + 1];
+	char *subject = ca_name_oneline(X509_get_subject_name(ca_cert_get0(c)));
+	const char *open6 = strchr(host, ':') ? "[" : "";
+	const char *close6 = strchr(host, ':') ? "]" : "";
+
+	ca_thumbprint(ca_cert_get0(c), EVP_sha256(), sha256, sizeof(sha256));
+	ca_thumbprint(ca_cert_get0(c), EVP_sha1(), sha1, sizeof(sha1));
+	printf("scepd %s ready%s\n", SCEPD_VERSION,
+	    ca_created ? " (new CA and RA created)" : "");
+	printf("  SCEP URL:        http://%s%s%s:%d/certsrv/mscep/mscep.dll\n",
+	    open6, host, close6, port);
+	printf("  CA:              %s\n", subject ? subject : "?");
+	printf("  CA SHA-256:      %s\n", sha256);
+	printf("  CA SHA-1:        %s\n", sha1);
+	if (!ch->required)
+		printf("  challenge:       none required\n");
+	else if (*new_challenge != '\0')
+		printf("  challenge:       %s\n", new_challenge);
+	else if (strcmp(cfg->challenge, "auto") == 0)
+		printf("  challenge:       (generated earlier, stored hashed; "
+		    "new one: scepctl challenge reset)\n");
+	else
+		printf("  challenge:       (from the configuration)\n");
+	printf("  state:           %s\n", cfg->state_dir);
+	fflush(stdout);
+	free(subject);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct scepd_config cfg;
+	struct enroll_ctx e;
+	struct ca_params cp;
+	char *overrides[MAX_OVERRIDES], err[CONFIG_ERR_MAX], path[4096];
+	char new_challenge[CHALLENGE_GEN_LEN + 1], host[256];
+	const char *conf = NULL, *why = "";
+	http_server *http = NULL;
+	ca *c = NULL;
+	ledger *l = NULL;
+	size_t n = 0;
+	sigset_t sigs;
+	int ch, check_only = 0, created = 0, generated = 0, port = 0, sig;
+	int ret = 1, ctx_ready = 0;
+
+	memset(&e, 0, sizeof(e));
+	while ((ch = getopt(argc, argv, "c:no:V")) != -1) {
+		switch (ch) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'n':
+			check_only = 1;
+			break;
+		case 'o':
+			if (n == MAX_OVERRIDES)
+				usage();
+			overrides[n++] = optarg;
+			break;
+		case 'V':
+			printf("scepd %s\n", SCEPD_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (!setup_config(&cfg, conf, overrides, n, err, sizeof(err))) {
+		fprintf(stderr, "scepd: %s\n", err);
+		config_free(&cfg);
+		return 1;
+	}
+	log_set_level(cfg.log_level);
+	e.profile.days = cfg.cert_days;
+	e.profile.eku = cfg.eku;
+	if (ca_profile_check(&e.profile, &why) != CA_OK) {
+		fprintf(stderr, "scepd: %s\n", why);
+		goto out;
+	}
+	if (check_only) {
+		printf("scepd: configuration OK\n");
+		ret = 0;
+		goto out;
+	}
+	/* Block the signals we wait for before any thread starts. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (cfg.legacy_algorithms && !setup_legacy_provider()) {
+		log_error("cannot load OpenSSL's legacy provider (needed for "
+		    "legacy_algorithms = yes)");
+		goto out;
+	}
+	if (!setup_state_dir(cfg.state_dir, &why)) {
+		log_error("%s: %s", cfg.state_dir, why);
+		goto out;
+	}
+	setup_ca_params(&cfg, &cp);
+	if (ca_open(cfg.state_dir, &cp, &created, &c, &why) != CA_OK) {
+		log_error("CA in %s: %s", cfg.state_dir, why);
+		goto out;
+	}
+	if (!setup_ledger_path(&cfg, path, sizeof(path)) ||
+	    ledger_open(path, &l, &why) != LEDGER_OK) {
+		log_error("ledger %s: %s", path, why);
+		goto out;
+	}
+	if (!enroll_init(&e, c, l)) {
+		log_error("cannot initialise");
+		goto out;
+	}
+	ctx_ready = 1;
+	e.allow_legacy = cfg.legacy_algorithms;
+	e.max_clock_skew = cfg.max_clock_skew;
+	if (!challenge_setup(&e.challenge, cfg.challenge, cfg.state_dir,
+	    new_challenge, &generated, &why)) {
+		log_error("%s", why);
+		goto out;
+	}
+	/* Only the hash stays in memory. */
+	if (strcmp(cfg.challenge, "auto") != 0)
+		OPENSSL_cleanse(cfg.challenge, strlen(cfg.challenge));
+	if (!http_start(&cfg, &e, &http, &port, &why)) {
+		log_error("%s: %s", cfg.listen, why);
+		goto out;
+	}
+	config_listen_parse(cfg.listen, host, sizeof(host), &sig);
+	banner(&cfg, c, port, host, created, new_challenge, &e.challenge);
+	OPENSSL_cleanse(new_challenge, sizeof(new_challenge));
+	if (*cfg.port_file != '\0' && !setup_port_file(cfg.port_file, port)) {
+		log_error("cannot write port_file %s", cfg.port_file);
+		goto out;
+	}
+	log_info("listening on %s port %d", host, port);
+	if (sigwait(&sigs, &sig) == 0)
+		log_info("signal %d: shutting down", sig);
+	ret = 0;
+out:
+	http_stop(http);
+	if (ctx_ready)
+		enroll_fini(&e);
+	ledger_close(l);
+	ca_free(c);
+	config_free(&cfg);
+	return ret;
+}

@@ -1,0 +1,208 @@
+/*
+ * scepctl: the administrator's tool.  Reads the same configuration as
+ * scepd and works on its state directory (the ledger and the CA files).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "ca/ca.h"
+#include "server/challenge.h"
+#include "server/setup.h"
+#include "store/ledger.h"
+
+#define MAX_OVERRIDES 64
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: scepctl [-c file] [-o key=value ...] command\n"
+	    "commands:\n"
+	    "  ledger --json          every PKIOperation with its events, as JSON\n"
+	    "  cert SERIAL            an issued certificate, PEM\n"
+	    "  ca                     the CA's subject and thumbprints\n"
+	    "  challenge reset        new challenge password (challenge = auto)\n"
+	    "  challenge hash         read a password on stdin, print its hash\n");
+	exit(2);
+}
+
+static int
+open_ledger(const struct scepd_config *cfg, ledger **l)
+{
+	char path[4096];
+	const char *why = "";
+
+	if (!setup_ledger_path(cfg, path, sizeof(path)) ||
+	    ledger_open(path, l, &why) != LEDGER_OK) {
+		fprintf(stderr, "scepctl: ledger %s: %s\n", path, why);
+		return 0;
+	}
+	return 1;
+}
+
+static int
+cmd_ledger(const struct scepd_config *cfg, int argc, char **argv)
+{
+	ledger *l = NULL;
+	int ok;
+
+	if (argc != 2 || strcmp(argv[1], "--json") != 0)
+		usage();
+	if (!open_ledger(cfg, &l))
+		return 1;
+	ok = ledger_dump_json(l, stdout) == LEDGER_OK;
+	ledger_close(l);
+	if (!ok)
+		fprintf(stderr, "scepctl: cannot read the ledger\n");
+	return ok ? 0 : 1;
+}
+
+static int
+cmd_cert(const struct scepd_config *cfg, int argc, char **argv)
+{
+	ledger *l = NULL;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	size_t len = 0;
+	X509 *x = NULL;
+	int ret = 1;
+
+	if (argc != 2)
+		usage();
+	if (!open_ledger(cfg, &l))
+		return 1;
+	if (ledger_cert_der(l, argv[1], &der, &len) != LEDGER_OK) {
+		fprintf(stderr, "scepctl: no certificate with serial %s\n", argv[1]);
+		goto out;
+	}
+	p = der;
+	if ((x = d2i_X509(NULL, &p, (long)len)) == NULL ||
+	    !PEM_write_X509(stdout, x))
+		goto out;
+	ret = 0;
+out:
+	X509_free(x);
+	free(der);
+	ledger_close(l);
+	return ret;
+}
+
+static int
+cmd_ca(const struct scepd_config *cfg)
+{
+	struct ca_params cp;
+	char sha256[EVP_MAX_MD_SIZE * 2 + 1], sha1[EVP_MAX_MD_SIZE * 2 + 1];
+	const char *why = "";
+	char *subject;
+	ca *c = NULL;
+
+	setup_ca_params(cfg, &cp);
+	/* Opening never creates: refuse when the state directory is empty. */
+	if (access(cfg->state_dir, F_OK) != 0) {
+		fprintf(stderr, "scepctl: %s: no state yet (start scepd first)\n",
+		    cfg->state_dir);
+		return 1;
+	}
+	if (ca_open(cfg->state_dir, &cp, NULL, &c, &why) != CA_OK) {
+		fprintf(stderr, "scepctl: CA: %s\n", why);
+		return 1;
+	}
+	subject = ca_name_oneline(X509_get_subject_name(ca_cert_get0(c)));
+	ca_thumbprint(ca_cert_get0(c), EVP_sha256(), sha256, sizeof(sha256));
+	ca_thumbprint(ca_cert_get0(c), EVP_sha1(), sha1, sizeof(sha1));
+	printf("subject:    %s\nsha256:     %s\nsha1:       %s\n",
+	    subject ? subject : "?", sha256, sha1);
+	free(subject);
+	ca_free(c);
+	return 0;
+}
+
+static int
+cmd_challenge(const struct scepd_config *cfg, int argc, char **argv)
+{
+	char plain[CA_MAX_CHALLENGE + 2], text[CHALLENGE_HASH_MAX];
+	const char *why = "";
+
+	if (argc != 2)
+		usage();
+	if (strcmp(argv[1], "reset") == 0) {
+		if (strcmp(cfg->challenge, "auto") != 0) {
+			fprintf(stderr, "scepctl: challenge is not 'auto' in the "
+			    "configuration\n");
+			return 1;
+		}
+		if (!setup_state_dir(cfg->state_dir, &why) ||
+		    !challenge_reset(cfg->state_dir, plain, &why)) {
+			fprintf(stderr, "scepctl: %s\n", why);
+			return 1;
+		}
+		printf("%s\n", plain);
+		printf("(restart scepd to use it)\n");
+		OPENSSL_cleanse(plain, sizeof(plain));
+		return 0;
+	}
+	if (strcmp(argv[1], "hash") == 0) {
+		if (fgets(plain, sizeof(plain), stdin) == NULL)
+			return 1;
+		plain[strcspn(plain, "\r\n")] = '\0';
+		if (*plain == '\0' || !challenge_hash_text(plain, text, sizeof(text)))
+			return 1;
+		OPENSSL_cleanse(plain, sizeof(plain));
+		printf("%s\n", text);
+		return 0;
+	}
+	usage();
+	return 2;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct scepd_config cfg;
+	char *overrides[MAX_OVERRIDES], err[CONFIG_ERR_MAX];
+	const char *conf = NULL;
+	size_t n = 0;
+	int ch, ret;
+
+	while ((ch = getopt(argc, argv, "+c:o:")) != -1) {
+		switch (ch) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'o':
+			if (n == MAX_OVERRIDES)
+				usage();
+			overrides[n++] = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage();
+	if (!setup_config(&cfg, conf, overrides, n, err, sizeof(err))) {
+		fprintf(stderr, "scepctl: %s\n", err);
+		config_free(&cfg);
+		return 1;
+	}
+	if (strcmp(argv[0], "ledger") == 0)
+		ret = cmd_ledger(&cfg, argc, argv);
+	else if (strcmp(argv[0], "cert") == 0)
+		ret = cmd_cert(&cfg, argc, argv);
+	else if (strcmp(argv[0], "ca") == 0)
+		ret = cmd_ca(&cfg);
+	else if (strcmp(argv[0], "challenge") == 0)
+		ret = cmd_challenge(&cfg, argc, argv);
+	else
+		usage(), ret = 2;
+	config_free(&cfg);
+	return ret;
+}

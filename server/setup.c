@@ -1,0 +1,81 @@
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/provider.h>
+
+#include "server/setup.h"
+
+int
+setup_config(struct scepd_config *cfg, const char *path,
+    char *const *overrides, size_t n, char *err, size_t cap)
+{
+	size_t i;
+
+	config_init(cfg);
+	if (!config_load(cfg, path != NULL ? path : SCEPD_DEFAULT_CONF, err, cap))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!config_override(cfg, overrides[i], err, cap))
+			return 0;
+	return 1;
+}
+
+int
+setup_state_dir(const char *dir, const char **why)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		*why = "cannot create the state directory";
+		return 0;
+	}
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		*why = "state_dir is not a directory";
+		return 0;
+	}
+	return 1;
+}
+
+void
+setup_ca_params(const struct scepd_config *cfg, struct ca_params *p)
+{
+	p->key_bits = cfg->ca_key_bits;
+	p->ca_subject = cfg->ca_subject;
+	p->ca_days = cfg->ca_days;
+	p->ra_subject = cfg->ra_subject;
+}
+
+int
+setup_ledger_path(const struct scepd_config *cfg, char *buf, size_t cap)
+{
+	return snprintf(buf, cap, "%s/ledger.db", cfg->state_dir) < (int)cap;
+}
+
+int
+setup_legacy_provider(void)
+{
+	/* Loading "legacy" alone would hide the default provider. */
+	return OSSL_PROVIDER_load(NULL, "default") != NULL &&
+	    OSSL_PROVIDER_load(NULL, "legacy") != NULL;
+}
+
+int
+setup_port_file(const char *path, int port)
+{
+	char tmp[PATH_MAX];
+	FILE *f;
+	int ok;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return 0;
+	if ((f = fopen(tmp, "w")) == NULL)
+		return 0;
+	ok = fprintf(f, "%d\n", port) > 0;
+	ok = fclose(f) == 0 && ok;
+	return ok && rename(tmp, path) == 0;
+}

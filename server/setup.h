@@ -1,0 +1,25 @@
+/* Start-up steps shared by scepd and scepctl. */
+#ifndef SETUP_H
+#define SETUP_H
+
+#include <stddef.h>
+
+#include "ca/ca.h"
+#include "server/config.h"
+
+#define SCEPD_VERSION "0.1.0"
+#define SCEPD_DEFAULT_CONF "/etc/scepd/scepd.conf"
+
+/* Read -c FILE (or the default) then the -o overrides, in order. */
+int setup_config(struct scepd_config *cfg, const char *path,
+    char *const *overrides, size_t n, char *err, size_t cap);
+/* Create the state directory (mode 0700) if it does not exist. */
+int setup_state_dir(const char *dir, const char **why);
+void setup_ca_params(const struct scepd_config *cfg, struct ca_params *p);
+int setup_ledger_path(const struct scepd_config *cfg, char *buf, size_t cap);
+/* OpenSSL's legacy provider (single DES) next to the default one. */
+int setup_legacy_provider(void);
+/* Write the port atomically so that a watcher never reads half. */
+int setup_port_file(const char *path, int port);
+
+#endif

@@ -1,0 +1,463 @@
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "store/ledger.h"
+#include "store/ledger_schema.h"
+
+/* Statements prepared once at open; run under the ledger's mutex. */
+enum stmt {
+	ST_INSERT_CERT,
+	ST_INSERT_OP,
+	ST_INSERT_EVENT,
+	ST_LOOKUP_TXID,
+	ST_CERT_DER,
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_INSERT_CERT] =
+	    "INSERT INTO certificates (serial, sha256, der, subject,"
+	    " not_before, not_after, issued_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[ST_INSERT_OP] =
+	    "INSERT INTO operations (received_us, completed_us, client_addr,"
+	    " user_agent, http_method, transaction_id, message_type,"
+	    " request_nonce, reply_nonce, request_sha256, request_b64_head,"
+	    " csr_subject, csr_sans, pubkey_sha256, digest, cipher, outcome,"
+	    " pki_status, fail_info, http_status, reason, cert_serial)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+	    " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+	[ST_INSERT_EVENT] =
+	    "INSERT INTO events (operation_id, at_us, kind, source, detail)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5)",
+	/* Prefer a row with the same key; only live certificates count. */
+	[ST_LOOKUP_TXID] =
+	    "SELECT o.pubkey_sha256 = ?2, c.der, c.serial"
+	    " FROM operations o JOIN certificates c ON c.serial = o.cert_serial"
+	    " WHERE o.transaction_id = ?1 AND o.outcome = 'issued'"
+	    " AND c.not_after > ?3"
+	    " ORDER BY o.pubkey_sha256 = ?2 DESC, o.id DESC LIMIT 1",
+	[ST_CERT_DER] = "SELECT der FROM certificates WHERE serial = upper(?1)",
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+};
+
+struct ledger {
+	sqlite3		*db;
+	sqlite3_stmt	*st[ST_COUNT];
+	pthread_mutex_t	 mu;
+};
+
+static int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int
+migrate(sqlite3 *db, const char **why)
+{
+	sqlite3_stmt *st = NULL;
+	char pragma[64];
+	int version = 0, i;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
+	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		*why = "cannot read the ledger's schema version";
+		return 0;
+	}
+	version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version > ledger_schema_latest) {
+		*why = "ledger was written by a newer scepd";
+		return 0;
+	}
+	for (i = version; i < ledger_schema_latest; i++) {
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", i + 1);
+		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+			goto fail;
+		if (sqlite3_exec(db, ledger_migrations[i], NULL, NULL, NULL) !=
+		    SQLITE_OK ||
+		    sqlite3_exec(db, pragma, NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			goto fail;
+		}
+	}
+	return 1;
+fail:
+	*why = "ledger schema migration failed";
+	return 0;
+}
+
+void
+ledger_close(ledger *l)
+{
+	int i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(l->st[i]);
+	sqlite3_close(l->db);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
+int
+ledger_open(const char *path, ledger **out, const char **why)
+{
+	ledger *l = NULL;
+	int i, ret = LEDGER_ERROR;
+
+	*out = NULL;
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		*why = "out of memory";
+		return LEDGER_ERROR;
+	}
+	if (pthread_mutex_init(&l->mu, NULL) != 0) {
+		free(l);
+		*why = "cannot create mutex";
+		return LEDGER_ERROR;
+	}
+	if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+		*why = "cannot open the ledger database";
+		goto out;
+	}
+	sqlite3_busy_timeout(l->db, 10000);
+	/* synchronous = FULL: a row is durable before its reply is sent. */
+	if (sqlite3_exec(l->db, "PRAGMA journal_mode = WAL;"
+	    "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+	    NULL, NULL, NULL) != SQLITE_OK) {
+		*why = "cannot configure the ledger database";
+		goto out;
+	}
+	if (!migrate(l->db, why))
+		goto out;
+	for (i = 0; i < ST_COUNT; i++) {
+		if (sqlite3_prepare_v3(l->db, stmt_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &l->st[i], NULL) != SQLITE_OK) {
+			*why = "cannot prepare ledger statements";
+			goto out;
+		}
+	}
+	*out = l;
+	l = NULL;
+	ret = LEDGER_OK;
+out:
+	ledger_close(l);
+	return ret;
+}
+
+int
+ledger_schema_version(ledger *l)
+{
+	sqlite3_stmt *st = NULL;
+	int v = -1;
+
+	pthread_mutex_lock(&l->mu);
+	if (sqlite3_prepare_v2(l->db, "PRAGMA user_version", -1, &st, NULL) ==
+	    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&l->mu);
+	return v;
+}
+
+static void
+bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s == NULL)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+static void
+bind_int_or_null(sqlite3_stmt *st, int i, int v, int null_value)
+{
+	if (v == null_value)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_int(st, i, v);
+}
+
+/* Step a write statement once, then reset it. */
+static int
+run(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+static int
+insert_event(ledger *l, int64_t op_id, int64_t at, const char *kind,
+    const char *source, const char *detail)
+{
+	sqlite3_stmt *st = l->st[ST_INSERT_EVENT];
+
+	sqlite3_bind_int64(st, 1, op_id);
+	sqlite3_bind_int64(st, 2, at);
+	bind_text(st, 3, kind);
+	bind_text(st, 4, source);
+	bind_text(st, 5, detail);
+	return run(st) == SQLITE_DONE;
+}
+
+/* {"reason": ..., "fail_info": ...} built by SQLite, never by hand. */
+static char *
+outcome_detail(ledger *l, const struct ledger_op *op)
+{
+	sqlite3_stmt *st = NULL;
+	char *s = NULL;
+
+	if (sqlite3_prepare_v2(l->db, "SELECT json_object('reason', ?1,"
+	    " 'fail_info', ?2, 'http_status', ?3, 'serial', ?4)", -1, &st,
+	    NULL) != SQLITE_OK)
+		return NULL;
+	bind_text(st, 1, op->reason);
+	bind_int_or_null(st, 2, op->fail_info, -1);
+	sqlite3_bind_int(st, 3, op->http_status);
+	bind_text(st, 4, op->cert_serial);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		s = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return s;
+}
+
+int
+ledger_record(ledger *l, const struct ledger_op *op,
+    const struct ledger_cert *cert, int64_t *op_id, const char **why)
+{
+	const char *dummy;
+	sqlite3_stmt *st;
+	char *detail = NULL;
+	int64_t now = now_us(), id;
+	int rc, ret = LEDGER_ERROR;
+
+	if (why == NULL)
+		why = &dummy;
+	*why = "ledger write failed";
+	pthread_mutex_lock(&l->mu);
+	if (run(l->st[ST_BEGIN]) != SQLITE_DONE)
+		goto out;
+	if (cert != NULL) {
+		st = l->st[ST_INSERT_CERT];
+		bind_text(st, 1, cert->serial);
+		bind_text(st, 2, cert->sha256);
+		sqlite3_bind_blob(st, 3, cert->der, (int)cert->der_len,
+		    SQLITE_STATIC);
+		bind_text(st, 4, cert->subject);
+		sqlite3_bind_int64(st, 5, cert->not_before);
+		sqlite3_bind_int64(st, 6, cert->not_after);
+		sqlite3_bind_int64(st, 7, now);
+		rc = run(st);
+		if (rc == SQLITE_CONSTRAINT) {
+			*why = "serial number already in the ledger";
+			ret = LEDGER_DUPLICATE_SERIAL;
+			goto rollback;
+		}
+		if (rc != SQLITE_DONE)
+			goto rollback;
+	}
+	st = l->st[ST_INSERT_OP];
+	sqlite3_bind_int64(st, 1, op->received_us);
+	sqlite3_bind_int64(st, 2, now);
+	bind_text(st, 3, op->client_addr);
+	bind_text(st, 4, op->user_agent);
+	bind_text(st, 5, op->http_method);
+	bind_text(st, 6, op->transaction_id);
+	bind_int_or_null(st, 7, op->message_type, 0);
+	bind_text(st, 8, op->request_nonce);
+	bind_text(st, 9, op->reply_nonce);
+	bind_text(st, 10, op->request_sha256);
+	bind_text(st, 11, op->request_b64_head);
+	bind_text(st, 12, op->csr_subject);
+	bind_text(st, 13, op->csr_sans);
+	bind_text(st, 14, op->pubkey_sha256);
+	bind_text(st, 15, op->digest);
+	bind_text(st, 16, op->cipher);
+	bind_text(st, 17, op->outcome);
+	bind_int_or_null(st, 18, op->pki_status, -1);
+	bind_int_or_null(st, 19, op->fail_info, -1);
+	sqlite3_bind_int(st, 20, op->http_status);
+	bind_text(st, 21, op->reason);
+	bind_text(st, 22, op->cert_serial);
+	if (run(st) != SQLITE_DONE)
+		goto rollback;
+	id = sqlite3_last_insert_rowid(l->db);
+	if ((detail = outcome_detail(l, op)) == NULL)
+		goto rollback;
+	if (!insert_event(l, id, op->received_us, "request_received", "server",
+	    NULL) ||
+	    !insert_event(l, id, now, op->outcome, "server", detail))
+		goto rollback;
+	if (run(l->st[ST_COMMIT]) != SQLITE_DONE)
+		goto rollback;
+	if (op_id != NULL)
+		*op_id = id;
+	ret = LEDGER_OK;
+	goto out;
+rollback:
+	run(l->st[ST_ROLLBACK]);
+out:
+	pthread_mutex_unlock(&l->mu);
+	free(detail);
+	return ret;
+}
+
+int
+ledger_add_event(ledger *l, int64_t op_id, const char *kind,
+    const char *source, const char *detail_json)
+{
+	int ok;
+
+	pthread_mutex_lock(&l->mu);
+	ok = insert_event(l, op_id, now_us(), kind, source, detail_json);
+	pthread_mutex_unlock(&l->mu);
+	return ok ? LEDGER_OK : LEDGER_ERROR;
+}
+
+static int
+copy_blob(sqlite3_stmt *st, int col, unsigned char **der, size_t *len)
+{
+	int n = sqlite3_column_bytes(st, col);
+	const void *b = sqlite3_column_blob(st, col);
+
+	if (n <= 0 || b == NULL || (*der = malloc((size_t)n)) == NULL)
+		return 0;
+	memcpy(*der, b, (size_t)n);
+	*len = (size_t)n;
+	return 1;
+}
+
+int
+ledger_lookup_txid(ledger *l, const char *txid, const char *pubkey_sha256,
+    int64_t now, int *state, unsigned char **der, size_t *der_len,
+    char **serial)
+{
+	sqlite3_stmt *st = l->st[ST_LOOKUP_TXID];
+	int rc, ret = LEDGER_ERROR;
+
+	*state = LEDGER_TXID_NEW;
+	*der = NULL;
+	*serial = NULL;
+	pthread_mutex_lock(&l->mu);
+	bind_text(st, 1, txid);
+	bind_text(st, 2, pubkey_sha256);
+	sqlite3_bind_int64(st, 3, now);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		ret = LEDGER_OK;
+	} else if (rc == SQLITE_ROW) {
+		if (sqlite3_column_int(st, 0) == 0) {
+			*state = LEDGER_TXID_OTHER_KEY;
+			ret = LEDGER_OK;
+		} else if (copy_blob(st, 1, der, der_len) &&
+		    (*serial = strdup((const char *)sqlite3_column_text(st, 2))) != NULL) {
+			*state = LEDGER_TXID_SAME_KEY;
+			ret = LEDGER_OK;
+		} else {
+			free(*der);
+			*der = NULL;
+		}
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	pthread_mutex_unlock(&l->mu);
+	return ret;
+}
+
+int
+ledger_cert_der(ledger *l, const char *serial, unsigned char **der,
+    size_t *len)
+{
+	sqlite3_stmt *st = l->st[ST_CERT_DER];
+	int ret = LEDGER_ERROR;
+
+	*der = NULL;
+	pthread_mutex_lock(&l->mu);
+	bind_text(st, 1, serial);
+	if (sqlite3_step(st) == SQLITE_ROW && copy_blob(st, 0, der, len))
+		ret = LEDGER_OK;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	pthread_mutex_unlock(&l->mu);
+	return ret;
+}
+
+/* Microseconds as ISO 8601 UTC with milliseconds, inside SQL. */
+#define ISO(col) "strftime('%Y-%m-%dT%H:%M:%fZ', " col " / 1e6, 'unixepoch')"
+
+static const char dump_sql[] =
+    "SELECT json_object("
+    " 'id', o.id,"
+    " 'received_at', " ISO("o.received_us") ","
+    " 'completed_at', " ISO("o.completed_us") ","
+    " 'client_addr', o.client_addr,"
+    " 'user_agent', o.user_agent,"
+    " 'http_method', o.http_method,"
+    " 'transaction_id', o.transaction_id,"
+    " 'message_type', o.message_type,"
+    " 'request_nonce', o.request_nonce,"
+    " 'reply_nonce', o.reply_nonce,"
+    " 'request_sha256', o.request_sha256,"
+    " 'request_b64_head', o.request_b64_head,"
+    " 'subject', o.csr_subject,"
+    " 'sans', o.csr_sans,"
+    " 'pubkey_sha256', o.pubkey_sha256,"
+    " 'digest', o.digest,"
+    " 'cipher', o.cipher,"
+    " 'outcome', o.outcome,"
+    " 'pki_status', o.pki_status,"
+    " 'fail_info', o.fail_info,"
+    " 'http_status', o.http_status,"
+    " 'reason', o.reason,"
+    " 'serial', o.cert_serial,"
+    " 'cert_sha256', c.sha256,"
+    " 'not_before', strftime('%Y-%m-%dT%H:%M:%SZ', c.not_before, 'unixepoch'),"
+    " 'not_after', strftime('%Y-%m-%dT%H:%M:%SZ', c.not_after, 'unixepoch'),"
+    " 'cert_der', hex(c.der),"
+    " 'events', (SELECT json_group_array(json_object("
+    "     'at', " ISO("e.at_us") ", 'kind', e.kind, 'source', e.source,"
+    "     'detail', json(e.detail)))"
+    "   FROM (SELECT * FROM events WHERE operation_id = o.id ORDER BY id) e))"
+    " FROM operations o LEFT JOIN certificates c ON c.serial = o.cert_serial"
+    " ORDER BY o.id";
+
+int
+ledger_dump_json(ledger *l, FILE *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, n = 0, ret = LEDGER_ERROR;
+
+	pthread_mutex_lock(&l->mu);
+	if (sqlite3_prepare_v2(l->db, dump_sql, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	fputs("[", out);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fprintf(out, "%s\n%s", n++ ? "," : "",
+		    (const char *)sqlite3_column_text(st, 0));
+	fputs(n ? "\n]\n" : "]\n", out);
+	if (rc == SQLITE_DONE)
+		ret = LEDGER_OK;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&l->mu);
+	return ret;
+}

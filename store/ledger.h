@@ -1,0 +1,98 @@
+/*
+ * The ledger: every PKIOperation scepd answers, the certificates it issued
+ * and an append-only list of events per operation, in SQLite (WAL).
+ * Knows nothing of OpenSSL or HTTP: callers hand it text and bytes.
+ * Safe to share between threads.
+ */
+#ifndef LEDGER_H
+#define LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum ledger_result {
+	LEDGER_OK = 0,
+	LEDGER_DUPLICATE_SERIAL,	/* retry with a new serial */
+	LEDGER_ERROR,
+};
+
+typedef struct ledger ledger;
+
+/* A certificate being recorded for the first time. */
+struct ledger_cert {
+	const char		*serial;	/* uppercase hex */
+	const char		*sha256;	/* lowercase hex of the DER */
+	const unsigned char	*der;
+	size_t			 der_len;
+	const char		*subject;
+	int64_t			 not_before;	/* Unix seconds */
+	int64_t			 not_after;
+};
+
+/* One PKIOperation and its outcome.  NULL strings are stored as NULL. */
+struct ledger_op {
+	int64_t		 received_us;	/* Unix microseconds */
+	const char	*client_addr;
+	const char	*user_agent;
+	const char	*http_method;
+	const char	*transaction_id;
+	int		 message_type;	/* 0: never parsed */
+	const char	*request_nonce;	/* hex */
+	const char	*reply_nonce;	/* hex */
+	const char	*request_sha256;
+	const char	*request_b64_head; /* first 1,024 base64 characters */
+	const char	*csr_subject;
+	const char	*csr_sans;
+	const char	*pubkey_sha256;
+	const char	*digest;	/* "sha256", ... */
+	const char	*cipher;	/* "aes-256-cbc", ... */
+	const char	*outcome;	/* "issued", "reissued", "rejected" */
+	int		 pki_status;	/* -1: no CertRep */
+	int		 fail_info;	/* -1: none */
+	int		 http_status;
+	const char	*reason;
+	const char	*cert_serial;	/* the certificate the reply carries */
+};
+
+#define LEDGER_B64_HEAD	1024
+
+int ledger_open(const char *path, ledger **out, const char **why);
+void ledger_close(ledger *l);
+
+/*
+ * Record op (and cert, when it is new) in one transaction, with its
+ * request_received and outcome events.  Returns once committed.
+ */
+int ledger_record(ledger *l, const struct ledger_op *op,
+    const struct ledger_cert *cert, int64_t *op_id, const char **why);
+
+/* Append an event; detail_json may be NULL. */
+int ledger_add_event(ledger *l, int64_t op_id, const char *kind,
+    const char *source, const char *detail_json);
+
+enum ledger_txid_state {
+	LEDGER_TXID_NEW = 0,		/* no live certificate for this txid */
+	LEDGER_TXID_SAME_KEY,		/* issued before, to this key */
+	LEDGER_TXID_OTHER_KEY,		/* issued before, to another key */
+};
+
+/*
+ * What a live (unexpired at now) certificate issued under txid says about
+ * a new request with this key.  For SAME_KEY, *der and *serial are
+ * malloc'd copies of that certificate.
+ */
+int ledger_lookup_txid(ledger *l, const char *txid, const char *pubkey_sha256,
+    int64_t now, int *state, unsigned char **der, size_t *der_len,
+    char **serial);
+
+/* All operations with their events as a JSON array, one object a line. */
+int ledger_dump_json(ledger *l, FILE *out);
+/* A certificate's DER by serial (hex, any case); malloc'd. */
+int ledger_cert_der(ledger *l, const char *serial, unsigned char **der,
+    size_t *len);
+
+/* Current schema version (PRAGMA user_version). */
+int ledger_schema_version(ledger *l);
+
+#endif

@@ -1,0 +1,54 @@
+#include "store/ledger_schema.h"
+
+const char *const ledger_migrations[] = {
+	/* 0 -> 1: operations, certificates, events. */
+	"CREATE TABLE certificates ("
+	"  serial      TEXT PRIMARY KEY,"		/* uppercase hex */
+	"  sha256      TEXT NOT NULL,"
+	"  der         BLOB NOT NULL,"
+	"  subject     TEXT NOT NULL,"
+	"  not_before  INTEGER NOT NULL,"		/* Unix seconds */
+	"  not_after   INTEGER NOT NULL,"
+	"  issued_us   INTEGER NOT NULL"
+	") STRICT;"
+	"CREATE TABLE operations ("
+	"  id               INTEGER PRIMARY KEY,"
+	"  received_us      INTEGER NOT NULL,"
+	"  completed_us     INTEGER NOT NULL,"
+	"  client_addr      TEXT,"
+	"  user_agent       TEXT,"
+	"  http_method      TEXT,"
+	"  transaction_id   TEXT,"
+	"  message_type     INTEGER,"
+	"  request_nonce    TEXT,"
+	"  reply_nonce      TEXT,"
+	"  request_sha256   TEXT,"
+	"  request_b64_head TEXT,"
+	"  csr_subject      TEXT,"
+	"  csr_sans         TEXT,"
+	"  pubkey_sha256    TEXT,"
+	"  digest           TEXT,"
+	"  cipher           TEXT,"
+	"  outcome          TEXT NOT NULL CHECK (outcome IN"
+	"                   ('issued', 'reissued', 'rejected')),"
+	"  pki_status       INTEGER,"
+	"  fail_info        INTEGER,"
+	"  http_status      INTEGER NOT NULL,"
+	"  reason           TEXT,"
+	"  cert_serial      TEXT REFERENCES certificates(serial)"
+	") STRICT;"
+	"CREATE INDEX operations_txid ON operations(transaction_id);"
+	"CREATE INDEX operations_serial ON operations(cert_serial);"
+	"CREATE TABLE events ("
+	"  id            INTEGER PRIMARY KEY,"
+	"  operation_id  INTEGER NOT NULL REFERENCES operations(id),"
+	"  at_us         INTEGER NOT NULL,"
+	"  kind          TEXT NOT NULL,"
+	"  source        TEXT NOT NULL,"
+	"  detail        TEXT CHECK (detail IS NULL OR json_valid(detail))"
+	") STRICT;"
+	"CREATE INDEX events_operation ON events(operation_id);",
+};
+
+const int ledger_schema_latest =
+    (int)(sizeof(ledger_migrations) / sizeof(ledger_migrations[0]));
