@@ -29,7 +29,7 @@ SERVER_LIB = server/config.c server/log.c server/b64.c server/challenge.c server
 LIB_SRC    = $(PKCS7_SRC) $(CA_SRC) $(STORE_SRC) $(SERVER_LIB)
 LIB_OBJ    = $(LIB_SRC:%.c=$(OBJ)/%.o)
 
-TEST_SUITES = pkcs7 ca store config b64 e2e
+TEST_SUITES = pkcs7 ca store config e2e
 TEST_BINS   = $(TEST_SUITES:%=$(BIN)/test_%)
 TEST_HELPER = $(OBJ)/tests/scep_client.o $(OBJ)/tests/testutil.o
 

@@ -271,42 +271,44 @@ static scep_err
 check_signing_time(scep_msg *m, const struct scep_verify_opts *o,
     const char **why)
 {
-	ASN1_TIME *t;
-	int day, sec, idx;
+	X509_ATTRIBUTE *a;
+	ASN1_TYPE *t;
+	ASN1_TIME *now = NULL;
 	long long skew;
+	int day, sec, idx;
+	scep_err ret = SCEP_ERR_BAD_MESSAGE_CHECK;
 
 	if (o->max_skew <= 0)
 		return SCEP_OK;
 	idx = CMS_signed_get_attr_by_NID(m->si, NID_pkcs9_signingTime, -1);
 	if (idx < 0)
 		return SCEP_OK;
-	t = CMS_signed_get0_data_by_OBJ(m->si, OBJ_nid2obj(NID_pkcs9_signingTime),
-	    -3, V_ASN1_ANY);
-	if (t == NULL || (t->type != V_ASN1_UTCTIME &&
-	    t->type != V_ASN1_GENERALIZEDTIME)) {
-		*why = "RFC 5652 11.3: signingTime is malformed";
-		return SCEP_ERR_BAD_MESSAGE_CHECK;
+	*why = "RFC 5652 11.3: signingTime is malformed";
+	if (CMS_signed_get_attr_by_NID(m->si, NID_pkcs9_signingTime, idx) >= 0)
+		goto out;
+	a = CMS_signed_get_attr(m->si, idx);
+	if (X509_ATTRIBUTE_count(a) != 1 ||
+	    (t = X509_ATTRIBUTE_get0_type(a, 0)) == NULL ||
+	    (t->type != V_ASN1_UTCTIME && t->type != V_ASN1_GENERALIZEDTIME))
+		goto out;
+	if ((now = ASN1_TIME_set(NULL, o->now)) == NULL) {
+		ret = SCEP_ERR_INTERNAL;
+		goto out;
 	}
-	{
-		ASN1_TIME *now = ASN1_TIME_set(NULL, o->now);
-
-		if (now == NULL)
-			return SCEP_ERR_INTERNAL;
-		if (!ASN1_TIME_diff(&day, &sec, now, t)) {
-			ASN1_TIME_free(now);
-			*why = "RFC 5652 11.3: signingTime is malformed";
-			return SCEP_ERR_BAD_MESSAGE_CHECK;
-		}
-		ASN1_TIME_free(now);
-	}
+	if (!ASN1_TIME_diff(&day, &sec, now, t->value.utctime))
+		goto out;
 	skew = (long long)day * 86400 + sec;
 	if (skew < 0)
 		skew = -skew;
 	if (skew > o->max_skew) {
 		*why = "RFC 8894 3.3.2.2: signingTime too far from the server clock";
-		return SCEP_ERR_BAD_TIME;
+		ret = SCEP_ERR_BAD_TIME;
+		goto out;
 	}
-	return SCEP_OK;
+	ret = SCEP_OK;
+out:
+	ASN1_TIME_free(now);
+	return ret;
 }
 
 scep_err

@@ -1,0 +1,294 @@
+/* store/: schema, migrations, recording, idempotency lookups, JSON. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <check.h>
+#include <sqlite3.h>
+
+#include "store/ledger.h"
+#include "tests/testutil.h"
+
+static char *dir, path[512];
+static ledger *l;
+
+static void
+setup(void)
+{
+	const char *why = NULL;
+
+	dir = tu_tmpdir();
+	snprintf(path, sizeof(path), "%s/ledger.db", dir);
+	ck_assert_int_eq(ledger_open(path, &l, &why), LEDGER_OK);
+}
+
+static void
+teardown(void)
+{
+	ledger_close(l);
+	l = NULL;
+	tu_rm_rf(dir);
+	free(dir);
+}
+
+static const unsigned char der_a[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+
+static struct ledger_op
+op(const char *txid, const char *key, const char *outcome, const char *serial)
+{
+	struct ledger_op o;
+
+	memset(&o, 0, sizeof(o));
+	o.received_us = (int64_t)time(NULL) * 1000000;
+	o.client_addr = "127.0.0.1";
+	o.user_agent = "test";
+	o.http_method = "POST";
+	o.transaction_id = txid;
+	o.message_type = 19;
+	o.request_nonce = "00112233445566778899aabbccddeeff";
+	o.reply_nonce = "ffeeddccbbaa99887766554433221100";
+	o.pubkey_sha256 = key;
+	o.csr_subject = "CN=x";
+	o.outcome = outcome;
+	o.pki_status = serial ? 0 : 2;
+	o.fail_info = serial ? -1 : 2;
+	o.http_status = 200;
+	o.reason = serial ? NULL : "challenge password wrong";
+	o.cert_serial = serial;
+	return o;
+}
+
+static struct ledger_cert
+cert(const char *serial, int64_t not_after)
+{
+	struct ledger_cert c;
+
+	memset(&c, 0, sizeof(c));
+	c.serial = serial;
+	c.sha256 = "ab";
+	c.der = der_a;
+	c.der_len = sizeof(der_a);
+	c.subject = "CN=x";
+	c.not_before = time(NULL) - 300;
+	c.not_after = not_after;
+	return c;
+}
+
+START_TEST(test_schema_version)
+{
+	const char *why = NULL;
+	sqlite3 *db;
+	char *err = NULL;
+
+	ck_assert_int_eq(ledger_schema_version(l), 1);
+	ledger_close(l);
+	/* Reopening does not migrate twice. */
+	ck_assert_int_eq(ledger_open(path, &l, &why), LEDGER_OK);
+	ck_assert_int_eq(ledger_schema_version(l), 1);
+	ledger_close(l);
+	l = NULL;
+	/* A ledger from a newer scepd is refused, not damaged. */
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL,
+	    &err), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(ledger_open(path, &l, &why), LEDGER_ERROR);
+	ck_assert_ptr_nonnull(strstr(why, "newer"));
+	ck_assert_ptr_null(l);
+}
+END_TEST
+
+START_TEST(test_wal)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+END_TEST
+
+START_TEST(test_record_and_lookup)
+{
+	struct ledger_op o = op("tx1", "key1", "issued", "0A0B");
+	struct ledger_cert c = cert("0A0B", time(NULL) + 86400);
+	unsigned char *der = NULL;
+	size_t len = 0;
+	char *serial = NULL;
+	int64_t id = 0;
+	int state;
+
+	ck_assert_int_eq(ledger_record(l, &o, &c, &id, NULL), LEDGER_OK);
+	ck_assert_int_gt(id, 0);
+	/* Same transaction, same key: the same certificate. */
+	ck_assert_int_eq(ledger_lookup_txid(l, "tx1", "key1", time(NULL), &state,
+	    &der, &len, &serial), LEDGER_OK);
+	ck_assert_int_eq(state, LEDGER_TXID_SAME_KEY);
+	ck_assert_uint_eq(len, sizeof(der_a));
+	ck_assert_mem_eq(der, der_a, len);
+	ck_assert_str_eq(serial, "0A0B");
+	free(der);
+	free(serial);
+	/* Another key under the same transactionID. */
+	ck_assert_int_eq(ledger_lookup_txid(l, "tx1", "key2", time(NULL), &state,
+	    &der, &len, &serial), LEDGER_OK);
+	ck_assert_int_eq(state, LEDGER_TXID_OTHER_KEY);
+	ck_assert_ptr_null(der);
+	/* Unknown transaction. */
+	ck_assert_int_eq(ledger_lookup_txid(l, "tx2", "key1", time(NULL), &state,
+	    &der, &len, &serial), LEDGER_OK);
+	ck_assert_int_eq(state, LEDGER_TXID_NEW);
+	/* After expiry the transactionID may be used again (renewals). */
+	ck_assert_int_eq(ledger_lookup_txid(l, "tx1", "key2",
+	    time(NULL) + 2 * 86400, &state, &der, &len, &serial), LEDGER_OK);
+	ck_assert_int_eq(state, LEDGER_TXID_NEW);
+	/* A cert by serial, case-insensitively. */
+	ck_assert_int_eq(ledger_cert_der(l, "0a0b", &der, &len), LEDGER_OK);
+	free(der);
+	ck_assert_int_eq(ledger_cert_der(l, "FFFF", &der, &len), LEDGER_ERROR);
+}
+END_TEST
+
+START_TEST(test_duplicate_serial)
+{
+	struct ledger_op o = op("tx1", "key1", "issued", "0A0B");
+	struct ledger_op o2 = op("tx2", "key2", "issued", "0A0B");
+	struct ledger_cert c = cert("0A0B", time(NULL) + 86400);
+	const char *why = NULL;
+	char *json;
+	FILE *f;
+	size_t n = 0;
+
+	ck_assert_int_eq(ledger_record(l, &o, &c, NULL, NULL), LEDGER_OK);
+	ck_assert_int_eq(ledger_record(l, &o2, &c, NULL, &why),
+	    LEDGER_DUPLICATE_SERIAL);
+	/* The failed transaction left nothing behind. */
+	f = open_memstream(&json, &n);
+	ck_assert_int_eq(ledger_dump_json(l, f), LEDGER_OK);
+	fclose(f);
+	ck_assert_ptr_null(strstr(json, "\"tx2\""));
+	free(json);
+}
+END_TEST
+
+START_TEST(test_rejection_and_events)
+{
+	struct ledger_op o = op("tx9", "key9", "rejected", NULL);
+	int64_t id = 0;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n = 0;
+
+	ck_assert_int_eq(ledger_record(l, &o, NULL, &id, NULL), LEDGER_OK);
+	ck_assert_int_eq(ledger_add_event(l, id, "response_complete", "server",
+	    "{\"termination\":\"completed\"}"), LEDGER_OK);
+	/* detail must be JSON: the schema refuses anything else. */
+	ck_assert_int_eq(ledger_add_event(l, id, "x", "server", "not json"),
+	    LEDGER_ERROR);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT kind FROM events "
+	    "WHERE operation_id = ?1 ORDER BY id", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(st, 0);
+		static const char *want[] = { "request_received", "rejected",
+		    "response_complete" };
+
+		ck_assert_int_lt(n, 3);
+		ck_assert_str_eq(k, want[n]);
+		n++;
+	}
+	ck_assert_int_eq(n, 3);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+END_TEST
+
+START_TEST(test_json)
+{
+	struct ledger_op o = op("tx\"quote", "key1", "issued", "0A0B");
+	struct ledger_op r = op("tx2", "key2", "rejected", NULL);
+	struct ledger_cert c = cert("0A0B", time(NULL) + 86400);
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	char *json = NULL;
+	size_t n = 0;
+	FILE *f;
+
+	ck_assert_int_eq(ledger_record(l, &o, &c, NULL, NULL), LEDGER_OK);
+	ck_assert_int_eq(ledger_record(l, &r, NULL, NULL, NULL), LEDGER_OK);
+	f = open_memstream(&json, &n);
+	ck_assert_int_eq(ledger_dump_json(l, f), LEDGER_OK);
+	fclose(f);
+	/* Valid JSON, by SQLite's own parser; two rows; fields present. */
+	ck_assert_int_eq(sqlite3_open(":memory:", &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT json_valid(?1),"
+	    " json_array_length(?1), json_extract(?1, '$[0].transaction_id'),"
+	    " json_extract(?1, '$[0].serial'), json_extract(?1, '$[1].reason'),"
+	    " json_extract(?1, '$[0].events[1].kind'),"
+	    " json_extract(?1, '$[0].cert_der')", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_int_eq(sqlite3_column_int(st, 0), 1);
+	ck_assert_int_eq(sqlite3_column_int(st, 1), 2);
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 2), "tx\"quote");
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 3), "0A0B");
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 4),
+	    "challenge password wrong");
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 5), "issued");
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 6), "3003020101");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(json);
+}
+END_TEST
+
+START_TEST(test_empty_json)
+{
+	char *json = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&json, &n);
+
+	ck_assert_int_eq(ledger_dump_json(l, f), LEDGER_OK);
+	fclose(f);
+	ck_assert_str_eq(json, "[]\n");
+	free(json);
+}
+END_TEST
+
+static Suite *
+store_suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *t = tcase_create("ledger");
+
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_test(t, test_schema_version);
+	tcase_add_test(t, test_wal);
+	tcase_add_test(t, test_record_and_lookup);
+	tcase_add_test(t, test_duplicate_serial);
+	tcase_add_test(t, test_rejection_and_events);
+	tcase_add_test(t, test_json);
+	tcase_add_test(t, test_empty_json);
+	tcase_set_timeout(t, 30);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(store_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,360 @@
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+
+#include "tests/testutil.h"
+
+char *
+tu_tmpdir(void)
+{
+	char tmpl[] = "/tmp/scepd-test-XXXXXX";
+	char *d = mkdtemp(tmpl);
+
+	return d != NULL ? strdup(d) : NULL;
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void
+tu_rm_rf(const char *dir)
+{
+	if (dir != NULL)
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+unsigned char *
+tu_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *b = NULL;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
+	    fseek(f, 0, SEEK_SET) == 0 && (b = malloc((size_t)n + 1)) != NULL) {
+		if (fread(b, 1, (size_t)n, f) != (size_t)n) {
+			free(b);
+			b = NULL;
+		} else {
+			b[n] = 0;
+			*len = (size_t)n;
+		}
+	}
+	fclose(f);
+	return b;
+}
+
+const char *
+tu_vectors(void)
+{
+	const char *v = getenv("SCEPD_VECTORS");
+
+	return v != NULL ? v : "../shared/vectors";
+}
+
+X509 *
+tu_read_cert(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	X509 *x;
+
+	if (f == NULL)
+		return NULL;
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	return x;
+}
+
+EVP_PKEY *
+tu_read_key(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	EVP_PKEY *k;
+
+	if (f == NULL)
+		return NULL;
+	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	return k;
+}
+
+X509_REQ *
+tu_read_csr(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	X509_REQ *r;
+
+	if (f == NULL)
+		return NULL;
+	r = PEM_read_X509_REQ(f, NULL, NULL, NULL);
+	fclose(f);
+	return r;
+}
+
+static const char *
+bin_dir(void)
+{
+	const char *b = getenv("SCEPD_BIN");
+
+	return b != NULL ? b : "bin";
+}
+
+int
+tu_server_start(struct tu_server *s, const char *const *extra)
+{
+	char *argv[64], opt[2][1024], port_path[512], log_path[512], prog[512];
+	int argc = 0, i, fd;
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+	memset(s, 0, sizeof(*s));
+	if ((s->dir = tu_tmpdir()) == NULL)
+		return 0;
+	snprintf(prog, sizeof(prog), "%s/scepd", bin_dir());
+	snprintf(port_path, sizeof(port_path), "%s/port", s->dir);
+	snprintf(log_path, sizeof(log_path), "%s/log", s->dir);
+	snprintf(opt[0], sizeof(opt[0]), "state_dir=%s/var", s->dir);
+	snprintf(opt[1], sizeof(opt[1]), "port_file=%s", port_path);
+	argv[argc++] = prog;
+	argv[argc++] = "-c";
+	argv[argc++] = "conf/scepd.conf";
+	argv[argc++] = "-o";
+	argv[argc++] = opt[0];
+	argv[argc++] = "-o";
+	argv[argc++] = opt[1];
+	argv[argc++] = "-o";
+	argv[argc++] = "listen=127.0.0.1:0";
+	argv[argc++] = "-o";
+	argv[argc++] = "challenge=lab-secret";
+	argv[argc++] = "-o";
+	argv[argc++] = "ca_key_bits=2048";
+	argv[argc++] = "-o";
+	argv[argc++] = "log_level=debug";
+	for (i = 0; extra != NULL && extra[i] != NULL && argc < 60; i++) {
+		argv[argc++] = "-o";
+		argv[argc++] = (char *)extra[i];
+	}
+	argv[argc] = NULL;
+	if ((s->pid = fork()) == 0) {
+		fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(prog, argv);
+		_exit(127);
+	}
+	for (i = 0; i < 1500; i++) {	/* up to 30 s: first start makes keys */
+		FILE *f = fopen(port_path, "r");
+		int status;
+
+		if (f != NULL) {
+			if (fscanf(f, "%d", &s->port) == 1 && s->port > 0) {
+				fclose(f);
+				return 1;
+			}
+			fclose(f);
+		}
+		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+			s->pid = 0;
+			return 0;
+		}
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+void
+tu_server_stop(struct tu_server *s)
+{
+	int status;
+
+	if (s->pid > 0) {
+		kill(s->pid, SIGTERM);
+		waitpid(s->pid, &status, 0);
+	}
+	tu_rm_rf(s->dir);
+	free(s->dir);
+	memset(s, 0, sizeof(*s));
+}
+
+X509 *
+tu_server_cert(const struct tu_server *s, const char *which)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/var/%s.pem", s->dir, which);
+	return tu_read_cert(path);
+}
+
+char *
+tu_scepctl(const struct tu_server *s, const char *args)
+{
+	char cmd[2048], *out = NULL;
+	size_t len = 0, cap = 0;
+	FILE *p;
+	int c;
+
+	snprintf(cmd, sizeof(cmd), "%s/scepctl -c conf/scepd.conf -o "
+	    "state_dir=%s/var %s", bin_dir(), s->dir, args);
+	if ((p = popen(cmd, "r")) == NULL)
+		return NULL;
+	while ((c = fgetc(p)) != EOF) {
+		if (len + 2 > cap) {
+			cap = cap ? cap * 2 : 65536;
+			out = realloc(out, cap);
+		}
+		out[len++] = (char)c;
+	}
+	if (out == NULL)
+		out = calloc(1, 1);
+	else
+		out[len] = '\0';
+	pclose(p);
+	return out;
+}
+
+static int
+write_all(int fd, const void *b, size_t n)
+{
+	const char *p = b;
+
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return 0;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 1;
+}
+
+int
+tu_http(int port, const char *method, const char *target, const char *ctype,
+    const unsigned char *body, size_t len, struct tu_http *h)
+{
+	struct sockaddr_in sin;
+	struct timeval tv = { 60, 0 };
+	char *head = NULL, *resp = NULL, *p, *end;
+	size_t rlen = 0, cap = 0, hlen;
+	int fd, ok = 0;
+
+	memset(h, 0, sizeof(*h));
+	h->clen = -1;
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return 0;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((unsigned short)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+		goto out;
+	hlen = strlen(target) + 512;
+	head = malloc(hlen);
+	snprintf(head, hlen, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+	    "User-Agent: scepd-test/1\r\nConnection: close\r\n%s%s%s",
+	    method, target, port, ctype ? "Content-Type: " : "",
+	    ctype ? ctype : "", ctype ? "\r\n" : "");
+	if (body != NULL || strcmp(method, "POST") == 0)
+		snprintf(head + strlen(head), hlen - strlen(head),
+		    "Content-Length: %zu\r\n", len);
+	strcat(head, "\r\n");
+	/* A failed write is not fatal: the server may answer early (413). */
+	if (write_all(fd, head, strlen(head)) && len > 0)
+		(void)write_all(fd, body, len);
+	for (;;) {
+		ssize_t n;
+
+		if (rlen + 65536 + 1 > cap) {
+			cap = cap ? cap * 2 : 131072;
+			resp = realloc(resp, cap);
+		}
+		n = read(fd, resp + rlen, cap - rlen - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		rlen += (size_t)n;
+	}
+	if (resp == NULL)
+		goto out;
+	resp[rlen] = '\0';
+	if (sscanf(resp, "HTTP/1.%*d %d", &h->status) != 1)
+		goto out;
+	if ((end = strstr(resp, "\r\n\r\n")) == NULL)
+		goto out;
+	*end = '\0';
+	for (p = strstr(resp, "\r\n"); p != NULL && p < end;
+	    p = strstr(p + 2, "\r\n")) {
+		if (strncasecmp(p + 2, "Content-Type: ", 14) == 0)
+			sscanf(p + 16, "%127[^\r\n]", h->ctype);
+		if (strncasecmp(p + 2, "Content-Length: ", 16) == 0)
+			h->clen = atol(p + 18);
+	}
+	h->len = rlen - (size_t)(end + 4 - resp);
+	h->body = malloc(h->len + 1);
+	memcpy(h->body, end + 4, h->len);
+	h->body[h->len] = 0;
+	ok = 1;
+out:
+	free(head);
+	free(resp);
+	close(fd);
+	return ok;
+}
+
+void
+tu_http_free(struct tu_http *h)
+{
+	free(h->body);
+	memset(h, 0, sizeof(*h));
+}
+
+char *
+tu_pct(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = malloc(strlen(s) * 3 + 1), *o = out;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
+		    c == '~') {
+			*o++ = (char)c;
+		} else {
+			*o++ = '%';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 15];
+		}
+	}
+	*o = '\0';
+	return out;
+}

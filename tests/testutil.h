@@ -1,0 +1,52 @@
+/* Helpers shared by the Check suites. */
+#ifndef TESTUTIL_H
+#define TESTUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+/* A fresh directory under /tmp; remove it with tu_rm_rf. */
+char *tu_tmpdir(void);
+void tu_rm_rf(const char *dir);
+unsigned char *tu_read_file(const char *path, size_t *len);
+/* ../shared/vectors, or $SCEPD_VECTORS. */
+const char *tu_vectors(void);
+X509 *tu_read_cert(const char *path);
+EVP_PKEY *tu_read_key(const char *path);
+X509_REQ *tu_read_csr(const char *path);
+
+struct tu_server {
+	pid_t	 pid;
+	int	 port;
+	char	*dir;
+};
+
+/*
+ * Start $SCEPD_BIN/scepd on 127.0.0.1 port 0 with its own state directory
+ * and challenge "lab-secret"; extra is a NULL-terminated list of -o values.
+ */
+int tu_server_start(struct tu_server *s, const char *const *extra);
+void tu_server_stop(struct tu_server *s);
+X509 *tu_server_cert(const struct tu_server *s, const char *which);
+/* Run scepctl against the server's state; returns its stdout. */
+char *tu_scepctl(const struct tu_server *s, const char *args);
+
+struct tu_http {
+	int		 status;
+	char		 ctype[128];
+	long		 clen;		/* -1: no Content-Length */
+	unsigned char	*body;
+	size_t		 len;
+};
+
+int tu_http(int port, const char *method, const char *target,
+    const char *ctype, const unsigned char *body, size_t len,
+    struct tu_http *out);
+void tu_http_free(struct tu_http *h);
+/* Percent-encode everything but unreserved characters; malloc'd. */
+char *tu_pct(const char *s);
+
+#endif
