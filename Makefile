@@ -6,12 +6,14 @@
 #   make bench      benchmarks (see issue tracker for targets)
 
 CC      ?= cc
-PKGS     = openssl libmicrohttpd sqlite3
-CPPFLAGS += -I. -DOPENSSL_API_COMPAT=30000 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
-           $(shell pkg-config --cflags $(PKGS))
-LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lpthread
+PKGS     = openssl libmicrohttpd sqlite3
+# Always applied, whatever CFLAGS the caller passes (make check passes the
+# sanitizer flags through CFLAGS).
+WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes
+DEFS     = -I. -DOPENSSL_API_COMPAT=30000 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+ALL_CFLAGS = $(DEFS) $(CPPFLAGS) $(WARN) $(shell pkg-config --cflags $(PKGS)) $(CFLAGS)
+ALL_LIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread $(LDLIBS)
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 
@@ -37,24 +39,24 @@ all: $(BIN)/scepd $(BIN)/scepctl
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(OBJ)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BIN)/libscepd.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
 $(BIN)/scepd: $(OBJ)/server/main.o $(BIN)/libscepd.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LIBS)
 
 $(BIN)/scepctl: $(OBJ)/server/scepctl.o $(BIN)/libscepd.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LIBS)
 
 $(BIN)/test_%: $(OBJ)/tests/%_test.o $(TEST_HELPER) $(BIN)/libscepd.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(ALL_LIBS)
 
 tests: $(TEST_BINS) $(BIN)/scepd $(BIN)/scepctl
 

@@ -26,6 +26,8 @@
 static struct tu_server srv;
 /* Legacy server: SHA-1/DES allowed, small max_body. */
 static struct tu_server legacy;
+/* Set by a fixture when a server exits uncleanly (e.g. a sanitizer report). */
+static int server_unclean;
 
 static void
 start_main(void)
@@ -42,7 +44,8 @@ start_main(void)
 static void
 stop_main(void)
 {
-	tu_server_stop(&srv);
+	if (!tu_server_stop(&srv))
+		server_unclean = 1;
 }
 
 static void
@@ -60,7 +63,8 @@ start_legacy(void)
 static void
 stop_legacy(void)
 {
-	tu_server_stop(&legacy);
+	if (!tu_server_stop(&legacy))
+		server_unclean = 1;
 }
 
 /* A request for s, encrypted to its RA certificate. */
@@ -223,7 +227,7 @@ START_TEST(test_getcacert_no_ra)
 	tu_http_free(&h);
 	X509_free(x);
 	X509_free(cacert);
-	tu_server_stop(&s);
+	ck_assert(tu_server_stop(&s));
 }
 END_TEST
 
@@ -958,5 +962,7 @@ main(void)
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	if (server_unclean)
+		fprintf(stderr, "e2e: scepd exited uncleanly (see its log above)\n");
+	return failed == 0 && !server_unclean ? 0 : 1;
 }

@@ -186,18 +186,31 @@ tu_server_start(struct tu_server *s, const char *const *extra)
 	return 0;
 }
 
-void
+int
 tu_server_stop(struct tu_server *s)
 {
-	int status;
+	char log_path[512], *log;
+	size_t n;
+	int status = 0, clean = 1;
 
 	if (s->pid > 0) {
 		kill(s->pid, SIGTERM);
 		waitpid(s->pid, &status, 0);
+		/* A sanitizer report makes scepd exit non-zero: show why. */
+		clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	}
+	if (!clean && s->dir != NULL) {
+		snprintf(log_path, sizeof(log_path), "%s/log", s->dir);
+		if ((log = (char *)tu_read_file(log_path, &n)) != NULL) {
+			fprintf(stderr, "scepd did not exit cleanly; its log:\n%s\n",
+			    log);
+			free(log);
+		}
 	}
 	tu_rm_rf(s->dir);
 	free(s->dir);
 	memset(s, 0, sizeof(*s));
+	return clean;
 }
 
 X509 *

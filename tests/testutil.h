@@ -29,7 +29,8 @@ struct tu_server {
  * and challenge "lab-secret"; extra is a NULL-terminated list of -o values.
  */
 int tu_server_start(struct tu_server *s, const char *const *extra);
-void tu_server_stop(struct tu_server *s);
+/* Stop it; 0 if it did not exit cleanly (its log goes to stderr). */
+int tu_server_stop(struct tu_server *s);
 X509 *tu_server_cert(const struct tu_server *s, const char *which);
 /* Run scepctl against the server's state; returns its stdout. */
 char *tu_scepctl(const struct tu_server *s, const char *args);

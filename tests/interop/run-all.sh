@@ -1,0 +1,136 @@
+#!/bin/bash
+# Interop: real third-party SCEP clients from Debian packages enroll against
+# bin/scepd on both /certsrv/mscep/mscep.dll and /scep.  Each certificate is
+# checked with `openssl verify` against the CA, and its ledger row with
+# sqlite3.  No proxy or shim sits between a client and scepd.
+#
+#   micromdm scepclient   (package scep)            POST, SHA-1, single DES
+#   strongSwan pki --scep (package strongswan-pki)  POST, SHA-256, AES-128
+#   certmonger            (package certmonger)      GET, SHA-256, AES-256
+set -u
+BIN=${SCEPD_BIN:-bin}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=$(mktemp -d /tmp/scepd-interop-XXXXXX)
+CHALLENGE=interop-$$-secret
+pass=0
+fail=0
+pid=
+
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+for tool in scepclient pki getcert certmonger openssl sqlite3; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "interop: $tool not installed (scripts/deps.sh --install --test)"
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+done
+
+cd "$ROOT"
+"$BIN"/scepd -c conf/scepd.conf -o state_dir="$WORK/var" -o listen=127.0.0.1:0 \
+	-o port_file="$WORK/port" -o challenge="$CHALLENGE" -o ca_key_bits=2048 \
+	-o legacy_algorithms=yes >"$WORK/scepd.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 300); do
+	[ -s "$WORK/port" ] && break
+	sleep 0.1
+done
+if [ ! -s "$WORK/port" ]; then
+	echo "interop: scepd did not start"; cat "$WORK/scepd.log"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+PORT=$(cat "$WORK/port")
+CA="$WORK/var/ca.pem"
+echo "interop: scepd on 127.0.0.1:$PORT"
+
+# result NAME CERT CN: openssl verify + the ledger row + delivery event
+result() {
+	local name=$1 cert=$2 cn=$3 rows events
+	if [ ! -s "$cert" ]; then
+		echo "FAIL $name: no certificate"; fail=$((fail + 1)); return
+	fi
+	if ! openssl verify -CAfile "$CA" "$cert" >/dev/null 2>&1; then
+		echo "FAIL $name: openssl verify"; openssl verify -CAfile "$CA" "$cert"
+		fail=$((fail + 1)); return
+	fi
+	rows=$(sqlite3 "$WORK/var/ledger.db" "SELECT count(*) FROM operations
+		WHERE (', ' || csr_subject || ',') LIKE '%, CN=$cn,%' AND outcome = 'issued'
+		AND cert_serial IS NOT NULL")
+	if [ "$rows" != 1 ]; then
+		echo "FAIL $name: $rows issued ledger rows for CN=$cn"; fail=$((fail + 1)); return
+	fi
+	# The delivery event is written when the response completes.
+	for _ in $(seq 1 50); do
+		events=$(sqlite3 "$WORK/var/ledger.db" "SELECT count(*) FROM events e
+			JOIN operations o ON o.id = e.operation_id WHERE
+			(', ' || o.csr_subject || ',') LIKE '%, CN=$cn,%' AND e.kind = 'response_complete'")
+		[ "$events" = 1 ] && break
+		sleep 0.1
+	done
+	if [ "$events" != 1 ]; then
+		echo "FAIL $name: no response_complete event"; fail=$((fail + 1)); return
+	fi
+	echo "ok   $name: $(openssl x509 -in "$cert" -noout -subject -serial | tr '\n' ' ')"
+	pass=$((pass + 1))
+}
+
+micromdm() {
+	local path=$1 tag=$2 d="$WORK/micromdm-$2"
+	mkdir -p "$d"
+	(cd "$d" && timeout 120 scepclient -server-url "http://127.0.0.1:$PORT$path" \
+		-challenge "$CHALLENGE" -cn "micromdm-$tag" \
+		-private-key "$d/key.pem" -certificate "$d/cert.pem") >"$d/log" 2>&1 \
+		|| { echo "scepclient failed:"; tail -5 "$d/log"; }
+	result "micromdm scepclient $path" "$d/cert.pem" "micromdm-$tag"
+}
+
+strongswan() {
+	local path=$1 tag=$2 d="$WORK/strongswan-$2" url="http://127.0.0.1:$PORT$path"
+	mkdir -p "$d"
+	{
+		pki --scepca --url "$url" --caout "$d/ca.crt" --raout "$d/ra.crt" --force &&
+		pki --gen --type rsa --size 2048 --outform pem >"$d/key.pem" &&
+		timeout 120 pki --scep --url "$url" --in "$d/key.pem" \
+			--dn "CN=strongswan-$tag" --san "strongswan-$tag.lab.example" \
+			--password "$CHALLENGE" --cacert-enc "$d/ra.crt" \
+			--cacert-sig "$d/ra.crt" --cacert "$d/ca.crt" \
+			--outform pem >"$d/cert.pem"
+	} >"$d/log" 2>&1 || { echo "pki --scep failed:"; grep -vi tpm "$d/log" | tail -5; }
+	result "strongSwan pki --scep $path" "$d/cert.pem" "strongswan-$tag"
+}
+
+# certmonger: a private daemon with its own state and a private socket
+# instead of D-Bus; getcert talks to it through CERTMONGER_PVT_ADDRESS.
+certmonger_client() {
+	local path=$1 tag=$2 d="$WORK/certmonger-$2"
+	mkdir -p "$d"/{config,requests,cas,local,tmp,out}
+	cat >"$d/run.sh" <<-SCRIPT
+	getcert add-scep-ca -c scepd-$tag -u "http://127.0.0.1:$PORT$path" -N "$CA" &&
+	getcert request -c scepd-$tag -f "$d/out/cert.pem" -k "$d/out/key.pem" \
+		-N "CN=certmonger-$tag" -D "certmonger-$tag.lab.example" \
+		-L "$CHALLENGE" -w -v
+	SCRIPT
+	(cd "$d" && CERTMONGER_CONFIG_DIR="$d/config" CERTMONGER_REQUESTS_DIR="$d/requests" \
+		CERTMONGER_CAS_DIR="$d/cas" CERTMONGER_LOCAL_CA_DIR="$d/local" \
+		CERTMONGER_TMPDIR="$d/tmp" timeout 180 certmonger -n -L -P "$d/sock" \
+		-c "sh $d/run.sh") >"$d/log" 2>&1 \
+		|| { echo "certmonger failed:"; tail -8 "$d/log"; }
+	result "certmonger $path" "$d/out/cert.pem" "certmonger-$tag"
+}
+
+for entry in "/certsrv/mscep/mscep.dll:mscep" "/scep:scep"; do
+	path=${entry%%:*}
+	tag=${entry##*:}
+	micromdm "$path" "$tag"
+	strongswan "$path" "$tag"
+	certmonger_client "$path" "$tag"
+done
+
+echo "interop: $pass passed, $fail failed"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
