@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -130,36 +131,55 @@ ca_add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 	return ok;
 }
 
-/* A new certificate for key, signed by issuer_key (self-signed if NULL). */
-static X509 *
-make_cert(EVP_PKEY *key, const char *subject, X509 *issuer,
-    EVP_PKEY *issuer_key, int days, int is_ca, const char **why)
+X509 *
+ca_cert_new(EVP_PKEY *pub, const X509_NAME *subject, X509 *issuer, int days,
+    time_t now)
 {
 	X509 *x = NULL;
-	X509_NAME *name = NULL;
 	ASN1_INTEGER *serial = NULL;
 	int ok = 0;
 
-	if ((name = ca_name_parse(subject, why)) == NULL)
-		goto out;
 	if ((x = X509_new()) == NULL || !X509_set_version(x, 2))
 		goto out;
 	if (!ca_random_serial(&serial) || !X509_set_serialNumber(x, serial))
 		goto out;
-	if (!X509_set_subject_name(x, name) ||
+	if (!X509_set_subject_name(x, subject) ||
 	    !X509_set_issuer_name(x, issuer != NULL ?
-	    X509_get_subject_name(issuer) : name))
+	    X509_get_subject_name(issuer) : subject) ||
+	    !X509_set_pubkey(x, pub))
 		goto out;
-	if (X509_gmtime_adj(X509_getm_notBefore(x), -300) == NULL ||
-	    X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) == NULL)
+	/* Five minutes of slack for device clocks; never past the issuer. */
+	if (X509_time_adj_ex(X509_getm_notBefore(x), 0, -300, &now) == NULL ||
+	    X509_time_adj_ex(X509_getm_notAfter(x), days, 0, &now) == NULL)
 		goto out;
-	if (issuer != NULL &&
-	    ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(issuer)) > 0 &&
+	if (issuer != NULL && ASN1_TIME_compare(X509_get0_notAfter(x),
+	    X509_get0_notAfter(issuer)) > 0 &&
 	    !X509_set1_notAfter(x, X509_get0_notAfter(issuer)))
 		goto out;
-	if (!X509_set_pubkey(x, key))
+	ok = 1;
+out:
+	ASN1_INTEGER_free(serial);
+	if (!ok) {
+		X509_free(x);
+		x = NULL;
+	}
+	return x;
+}
+
+/* A new CA (issuer NULL: self-signed) or RA certificate for key. */
+static X509 *
+make_cert(EVP_PKEY *key, const char *subject, X509 *issuer,
+    EVP_PKEY *issuer_key, int days, const char **why)
+{
+	X509 *x = NULL;
+	X509_NAME *name = NULL;
+	int ok = 0;
+
+	if ((name = ca_name_parse(subject, why)) == NULL)
 		goto out;
-	if (is_ca) {
+	if ((x = ca_cert_new(key, name, issuer, days, time(NULL))) == NULL)
+		goto out;
+	if (issuer == NULL) {
 		if (!ca_add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") ||
 		    !ca_add_ext(x, x, NID_key_usage,
 		    "critical,keyCertSign,cRLSign,digitalSignature") ||
@@ -184,7 +204,6 @@ out:
 	if (!ok && *why == NULL)
 		*why = "cannot create certificate";
 	X509_NAME_free(name);
-	ASN1_INTEGER_free(serial);
 	if (!ok) {
 		X509_free(x);
 		x = NULL;
@@ -239,8 +258,7 @@ load_or_create(const char *dir, const char *base, const struct ca_params *p,
 		*why = "RSA key generation failed";
 		return 0;
 	}
-	*cert = make_cert(*key, subject, issuer, issuer_key, p->ca_days,
-	    issuer == NULL, why);
+	*cert = make_cert(*key, subject, issuer, issuer_key, p->ca_days, why);
 	if (*cert == NULL)
 		return 0;
 	/* Key first: a crash in between leaves "key without certificate". */

@@ -2,10 +2,19 @@
 #ifndef CA_INT_H
 #define CA_INT_H
 
+#include <time.h>
+
 #include <openssl/x509.h>
 
 /* A fresh random positive serial with 127 bits of entropy. */
 int ca_random_serial(ASN1_INTEGER **out);
+/*
+ * A v3 certificate skeleton for pub: fresh serial, subject, issuer (NULL:
+ * self-issued), valid from now - 5 min for days, capped at the issuer's
+ * notAfter.  No extensions, unsigned.
+ */
+X509 *ca_cert_new(EVP_PKEY *pub, const X509_NAME *subject, X509 *issuer,
+    int days, time_t now);
 /* Add an extension written in OpenSSL's config syntax. */
 int ca_add_ext(X509 *x, X509 *issuer, int nid, const char *value);
 

@@ -117,7 +117,6 @@ ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p, time_t now,
 {
 	X509 *x = NULL, *cacert = ca_cert_get0(c);
 	EVP_PKEY *pub;
-	ASN1_INTEGER *serial = NULL;
 	const X509_NAME *subject = X509_REQ_get_subject_name(req);
 	int empty_subject = X509_NAME_entry_count(subject) == 0;
 	int ret = CA_ERROR, rv;
@@ -134,21 +133,8 @@ ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p, time_t now,
 		ret = CA_REJECT;
 		goto out;
 	}
-	if ((x = X509_new()) == NULL || !X509_set_version(x, 2))
-		goto out;
-	if (!ca_random_serial(&serial) || !X509_set_serialNumber(x, serial))
-		goto out;
-	if (!X509_set_subject_name(x, subject) ||
-	    !X509_set_issuer_name(x, X509_get_subject_name(cacert)) ||
-	    !X509_set_pubkey(x, pub))
-		goto out;
-	/* Five minutes of slack for device clocks; never past the CA. */
-	if (X509_time_adj_ex(X509_getm_notBefore(x), 0, -300, &now) == NULL ||
-	    X509_time_adj_ex(X509_getm_notAfter(x), p->days, 0, &now) == NULL)
-		goto out;
-	if (ASN1_TIME_compare(X509_get0_notAfter(x),
-	    X509_get0_notAfter(cacert)) > 0 &&
-	    !X509_set1_notAfter(x, X509_get0_notAfter(cacert)))
+	x = ca_cert_new(pub, subject, cacert, p->days, now);
+	if (x == NULL)
 		goto out;
 	if (!ca_add_ext(x, cacert, NID_basic_constraints, "critical,CA:FALSE"))
 		goto out;
@@ -175,7 +161,6 @@ ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p, time_t now,
 	x = NULL;
 	ret = CA_OK;
 out:
-	ASN1_INTEGER_free(serial);
 	X509_free(x);
 	ERR_clear_error();
 	return ret;

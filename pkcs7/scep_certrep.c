@@ -44,33 +44,25 @@ out:
 	return ret;
 }
 
+/* One SCEP signed attribute: a PrintableString or an OCTET STRING. */
 static int
-add_string_attr(CMS_SignerInfo *si, enum scep_attr attr, const char *s)
+add_attr(CMS_SignerInfo *si, enum scep_attr attr, int type, const void *b,
+    size_t len)
 {
 	ASN1_OBJECT *obj;
 	int ok;
 
 	if ((obj = scep_oid_new(attr)) == NULL)
 		return 0;
-	ok = CMS_signed_add1_attr_by_OBJ(si, obj, V_ASN1_PRINTABLESTRING, s,
-	    (int)strlen(s));
+	ok = CMS_signed_add1_attr_by_OBJ(si, obj, type, b, (int)len);
 	ASN1_OBJECT_free(obj);
 	return ok;
 }
 
 static int
-add_octet_attr(CMS_SignerInfo *si, enum scep_attr attr,
-    const unsigned char *b, size_t len)
+add_string_attr(CMS_SignerInfo *si, enum scep_attr attr, const char *s)
 {
-	ASN1_OBJECT *obj;
-	int ok;
-
-	if ((obj = scep_oid_new(attr)) == NULL)
-		return 0;
-	ok = CMS_signed_add1_attr_by_OBJ(si, obj, V_ASN1_OCTET_STRING, b,
-	    (int)len);
-	ASN1_OBJECT_free(obj);
-	return ok;
+	return add_attr(si, attr, V_ASN1_PRINTABLESTRING, s, strlen(s));
 }
 
 /* RFC 8894 3.3.2: the issued certificate, enveloped to the requester. */
@@ -162,11 +154,10 @@ scep_certrep_der(const struct scep_certrep *r, unsigned char **der,
 	}
 	if (!add_string_attr(si, SCEP_ATTR_TRANSACTION_ID, r->txid))
 		goto out;
-	if (!add_octet_attr(si, SCEP_ATTR_RECIPIENT_NONCE, r->recipient_nonce,
-	    r->recipient_nonce_len))
-		goto out;
-	if (!add_octet_attr(si, SCEP_ATTR_SENDER_NONCE, r->sender_nonce,
-	    r->sender_nonce_len))
+	if (!add_attr(si, SCEP_ATTR_RECIPIENT_NONCE, V_ASN1_OCTET_STRING,
+	    r->recipient_nonce, r->recipient_nonce_len) ||
+	    !add_attr(si, SCEP_ATTR_SENDER_NONCE, V_ASN1_OCTET_STRING,
+	    r->sender_nonce, r->sender_nonce_len))
 		goto out;
 	if (CMS_final(cms, content, NULL, CMS_BINARY) != 1)
 		goto out;

@@ -1,5 +1,6 @@
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,9 +143,23 @@ config_listen_parse(const char *s, char *host, size_t cap, int *port)
 	return 1;
 }
 
-/* "512k", "1M", "65536" */
+struct unit {
+	char	suffix;
+	long	factor;
+};
+
+static const struct unit size_units[] = {
+	{ 'k', 1024 }, { 'K', 1024 }, { 'm', 1024 * 1024 }, { 'M', 1024 * 1024 },
+	{ 0, 0 }
+};
+
+static const struct unit time_units[] = {
+	{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 0, 0 }
+};
+
+/* A number with an optional one-letter unit: "256k", "15m", "65536". */
 static int
-parse_size(const char *v, long *out)
+parse_scaled(const char *v, const struct unit *units, long *out)
 {
 	char *end;
 	long n;
@@ -153,45 +168,15 @@ parse_size(const char *v, long *out)
 	n = strtol(v, &end, 10);
 	if (errno != 0 || end == v || n < 0)
 		return 0;
-	if (*end == 'k' || *end == 'K')
-		n *= 1024, end++;
-	else if (*end == 'm' || *end == 'M')
-		n *= 1024 * 1024, end++;
-	if (*end != '\0')
-		return 0;
-	*out = n;
-	return 1;
-}
-
-/* "30", "30s", "15m", "2h", "1d" */
-static int
-parse_seconds(const char *v, long *out)
-{
-	char *end;
-	long n;
-
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno != 0 || end == v || n < 0)
-		return 0;
-	switch (*end) {
-	case '\0':
-	case 's':
-		break;
-	case 'm':
-		n *= 60;
-		break;
-	case 'h':
-		n *= 3600;
-		break;
-	case 'd':
-		n *= 86400;
-		break;
-	default:
-		return 0;
+	if (*end != '\0') {
+		for (; units->suffix != 0; units++)
+			if (*end == units->suffix)
+				break;
+		if (units->suffix == 0 || end[1] != '\0' ||
+		    n > LONG_MAX / units->factor)
+			return 0;
+		n *= units->factor;
 	}
-	if (*end != '\0' && end[1] != '\0')
-		return 0;
 	*out = n;
 	return 1;
 }
@@ -252,14 +237,14 @@ set_key(struct scepd_config *c, const char *name, const char *v,
 		}
 		break;
 	case K_SIZE:
-		if (!parse_size(v, &n)) {
+		if (!parse_scaled(v, size_units, &n)) {
 			snprintf(err, cap, "%s: want a size such as 65536 or 256k, "
 			    "got '%s'", name, v);
 			return 0;
 		}
 		break;
 	case K_SECONDS:
-		if (!parse_seconds(v, &n)) {
+		if (!parse_scaled(v, time_units, &n)) {
 			snprintf(err, cap, "%s: want a duration such as 30s, 15m "
 			    "or 1d, got '%s'", name, v);
 			return 0;

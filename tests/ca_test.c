@@ -489,11 +489,5 @@ ca_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(ca_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return tu_run_suite(ca_suite(), 0);
 }

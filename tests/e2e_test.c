@@ -16,7 +16,6 @@
 #include <sqlite3.h>
 
 #include "server/b64.h"
-#include "server/setup.h"
 #include "tests/scep_client.h"
 #include "tests/testutil.h"
 
@@ -30,22 +29,34 @@ static struct tu_server legacy;
 static int server_unclean;
 
 static void
-start_main(void)
+start_or_exit(struct tu_server *s, const char *const *extra)
 {
-	static const char *const extra[] = { "legacy_algorithms=no",
-	    "max_clock_skew=300", NULL };
-
-	if (!tu_server_start(&srv, extra)) {
+	if (!tu_server_start(s, extra)) {
 		fprintf(stderr, "cannot start scepd\n");
 		exit(1);
 	}
 }
 
 static void
+stop_checked(struct tu_server *s)
+{
+	if (!tu_server_stop(s))
+		server_unclean = 1;
+}
+
+static void
+start_main(void)
+{
+	static const char *const extra[] = { "legacy_algorithms=no",
+	    "max_clock_skew=300", NULL };
+
+	start_or_exit(&srv, extra);
+}
+
+static void
 stop_main(void)
 {
-	if (!tu_server_stop(&srv))
-		server_unclean = 1;
+	stop_checked(&srv);
 }
 
 static void
@@ -54,17 +65,13 @@ start_legacy(void)
 	static const char *const extra[] = { "legacy_algorithms=yes",
 	    "max_body=64k", NULL };
 
-	if (!tu_server_start(&legacy, extra)) {
-		fprintf(stderr, "cannot start scepd (legacy)\n");
-		exit(1);
-	}
+	start_or_exit(&legacy, extra);
 }
 
 static void
 stop_legacy(void)
 {
-	if (!tu_server_stop(&legacy))
-		server_unclean = 1;
+	stop_checked(&legacy);
 }
 
 /* A request for s, encrypted to its RA certificate. */
@@ -952,17 +959,9 @@ e2e_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
+	int rc = tu_run_suite(e2e_suite(), 1);
 
-	/* The test client builds DES requests like micromdm's scepclient. */
-	if (!setup_legacy_provider())
-		return 1;
-	sr = srunner_create(e2e_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
 	if (server_unclean)
 		fprintf(stderr, "e2e: scepd exited uncleanly (see its log above)\n");
-	return failed == 0 && !server_unclean ? 0 : 1;
+	return rc == 0 && !server_unclean ? 0 : 1;
 }

@@ -16,7 +16,6 @@
 
 #include "pkcs7/scep_certrep.h"
 #include "pkcs7/scep_msg.h"
-#include "server/setup.h"
 #include "tests/scep_client.h"
 #include "tests/testutil.h"
 
@@ -430,15 +429,5 @@ pkcs7_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	/* micromdm's single DES needs the legacy provider, as in scepd. */
-	if (!setup_legacy_provider())
-		return 1;
-	sr = srunner_create(pkcs7_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return tu_run_suite(pkcs7_suite(), 1);
 }

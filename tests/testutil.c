@@ -19,6 +19,7 @@
 
 #include <openssl/pem.h>
 
+#include "server/setup.h"
 #include "tests/testutil.h"
 
 char *
@@ -77,43 +78,51 @@ tu_vectors(void)
 	return v != NULL ? v : "../shared/vectors";
 }
 
+/* BIO_new_file fails cleanly on a missing file; PEM_read_bio then never runs. */
 X509 *
 tu_read_cert(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	X509 *x;
+	BIO *b = BIO_new_file(path, "r");
+	X509 *x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
 
-	if (f == NULL)
-		return NULL;
-	x = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
+	BIO_free(b);
 	return x;
 }
 
 EVP_PKEY *
 tu_read_key(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	EVP_PKEY *k;
+	BIO *b = BIO_new_file(path, "r");
+	EVP_PKEY *k = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
 
-	if (f == NULL)
-		return NULL;
-	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
+	BIO_free(b);
 	return k;
 }
 
 X509_REQ *
 tu_read_csr(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	X509_REQ *r;
+	BIO *b = BIO_new_file(path, "r");
+	X509_REQ *r = b != NULL ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
 
-	if (f == NULL)
-		return NULL;
-	r = PEM_read_X509_REQ(f, NULL, NULL, NULL);
-	fclose(f);
+	BIO_free(b);
 	return r;
+}
+
+int
+tu_run_suite(Suite *s, int legacy)
+{
+	SRunner *sr;
+	int failed;
+
+	/* The test client builds DES requests like micromdm's scepclient. */
+	if (legacy && !setup_legacy_provider())
+		return 1;
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
 }
 
 static const char *

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <check.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -17,6 +18,9 @@ const char *tu_vectors(void);
 X509 *tu_read_cert(const char *path);
 EVP_PKEY *tu_read_key(const char *path);
 X509_REQ *tu_read_csr(const char *path);
+
+/* Run a suite (CK_NORMAL: prints Check's summary line); the exit code. */
+int tu_run_suite(Suite *s, int legacy_provider);
 
 struct tu_server {
 	pid_t	 pid;
