@@ -3,7 +3,6 @@
 #   make            build bin/scepd and bin/scepctl
 #   make run        install missing build dependencies, build, run the lab default
 #   make check      every test: unit suites, end to end, interop, then again under ASan+UBSan
-#   make bench      benchmarks (see issue tracker for targets)
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g

@@ -122,49 +122,49 @@ op_free(struct op *o)
 	OPENSSL_cleanse(o->challenge, sizeof(o->challenge));
 }
 
+static int
+unix_time(const ASN1_TIME *t, int64_t *out)
+{
+	struct tm tm;
+
+	if (!ASN1_TIME_to_tm(t, &tm))
+		return 0;
+	*out = (int64_t)timegm(&tm);
+	return 1;
+}
+
 /* Commit the row (and the certificate when new); the reply waits on it. */
 static int
 op_record(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 {
-	struct ledger_cert lc;
+	struct ledger_cert lc, *new_cert = NULL;
 	unsigned char *der = NULL;
 	char sha[65];
-	int der_len, rc;
-	const char *why = NULL;
+	const char *why = "cannot encode the certificate";
+	int der_len, rc = LEDGER_ERROR;
 
 	o->row.http_status = rep->http_status;
 	o->row.cert_serial = o->cert_serial;
 	if (o->cert != NULL && o->cert_is_new) {
-		if ((der_len = i2d_X509(o->cert, &der)) <= 0 ||
-		    !ca_sha256_hex(der, (size_t)der_len, sha)) {
-			OPENSSL_free(der);
-			return LEDGER_ERROR;
-		}
 		memset(&lc, 0, sizeof(lc));
+		if ((der_len = i2d_X509(o->cert, &der)) <= 0 ||
+		    !ca_sha256_hex(der, (size_t)der_len, sha) ||
+		    !unix_time(X509_get0_notBefore(o->cert), &lc.not_before) ||
+		    !unix_time(X509_get0_notAfter(o->cert), &lc.not_after))
+			goto out;
 		lc.serial = o->cert_serial;
 		lc.sha256 = sha;
 		lc.der = der;
 		lc.der_len = (size_t)der_len;
 		lc.subject = o->subject != NULL ? o->subject : "";
-		{
-			struct tm tb, ta;
-
-			if (!ASN1_TIME_to_tm(X509_get0_notBefore(o->cert), &tb) ||
-			    !ASN1_TIME_to_tm(X509_get0_notAfter(o->cert), &ta)) {
-				OPENSSL_free(der);
-				return LEDGER_ERROR;
-			}
-			lc.not_before = (int64_t)timegm(&tb);
-			lc.not_after = (int64_t)timegm(&ta);
-		}
-		rc = ledger_record(e->ledger, &o->row, &lc, &rep->op_id, &why);
-		OPENSSL_free(der);
-	} else {
-		rc = ledger_record(e->ledger, &o->row, NULL, &rep->op_id, &why);
+		new_cert = &lc;
 	}
+	rc = ledger_record(e->ledger, &o->row, new_cert, &rep->op_id, &why);
+out:
 	if (rc == LEDGER_ERROR)
 		log_error("ledger: %s (transaction %s)", why,
 		    o->row.transaction_id ? o->row.transaction_id : "-");
+	OPENSSL_free(der);
 	return rc;
 }
 
@@ -234,6 +234,30 @@ internal_error(struct enroll_reply *rep, const char *reason)
 	text_reply(rep, 500, reason);
 }
 
+/*
+ * Our fault: a 500 with no certificate in it, recorded when the ledger
+ * still works so that the row says why.
+ */
+static void
+fail_internal(struct enroll_ctx *e, struct op *o, const char *reason,
+    struct enroll_reply *rep)
+{
+	log_error("PKIOperation from %s: transaction %s: %s",
+	    o->row.client_addr ? o->row.client_addr : "-",
+	    o->row.transaction_id ? o->row.transaction_id : "-", reason);
+	X509_free(o->cert);
+	o->cert = NULL;
+	free(o->cert_serial);
+	o->cert_serial = NULL;
+	o->cert_is_new = 0;
+	o->row.outcome = "rejected";
+	o->row.pki_status = -1;
+	o->row.fail_info = -1;
+	o->row.reason = reason;
+	internal_error(rep, reason);
+	(void)op_record(e, o, rep);
+}
+
 /* Answer with CertRep FAILURE, record it, done. */
 static void
 fail(struct enroll_ctx *e, struct op *o, scep_err err, const char *why,
@@ -245,8 +269,8 @@ fail(struct enroll_ctx *e, struct op *o, scep_err err, const char *why,
 	    o->row.transaction_id, scep_err_name(err), why);
 	if (build_certrep(e, o, SCEP_STATUS_FAILURE, scep_err_fail_info(err),
 	    rep) != SCEP_OK) {
-		internal_error(rep, "cannot build CertRep");
-		o->row.reason = "cannot build CertRep";
+		fail_internal(e, o, "cannot build CertRep", rep);
+		return;
 	}
 	if (op_record(e, o, rep) != LEDGER_OK)
 		internal_error(rep, "ledger write failed");
@@ -395,11 +419,12 @@ issue(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 			return;
 		}
 		if (rv != LEDGER_DUPLICATE_SERIAL) {
+			/* Not recorded, so not sent: the client may retry. */
 			internal_error(rep, "ledger write failed");
 			return;
 		}
 	}
-	internal_error(rep, "cannot issue the certificate");
+	fail_internal(e, o, "cannot issue the certificate", rep);
 }
 
 static void
@@ -413,13 +438,10 @@ pkcsreq(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 	scep_err err;
 
 	if ((err = check_pkcsreq(e, o, &why)) != SCEP_OK) {
-		if (err == SCEP_ERR_INTERNAL) {
-			internal_error(rep, "internal error");
-			o->row.reason = "internal error";
-			(void)op_record(e, o, rep);
-			return;
-		}
-		fail(e, o, err, why, rep);
+		if (err == SCEP_ERR_INTERNAL)
+			fail_internal(e, o, "internal error checking the request", rep);
+		else
+			fail(e, o, err, why, rep);
 		return;
 	}
 	/*
@@ -432,7 +454,7 @@ pkcsreq(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 	if (ledger_lookup_txid(e->ledger, o->row.transaction_id,
 	    o->pubkey_sha256, (int64_t)time(NULL), &state, &der, &der_len,
 	    &o->cert_serial) != LEDGER_OK) {
-		internal_error(rep, "ledger read failed");
+		fail_internal(e, o, "ledger read failed", rep);
 		goto out;
 	}
 	switch (state) {
@@ -442,14 +464,15 @@ pkcsreq(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 		break;
 	case LEDGER_TXID_SAME_KEY:
 		if (!load_cert(der, der_len, &o->cert)) {
-			internal_error(rep, "ledger holds a bad certificate");
+			fail_internal(e, o, "ledger holds a bad certificate", rep);
 			break;
 		}
 		o->row.outcome = "reissued";
 		o->row.reason = "same transactionID and key: same certificate";
-		if (build_certrep(e, o, SCEP_STATUS_SUCCESS, -1, rep) != SCEP_OK ||
-		    op_record(e, o, rep) != LEDGER_OK)
-			internal_error(rep, "cannot answer the repeated request");
+		if (build_certrep(e, o, SCEP_STATUS_SUCCESS, -1, rep) != SCEP_OK)
+			fail_internal(e, o, "cannot build CertRep", rep);
+		else if (op_record(e, o, rep) != LEDGER_OK)
+			internal_error(rep, "ledger write failed");
 		break;
 	default:
 		issue(e, o, rep);
@@ -489,7 +512,7 @@ enroll_pkioperation(struct enroll_ctx *e, const struct enroll_request *req,
 	hex_encode(nonce, nonce_len, o.request_nonce_hex);
 	o.row.request_nonce = o.request_nonce_hex;
 	if (RAND_bytes(o.reply_nonce, sizeof(o.reply_nonce)) != 1) {
-		internal_error(rep, "no randomness");
+		fail_internal(e, &o, "no randomness for the reply nonce", rep);
 		goto out;
 	}
 	hex_encode(o.reply_nonce, sizeof(o.reply_nonce), o.reply_nonce_hex);

@@ -651,6 +651,27 @@ START_TEST(test_legacy_algorithms)
 }
 END_TEST
 
+/* A client that encrypts to the CA rather than the RA still enrolls. */
+START_TEST(test_envelope_to_ca)
+{
+	struct tc_opts o = { .cn = "to-ca", .challenge = "lab-secret",
+	    .challenge_utf8 = 1 };
+	X509 *cacert = tu_server_cert(&srv, "ca");
+	struct tc_req req;
+	struct tc_rep rep;
+	struct tu_http h;
+
+	ck_assert(tc_build(&o, cacert, &req));
+	post(&srv, MSCEP, NULL, &req, &h);
+	check_certrep(&srv, &req, &h, &rep);
+	check_issued(&srv, &req, &rep);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	tu_http_free(&h);
+	X509_free(cacert);
+}
+END_TEST
+
 START_TEST(test_ec_client)
 {
 	struct tc_opts o = { .cn = "ec-device", .challenge = "lab-secret",
@@ -948,6 +969,7 @@ e2e_suite(void)
 	    (int)(sizeof(failures) / sizeof(failures[0])));
 	tcase_add_test(t, test_idempotent);
 	tcase_add_test(t, test_legacy_algorithms);
+	tcase_add_test(t, test_envelope_to_ca);
 	tcase_add_test(t, test_ec_client);
 	tcase_add_test(t, test_ledger_row);
 	tcase_add_test(t, test_concurrent);
