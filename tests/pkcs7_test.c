@@ -185,6 +185,18 @@ static const struct hostile hostiles[] = {
 	{ "signingTime fresh", TC_OK, 0, 0, 0, 0, 300, PASSES, SCEP_OK },
 };
 
+static int
+contains(const unsigned char *hay, size_t n, const unsigned char *needle,
+    size_t m)
+{
+	size_t i;
+
+	for (i = 0; i + m <= n; i++)
+		if (memcmp(hay + i, needle, m) == 0)
+			return 1;
+	return 0;
+}
+
 START_TEST(test_hostile)
 {
 	const struct hostile *h = &hostiles[_i];
@@ -214,8 +226,12 @@ START_TEST(test_hostile)
 		recipient = other;
 	}
 	ck_assert_msg(tc_build(&o, recipient, &req), "%s: build", h->name);
-	if (h->ber)
+	if (h->ber) {
 		ck_assert_msg(req.der[1] == 0x80, "not indefinite-length BER");
+		/* The envelope inside is BER too, as in the iOS sample. */
+		ck_assert(contains(req.der, req.len, (const unsigned char *)
+		    "\x30\x80\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x03", 13));
+	}
 
 	e = scep_msg_parse(req.der, req.len, &m, &why);
 	if (h->stage == AT_PARSE) {
@@ -239,6 +255,7 @@ START_TEST(test_hostile)
 		goto out;
 	}
 	ck_assert_msg(e == SCEP_OK, "%s: decrypt: %s", h->name, why);
+	ck_assert_int_eq(EVP_CIPHER_get_nid(scep_msg_cipher(m)), NID_aes_128_cbc);
 out:
 	scep_msg_free(m);
 	tc_req_free(&req);

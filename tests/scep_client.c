@@ -132,23 +132,32 @@ add_scep_attrs(CMS_SignerInfo *si, const struct tc_opts *o,
 	return ok;
 }
 
+/* EnvelopedData for recipient; BER indefinite lengths when o->ber (iOS). */
 static unsigned char *
 envelope(const struct tc_opts *o, X509 *recipient, const unsigned char *in,
     size_t inlen, size_t *outlen)
 {
 	STACK_OF(X509) *recips = sk_X509_new_null();
-	BIO *b = BIO_new_mem_buf(in, (int)inlen);
+	BIO *b = BIO_new_mem_buf(in, (int)inlen), *out = BIO_new(BIO_s_mem());
 	CMS_ContentInfo *env;
 	unsigned char *der = NULL;
-	int n;
+	int flags = CMS_BINARY | (o->ber ? CMS_STREAM : 0), ok;
+	BUF_MEM *bm;
 
 	sk_X509_push(recips, recipient);
 	env = CMS_encrypt(recips, b, o->cipher ? o->cipher : EVP_aes_128_cbc(),
-	    CMS_BINARY);
-	if (env != NULL && (n = i2d_CMS_ContentInfo(env, &der)) > 0)
-		*outlen = (size_t)n;
+	    flags);
+	ok = env != NULL && (o->ber ? i2d_CMS_bio_stream(out, env, b, flags) :
+	    i2d_CMS_bio(out, env));
+	if (ok) {
+		BIO_get_mem_ptr(out, &bm);
+		der = OPENSSL_malloc(bm->length);
+		memcpy(der, bm->data, bm->length);
+		*outlen = bm->length;
+	}
 	CMS_ContentInfo_free(env);
 	BIO_free(b);
+	BIO_free(out);
 	sk_X509_free(recips);
 	return der;
 }
