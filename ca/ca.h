@@ -18,6 +18,7 @@ enum ca_result {
 	CA_REJECT,	/* the request breaks policy: failInfo badRequest */
 	CA_BAD_ALG,	/* unsupported key or algorithm: failInfo badAlg */
 	CA_ERROR,	/* our fault (I/O, memory) */
+	CA_UNTRUSTED,	/* not issued by this CA: failInfo badMessageCheck */
 };
 
 #define CA_MAX_CHALLENGE	255	/* bytes */
@@ -76,9 +77,19 @@ struct ca_profile {
 /* Check that an EKU list is one OpenSSL understands. */
 int ca_profile_check(const struct ca_profile *p, const char **why);
 
-/* Issue a certificate for req, valid from now - 5 min. */
+/*
+ * Issue a certificate for req's key, valid from now - 5 min.  Subject and
+ * SANs come from the CSR or, when subject_from is set (a renewal that
+ * keeps the old identity), from that certificate.
+ */
 int ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
-    time_t now, X509 **out, const char **why);
+    X509 *subject_from, time_t now, X509 **out, const char **why);
+
+/*
+ * Is x a certificate this CA issued, valid at now?  CA_UNTRUSTED when the
+ * chain does not verify; CA_REJECT when it is expired or not yet valid.
+ */
+int ca_verify_issued(const ca *c, X509 *x, time_t now, const char **why);
 
 /* Text forms for the ledger; the caller frees with free(). */
 char *ca_serial_hex(X509 *x);

@@ -111,13 +111,23 @@ has_san(X509_REQ *req)
 	return has;
 }
 
+/* A renewal that keeps its identity: the old certificate's SANs, as they were. */
+static int
+keep_sans(X509 *x, X509 *from)
+{
+	int i = X509_get_ext_by_NID(from, NID_subject_alt_name, -1);
+
+	return i < 0 || X509_add_ext(x, X509_get_ext(from, i), -1);
+}
+
 int
-ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p, time_t now,
-    X509 **out, const char **why)
+ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
+    X509 *subject_from, time_t now, X509 **out, const char **why)
 {
 	X509 *x = NULL, *cacert = ca_cert_get0(c);
 	EVP_PKEY *pub;
-	const X509_NAME *subject = X509_REQ_get_subject_name(req);
+	const X509_NAME *subject = subject_from != NULL ?
+	    X509_get_subject_name(subject_from) : X509_REQ_get_subject_name(req);
 	int empty_subject = X509_NAME_entry_count(subject) == 0;
 	int ret = CA_ERROR, rv;
 
@@ -128,7 +138,7 @@ ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p, time_t now,
 		ret = CA_BAD_ALG;
 		goto out;
 	}
-	if (empty_subject && !has_san(req)) {
+	if (subject_from == NULL && empty_subject && !has_san(req)) {
 		*why = "CSR has neither a subject nor a subjectAltName";
 		ret = CA_REJECT;
 		goto out;
@@ -150,8 +160,11 @@ ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p, time_t now,
 	if (!ca_add_ext(x, cacert, NID_subject_key_identifier, "hash") ||
 	    !ca_add_ext(x, cacert, NID_authority_key_identifier, "keyid:always"))
 		goto out;
-	/* RFC 5280 4.2.1.6: with an empty subject the SAN is critical. */
-	if ((rv = copy_sans(x, req, empty_subject, why)) != CA_OK) {
+	if (subject_from != NULL) {
+		if (!keep_sans(x, subject_from))
+			goto out;
+	} else if ((rv = copy_sans(x, req, empty_subject, why)) != CA_OK) {
+		/* RFC 5280 4.2.1.6: with an empty subject the SAN is critical. */
 		ret = rv;
 		goto out;
 	}
@@ -162,6 +175,41 @@ ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p, time_t now,
 	ret = CA_OK;
 out:
 	X509_free(x);
+	ERR_clear_error();
+	return ret;
+}
+
+int
+ca_verify_issued(const ca *c, X509 *x, time_t now, const char **why)
+{
+	X509_STORE *store = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	int ret = CA_ERROR, err;
+
+	if ((store = X509_STORE_new()) == NULL ||
+	    !X509_STORE_add_cert(store, ca_cert_get0(c)) ||
+	    (ctx = X509_STORE_CTX_new()) == NULL ||
+	    !X509_STORE_CTX_init(ctx, store, x, NULL))
+		goto out;
+	X509_STORE_CTX_set_time(ctx, 0, now);
+	if (X509_verify_cert(ctx) == 1) {
+		ret = CA_OK;
+		goto out;
+	}
+	err = X509_STORE_CTX_get_error(ctx);
+	if (err == X509_V_ERR_CERT_HAS_EXPIRED) {
+		*why = "signing certificate has expired";
+		ret = CA_REJECT;
+	} else if (err == X509_V_ERR_CERT_NOT_YET_VALID) {
+		*why = "signing certificate is not yet valid";
+		ret = CA_REJECT;
+	} else {
+		*why = "RFC 8894 3.3.1.2: signing certificate was not issued by this CA";
+		ret = CA_UNTRUSTED;
+	}
+out:
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
 	ERR_clear_error();
 	return ret;
 }

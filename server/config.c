@@ -9,37 +9,44 @@
 
 #include "server/config.h"
 
-enum kind { K_STR, K_INT, K_BOOL, K_SIZE, K_SECONDS, K_LOGLEVEL, K_LISTEN };
+enum kind { K_STR, K_INT, K_BOOL, K_SIZE, K_SECONDS, K_ENUM, K_LISTEN };
 
 struct key {
 	const char	*name;
 	enum kind	 kind;
 	size_t		 off;
 	long		 min, max;
+	const char *const *choices;	/* K_ENUM: NULL-terminated, by value */
 };
+
+static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
+static const char *const renewal_subjects[] = { "same", "csr", NULL };
 
 #define F(m) offsetof(struct scepd_config, m)
 
 static const struct key keys[] = {
-	{ "listen",			K_LISTEN,   F(listen), 0, 0 },
-	{ "port_file",			K_STR,      F(port_file), 0, 0 },
-	{ "state_dir",			K_STR,      F(state_dir), 1, 0 },
-	{ "challenge",			K_STR,      F(challenge), 0, 0 },
-	{ "legacy_algorithms",		K_BOOL,     F(legacy_algorithms), 0, 1 },
-	{ "ca_key_bits",		K_INT,      F(ca_key_bits), 2048, 8192 },
-	{ "ca_subject",			K_STR,      F(ca_subject), 1, 0 },
-	{ "ca_days",			K_INT,      F(ca_days), 1, 36500 },
-	{ "ra_subject",			K_STR,      F(ra_subject), 0, 0 },
-	{ "cert_days",			K_INT,      F(cert_days), 1, 36500 },
-	{ "eku",			K_STR,      F(eku), 0, 0 },
-	{ "max_body",			K_SIZE,     F(max_body), 1024, 64L << 20 },
-	{ "max_url",			K_SIZE,     F(max_url), 1024, 1L << 20 },
-	{ "max_connections",		K_INT,      F(max_connections), 1, 100000 },
-	{ "max_connections_per_ip",	K_INT,      F(max_connections_per_ip), 0, 100000 },
-	{ "timeout",			K_SECONDS,  F(timeout), 1, 3600 },
-	{ "threads",			K_INT,      F(threads), 0, 256 },
-	{ "max_clock_skew",		K_SECONDS,  F(max_clock_skew), 0, 365 * 86400 },
-	{ "log_level",			K_LOGLEVEL, F(log_level), 0, 0 },
+	{ "listen",			K_LISTEN,   F(listen), 0, 0, NULL },
+	{ "port_file",			K_STR,      F(port_file), 0, 0, NULL },
+	{ "state_dir",			K_STR,      F(state_dir), 1, 0, NULL },
+	{ "challenge",			K_STR,      F(challenge), 0, 0, NULL },
+	{ "legacy_algorithms",		K_BOOL,     F(legacy_algorithms), 0, 1, NULL },
+	{ "ca_key_bits",		K_INT,      F(ca_key_bits), 2048, 8192, NULL },
+	{ "ca_subject",			K_STR,      F(ca_subject), 1, 0, NULL },
+	{ "ca_days",			K_INT,      F(ca_days), 1, 36500, NULL },
+	{ "ra_subject",			K_STR,      F(ra_subject), 0, 0, NULL },
+	{ "cert_days",			K_INT,      F(cert_days), 1, 36500, NULL },
+	{ "eku",			K_STR,      F(eku), 0, 0, NULL },
+	{ "max_body",			K_SIZE,     F(max_body), 1024, 64L << 20, NULL },
+	{ "max_url",			K_SIZE,     F(max_url), 1024, 1L << 20, NULL },
+	{ "max_connections",		K_INT,      F(max_connections), 1, 100000, NULL },
+	{ "max_connections_per_ip",	K_INT,      F(max_connections_per_ip), 0, 100000, NULL },
+	{ "timeout",			K_SECONDS,  F(timeout), 1, 3600, NULL },
+	{ "threads",			K_INT,      F(threads), 0, 256, NULL },
+	{ "max_clock_skew",		K_SECONDS,  F(max_clock_skew), 0, 365 * 86400, NULL },
+	{ "log_level",			K_ENUM,     F(log_level), 0, 0, log_levels },
+	{ "renewal_window",		K_SECONDS,  F(renewal_window), 0, 3650L * 86400, NULL },
+	{ "renewal_subject",		K_ENUM,     F(renewal_subject), 0, 0,
+	    renewal_subjects },
 };
 
 static char **
@@ -97,6 +104,8 @@ config_init(struct scepd_config *c)
 	c->threads = 0;
 	c->max_clock_skew = 0;
 	c->log_level = LOG_LEVEL_INFO;
+	c->renewal_window = 0;
+	c->renewal_subject = RENEWAL_SUBJECT_SAME;
 }
 
 void
@@ -185,7 +194,6 @@ static int
 set_key(struct scepd_config *c, const char *name, const char *v,
     char *err, size_t cap)
 {
-	static const char *levels[] = { "error", "warn", "info", "debug" };
 	const struct key *k = NULL;
 	char host[256], *end;
 	long n = 0;
@@ -250,17 +258,20 @@ set_key(struct scepd_config *c, const char *name, const char *v,
 			return 0;
 		}
 		break;
-	case K_LOGLEVEL:
-		for (i = 0; i < 4; i++)
-			if (strcasecmp(v, levels[i]) == 0)
-				break;
-		if (i == 4) {
-			snprintf(err, cap, "log_level: want error, warn, info or "
-			    "debug, got '%s'", v);
-			return 0;
+	case K_ENUM: {
+		char list[128] = "";
+
+		for (i = 0; k->choices[i] != NULL; i++) {
+			if (strcasecmp(v, k->choices[i]) == 0) {
+				*int_field(c, k) = (int)i;
+				return 1;
+			}
+			snprintf(list + strlen(list), sizeof(list) - strlen(list),
+			    "%s%s", i ? ", " : "", k->choices[i]);
 		}
-		*int_field(c, k) = (int)i;
-		return 1;
+		snprintf(err, cap, "%s: want one of %s, got '%s'", name, list, v);
+		return 0;
+	}
 	}
 	if (n < k->min || n > k->max) {
 		snprintf(err, cap, "%s: %ld is out of range (%ld..%ld)", name, n,

@@ -29,7 +29,11 @@ struct scepd_config {
 	int	 threads;		/* 0: one per CPU */
 	int	 max_clock_skew;	/* seconds; 0: no signingTime check */
 	int	 log_level;
+	int	 renewal_window;	/* seconds before expiry; 0: any time */
+	int	 renewal_subject;	/* enum renewal_subject */
 };
+
+enum renewal_subject { RENEWAL_SUBJECT_SAME, RENEWAL_SUBJECT_CSR };
 
 #define CONFIG_ERR_MAX 512
 

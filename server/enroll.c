@@ -25,6 +25,7 @@ struct op {
 	X509			*cert;		/* what the reply carries */
 	int			 cert_is_new;
 	char			*cert_serial;
+	char			*renewal_of;	/* signer's serial, renewals only */
 	unsigned char		 reply_nonce[SCEP_NONCE_LEN];
 	char			 reply_nonce_hex[2 * SCEP_NONCE_LEN + 1];
 	char			 request_nonce_hex[2 * SCEP_MAX_NONCE + 1];
@@ -116,6 +117,7 @@ op_free(struct op *o)
 	X509_REQ_free(o->csr);
 	X509_free(o->cert);
 	free(o->cert_serial);
+	free(o->renewal_of);
 	free(o->b64_head);
 	free(o->subject);
 	free(o->sans);
@@ -139,7 +141,7 @@ op_record(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 {
 	struct ledger_cert lc, *new_cert = NULL;
 	unsigned char *der = NULL;
-	char sha[65];
+	char sha[65], *subject = NULL;
 	const char *why = "cannot encode the certificate";
 	int der_len, rc = LEDGER_ERROR;
 
@@ -149,6 +151,7 @@ op_record(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 		memset(&lc, 0, sizeof(lc));
 		if ((der_len = i2d_X509(o->cert, &der)) <= 0 ||
 		    !ca_sha256_hex(der, (size_t)der_len, sha) ||
+		    (subject = ca_name_oneline(X509_get_subject_name(o->cert))) == NULL ||
 		    !unix_time(X509_get0_notBefore(o->cert), &lc.not_before) ||
 		    !unix_time(X509_get0_notAfter(o->cert), &lc.not_after))
 			goto out;
@@ -156,7 +159,7 @@ op_record(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 		lc.sha256 = sha;
 		lc.der = der;
 		lc.der_len = (size_t)der_len;
-		lc.subject = o->subject != NULL ? o->subject : "";
+		lc.subject = subject;
 		new_cert = &lc;
 	}
 	rc = ledger_record(e->ledger, &o->row, new_cert, &rep->op_id, &why);
@@ -165,6 +168,7 @@ out:
 		log_error("ledger: %s (transaction %s)", why,
 		    o->row.transaction_id ? o->row.transaction_id : "-");
 	OPENSSL_free(der);
+	free(subject);
 	return rc;
 }
 
@@ -286,6 +290,8 @@ ca_to_scep(int rv)
 		return SCEP_ERR_BAD_REQUEST;
 	case CA_BAD_ALG:
 		return SCEP_ERR_BAD_ALG;
+	case CA_UNTRUSTED:
+		return SCEP_ERR_BAD_MESSAGE_CHECK;
 	}
 	return SCEP_ERR_INTERNAL;
 }
@@ -301,21 +307,67 @@ is_self_signed(X509 *x)
 	return ok;
 }
 
-static int
-issued_by(X509 *x, X509 *issuer)
+/*
+ * Who signed decides what the request is (RFC 8894 3.3.1): a self-signed
+ * certificate with the CSR's key asks for a first certificate; a live
+ * certificate this CA issued asks for a renewal (a RenewalReq, or the
+ * PKCSReq certmonger sends when it renews).
+ */
+static scep_err
+check_signer(struct enroll_ctx *e, struct op *o, const char **why)
 {
-	int ok = X509_check_issued(issuer, x) == X509_V_OK &&
-	    X509_verify(x, X509_get0_pubkey(issuer)) == 1;
+	struct ledger_cert_state cs;
+	X509 *signer = scep_msg_signer_get0(o->msg);
+	time_t now = time(NULL);
+	int rv;
 
-	ERR_clear_error();
-	return ok;
+	if (is_self_signed(signer)) {
+		if (o->row.message_type == SCEP_MSG_RENEWALREQ) {
+			*why = "RFC 8894 3.3.1.2: RenewalReq signed by a "
+			    "self-signed certificate, not one this CA issued";
+			return SCEP_ERR_BAD_MESSAGE_CHECK;
+		}
+		if (EVP_PKEY_eq(X509_get0_pubkey(signer),
+		    X509_REQ_get0_pubkey(o->csr)) != 1) {
+			ERR_clear_error();
+			*why = "RFC 8894 2.3: self-signed signer key differs from "
+			    "the CSR key";
+			return SCEP_ERR_BAD_REQUEST;
+		}
+		return SCEP_OK;
+	}
+	if ((rv = ca_verify_issued(e->ca, signer, now, why)) != CA_OK) {
+		if (rv == CA_UNTRUSTED && o->row.message_type == SCEP_MSG_PKCSREQ)
+			*why = "RFC 8894 2.3: signer certificate is neither "
+			    "self-signed nor issued by this CA";
+		return rv == CA_UNTRUSTED ? SCEP_ERR_BAD_MESSAGE_CHECK :
+		    ca_to_scep(rv);
+	}
+	if ((o->renewal_of = ca_serial_hex(signer)) == NULL ||
+	    ledger_cert_state(e->ledger, o->renewal_of, &cs) != LEDGER_OK)
+		return SCEP_ERR_INTERNAL;
+	if (!cs.known) {
+		/* The RA certificate, or one issued outside scepd. */
+		*why = "signing certificate was not issued through scepd";
+		return SCEP_ERR_BAD_MESSAGE_CHECK;
+	}
+	o->row.renewal_of = o->renewal_of;
+	if (cs.revoked_us != 0) {
+		*why = "signing certificate is revoked";
+		return SCEP_ERR_BAD_REQUEST;
+	}
+	if (e->renewal_window > 0 && cs.not_after - (int64_t)now > e->renewal_window) {
+		*why = "renewal too early: the signing certificate is valid for "
+		    "longer than renewal_window";
+		return SCEP_ERR_BAD_REQUEST;
+	}
+	return SCEP_OK;
 }
 
-/* RFC 8894 3.3.1: the checks on a PKCSReq before anything is issued. */
+/* RFC 8894 3.3.1: the checks before anything is issued. */
 static scep_err
-check_pkcsreq(struct enroll_ctx *e, struct op *o, const char **why)
+check_request(struct enroll_ctx *e, struct op *o, const char **why)
 {
-	X509 *signer = scep_msg_signer_get0(o->msg);
 	X509 *certs[2];
 	EVP_PKEY *keys[2];
 	const unsigned char *content;
@@ -345,35 +397,21 @@ check_pkcsreq(struct enroll_ctx *e, struct op *o, const char **why)
 	if (!ca_pubkey_sha256(X509_REQ_get0_pubkey(o->csr), o->pubkey_sha256))
 		return SCEP_ERR_INTERNAL;
 	o->row.pubkey_sha256 = o->pubkey_sha256;
-
-	if (!is_self_signed(signer)) {
-		if (issued_by(signer, ca_cert_get0(e->ca))) {
-			*why = "PKCSReq signed by a certificate this CA issued "
-			    "(renewal) is not supported yet";
-			return SCEP_ERR_BAD_REQUEST;
-		}
-		*why = "RFC 8894 2.3: signer certificate is neither self-signed "
-		    "nor issued by this CA";
-		return SCEP_ERR_BAD_MESSAGE_CHECK;
-	}
-	if (EVP_PKEY_eq(X509_get0_pubkey(signer),
-	    X509_REQ_get0_pubkey(o->csr)) != 1) {
-		ERR_clear_error();
-		*why = "RFC 8894 2.3: self-signed signer key differs from the CSR key";
-		return SCEP_ERR_BAD_REQUEST;
-	}
+	if ((err = check_signer(e, o, why)) != SCEP_OK)
+		return err;
+	/* A renewal is authorised by the certificate that signed it. */
+	if (o->renewal_of != NULL || !e->challenge.required)
+		return SCEP_OK;
 	if ((rv = ca_csr_challenge(o->csr, o->challenge, sizeof(o->challenge),
 	    &present, why)) != CA_OK)
 		return ca_to_scep(rv);
-	if (e->challenge.required) {
-		if (!present) {
-			*why = "challenge password missing";
-			return SCEP_ERR_BAD_REQUEST;
-		}
-		if (!challenge_verify(&e->challenge, o->challenge)) {
-			*why = "challenge password wrong";
-			return SCEP_ERR_BAD_REQUEST;
-		}
+	if (!present) {
+		*why = "challenge password missing";
+		return SCEP_ERR_BAD_REQUEST;
+	}
+	if (!challenge_verify(&e->challenge, o->challenge)) {
+		*why = "challenge password wrong";
+		return SCEP_ERR_BAD_REQUEST;
 	}
 	return SCEP_OK;
 }
@@ -399,7 +437,9 @@ issue(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 		o->cert = NULL;
 		free(o->cert_serial);
 		o->cert_serial = NULL;
-		rv = ca_sign(e->ca, o->csr, &e->profile, time(NULL), &o->cert, &why);
+		rv = ca_sign(e->ca, o->csr, &e->profile,
+		    o->renewal_of != NULL && e->renewal_keep_subject ?
+		    scep_msg_signer_get0(o->msg) : NULL, time(NULL), &o->cert, &why);
 		if (rv != CA_OK) {
 			fail(e, o, ca_to_scep(rv), why, rep);
 			return;
@@ -414,8 +454,10 @@ issue(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 		rv = op_record(e, o, rep);
 		if (rv == LEDGER_OK) {
 			log_info("PKIOperation from %s: transaction %s issued "
-			    "serial %s to %s", o->row.client_addr,
-			    o->row.transaction_id, o->cert_serial, o->subject);
+			    "serial %s to %s%s%s", o->row.client_addr,
+			    o->row.transaction_id, o->cert_serial, o->subject,
+			    o->renewal_of ? ", renewing " : "",
+			    o->renewal_of ? o->renewal_of : "");
 			return;
 		}
 		if (rv != LEDGER_DUPLICATE_SERIAL) {
@@ -427,8 +469,9 @@ issue(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 	fail_internal(e, o, "cannot issue the certificate", rep);
 }
 
+/* PKCSReq and RenewalReq. */
 static void
-pkcsreq(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
+enroll_request(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 {
 	pthread_mutex_t *mu;
 	unsigned char *der = NULL;
@@ -437,7 +480,7 @@ pkcsreq(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 	int state;
 	scep_err err;
 
-	if ((err = check_pkcsreq(e, o, &why)) != SCEP_OK) {
+	if ((err = check_request(e, o, &why)) != SCEP_OK) {
 		if (err == SCEP_ERR_INTERNAL)
 			fail_internal(e, o, "internal error checking the request", rep);
 		else
@@ -452,8 +495,8 @@ pkcsreq(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 	mu = stripe_for(e, o->row.transaction_id);
 	pthread_mutex_lock(mu);
 	if (ledger_lookup_txid(e->ledger, o->row.transaction_id,
-	    o->pubkey_sha256, (int64_t)time(NULL), &state, &der, &der_len,
-	    &o->cert_serial) != LEDGER_OK) {
+	    o->pubkey_sha256, o->renewal_of, (int64_t)time(NULL), &state, &der,
+	    &der_len, &o->cert_serial) != LEDGER_OK) {
 		fail_internal(e, o, "ledger read failed", rep);
 		goto out;
 	}
@@ -530,11 +573,12 @@ enroll_pkioperation(struct enroll_ctx *e, const struct enroll_request *req,
 	}
 	switch (o.row.message_type) {
 	case SCEP_MSG_PKCSREQ:
-		pkcsreq(e, &o, rep);
+	case SCEP_MSG_RENEWALREQ:
+		enroll_request(e, &o, rep);
 		break;
 	default:
 		fail(e, &o, SCEP_ERR_BAD_REQUEST,
-		    "messageType not supported (only PKCSReq)", rep);
+		    "messageType not supported (PKCSReq and RenewalReq are)", rep);
 		break;
 	}
 out:

@@ -23,6 +23,8 @@ struct enroll_ctx {
 	struct ca_profile	 profile;
 	int			 allow_legacy;
 	long			 max_clock_skew;
+	long			 renewal_window;	/* 0: any time */
+	int			 renewal_keep_subject;
 	/* Serialises requests that share a transactionID (idempotency). */
 	pthread_mutex_t		 stripes[ENROLL_STRIPES];
 };

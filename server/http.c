@@ -52,9 +52,10 @@ http_caps_text(int legacy)
 	 * it uses AES only when SHA-384 is listed too, so keep SHA-384.
 	 */
 	return legacy ?
-	    "POSTPKIOperation\nSHA-256\nSHA-384\nSHA-512\nAES\nSCEPStandard\n"
-	    "SHA-1\nDES3\n" :
-	    "POSTPKIOperation\nSHA-256\nSHA-384\nSHA-512\nAES\nSCEPStandard\n";
+	    "POSTPKIOperation\nRenewal\nSHA-256\nSHA-384\nSHA-512\nAES\n"
+	    "SCEPStandard\nSHA-1\nDES3\n" :
+	    "POSTPKIOperation\nRenewal\nSHA-256\nSHA-384\nSHA-512\nAES\n"
+	    "SCEPStandard\n";
 }
 
 static int64_t

@@ -151,6 +151,8 @@ main(int argc, char *argv[])
 	ctx_ready = 1;
 	e.allow_legacy = cfg.legacy_algorithms;
 	e.max_clock_skew = cfg.max_clock_skew;
+	e.renewal_window = cfg.renewal_window;
+	e.renewal_keep_subject = cfg.renewal_subject == RENEWAL_SUBJECT_SAME;
 	if (!challenge_setup(&e.challenge, cfg.challenge, cfg.state_dir,
 	    new_challenge, &generated, &why)) {
 		log_error("%s", why);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -27,6 +28,8 @@ usage(void)
 	    "  ledger --json          every PKIOperation with its events, as JSON\n"
 	    "  cert SERIAL            an issued certificate, PEM\n"
 	    "  ca                     the CA's subject and thumbprints\n"
+	    "  revoke SERIAL [--reason REASON]\n"
+	    "                         revoke a certificate (RFC 5280 reason name)\n"
 	    "  challenge reset        new challenge password (challenge = auto)\n"
 	    "  challenge hash         read a password on stdin, print its hash\n");
 	exit(2);
@@ -91,6 +94,61 @@ out:
 	free(der);
 	ledger_close(l);
 	return ret;
+}
+
+/* RFC 5280 5.3.1 CRLReason names, by code; 7 is unused. */
+static const char *const reasons[] = {
+	"unspecified", "keyCompromise", "cACompromise", "affiliationChanged",
+	"superseded", "cessationOfOperation", "certificateHold", NULL,
+	"removeFromCRL", "privilegeWithdrawn", "aACompromise",
+};
+
+static int
+reason_code(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (reasons[i] != NULL && strcasecmp(reasons[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int
+cmd_revoke(const struct scepd_config *cfg, int argc, char **argv)
+{
+	ledger *l = NULL;
+	int reason = 0, rv;
+
+	if (argc == 4 && strcmp(argv[2], "--reason") == 0)
+		reason = reason_code(argv[3]);
+	else if (argc != 2)
+		usage();
+	/* removeFromCRL only undoes a hold; holds are not offered. */
+	if (reason < 0 || reason == 6 || reason == 8) {
+		fprintf(stderr, "scepctl: unknown reason '%s' (unspecified, "
+		    "keyCompromise, cACompromise, affiliationChanged, superseded, "
+		    "cessationOfOperation, privilegeWithdrawn, aACompromise)\n",
+		    argv[3]);
+		return 2;
+	}
+	if (!open_ledger(cfg, &l))
+		return 1;
+	rv = ledger_revoke(l, argv[1], reason);
+	ledger_close(l);
+	switch (rv) {
+	case LEDGER_REVOKED:
+		printf("revoked %s (%s)\n", argv[1], reasons[reason]);
+		return 0;
+	case LEDGER_REVOKE_UNKNOWN:
+		fprintf(stderr, "scepctl: no certificate with serial %s\n", argv[1]);
+		return 1;
+	case LEDGER_REVOKE_ALREADY:
+		fprintf(stderr, "scepctl: %s is already revoked\n", argv[1]);
+		return 1;
+	}
+	fprintf(stderr, "scepctl: cannot write the ledger\n");
+	return 1;
 }
 
 static int
@@ -199,6 +257,8 @@ main(int argc, char *argv[])
 		ret = cmd_cert(&cfg, argc, argv);
 	else if (strcmp(argv[0], "ca") == 0)
 		ret = cmd_ca(&cfg);
+	else if (strcmp(argv[0], "revoke") == 0)
+		ret = cmd_revoke(&cfg, argc, argv);
 	else if (strcmp(argv[0], "challenge") == 0)
 		ret = cmd_challenge(&cfg, argc, argv);
 	else

@@ -15,6 +15,9 @@ enum stmt {
 	ST_INSERT_EVENT,
 	ST_LOOKUP_TXID,
 	ST_CERT_DER,
+	ST_CERT_STATE,
+	ST_ISSUING_OP,
+	ST_REVOKE,
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
@@ -30,9 +33,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " user_agent, http_method, transaction_id, message_type,"
 	    " request_nonce, reply_nonce, request_sha256, request_b64_head,"
 	    " csr_subject, csr_sans, pubkey_sha256, digest, cipher, outcome,"
-	    " pki_status, fail_info, http_status, reason, cert_serial)"
+	    " pki_status, fail_info, http_status, reason, cert_serial, renewal_of)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-	    " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+	    " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
 	[ST_INSERT_EVENT] =
 	    "INSERT INTO events (operation_id, at_us, kind, source, detail)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -41,9 +44,17 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "SELECT o.pubkey_sha256 = ?2, c.der, c.serial"
 	    " FROM operations o JOIN certificates c ON c.serial = o.cert_serial"
 	    " WHERE o.transaction_id = ?1 AND o.outcome = 'issued'"
-	    " AND c.not_after > ?3"
+	    " AND c.not_after > ?3 AND o.renewal_of IS ?4"
 	    " ORDER BY o.pubkey_sha256 = ?2 DESC, o.id DESC LIMIT 1",
 	[ST_CERT_DER] = "SELECT der FROM certificates WHERE serial = upper(?1)",
+	[ST_CERT_STATE] = "SELECT not_after, revoked_us, revocation_reason"
+	    " FROM certificates WHERE serial = upper(?1)",
+	/* The operation that first issued a certificate. */
+	[ST_ISSUING_OP] = "SELECT id FROM operations WHERE cert_serial ="
+	    " upper(?1) AND outcome = 'issued' ORDER BY id LIMIT 1",
+	[ST_REVOKE] = "UPDATE certificates SET revoked_us = ?2,"
+	    " revocation_reason = ?3 WHERE serial = upper(?1)"
+	    " AND revoked_us IS NULL",
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
@@ -219,6 +230,59 @@ insert_event(ledger *l, int64_t op_id, int64_t at, const char *kind,
 	return run(st) == SQLITE_DONE;
 }
 
+/* Id of the operation that issued serial, 0 when none; under the mutex. */
+static int64_t
+issuing_op(ledger *l, const char *serial)
+{
+	sqlite3_stmt *st = l->st[ST_ISSUING_OP];
+	int64_t id = 0;
+
+	bind_text(st, 1, serial);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return id;
+}
+
+/* A detail object built by SQLite: json_object(k1, v1, ...). */
+static char *
+json_detail(ledger *l, const char *sql, const char *text, int64_t num)
+{
+	sqlite3_stmt *st = NULL;
+	char *s = NULL;
+
+	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	bind_text(st, 1, text);
+	sqlite3_bind_int64(st, 2, num);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		s = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return s;
+}
+
+/*
+ * A renewal signed by a certificate proves the device holds it: record
+ * that on the operation that issued it.
+ */
+static int
+renewal_evidence(ledger *l, const char *serial, int64_t renewal_op, int64_t now)
+{
+	int64_t orig = issuing_op(l, serial);
+	char *detail;
+	int ok;
+
+	if (orig == 0)
+		return 1;
+	detail = json_detail(l, "SELECT json_object('serial', ?1,"
+	    " 'renewal_operation', ?2)", serial, renewal_op);
+	ok = detail != NULL &&
+	    insert_event(l, orig, now, "installed", "renewal", detail);
+	free(detail);
+	return ok;
+}
+
 /* {"reason": ..., "fail_info": ...} built by SQLite, never by hand. */
 static char *
 outcome_detail(ledger *l, const struct ledger_op *op)
@@ -298,6 +362,7 @@ ledger_record(ledger *l, const struct ledger_op *op,
 	sqlite3_bind_int(st, 20, op->http_status);
 	bind_text(st, 21, op->reason);
 	bind_text(st, 22, op->cert_serial);
+	bind_text(st, 23, op->renewal_of);
 	if (run(st) != SQLITE_DONE)
 		goto rollback;
 	id = sqlite3_last_insert_rowid(l->db);
@@ -306,6 +371,9 @@ ledger_record(ledger *l, const struct ledger_op *op,
 	if (!insert_event(l, id, op->received_us, "request_received", "server",
 	    NULL) ||
 	    !insert_event(l, id, now, op->outcome, "server", detail))
+		goto rollback;
+	if (op->renewal_of != NULL && strcmp(op->outcome, "issued") == 0 &&
+	    !renewal_evidence(l, op->renewal_of, id, now))
 		goto rollback;
 	if (run(l->st[ST_COMMIT]) != SQLITE_DONE)
 		goto rollback;
@@ -348,8 +416,8 @@ copy_blob(sqlite3_stmt *st, int col, unsigned char **der, size_t *len)
 
 int
 ledger_lookup_txid(ledger *l, const char *txid, const char *pubkey_sha256,
-    int64_t now, int *state, unsigned char **der, size_t *der_len,
-    char **serial)
+    const char *renewal_of, int64_t now, int *state, unsigned char **der,
+    size_t *der_len, char **serial)
 {
 	sqlite3_stmt *st = l->st[ST_LOOKUP_TXID];
 	int rc, ret = LEDGER_ERROR;
@@ -361,6 +429,7 @@ ledger_lookup_txid(ledger *l, const char *txid, const char *pubkey_sha256,
 	bind_text(st, 1, txid);
 	bind_text(st, 2, pubkey_sha256);
 	sqlite3_bind_int64(st, 3, now);
+	bind_text(st, 4, renewal_of);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
 		ret = LEDGER_OK;
@@ -401,6 +470,72 @@ ledger_cert_der(ledger *l, const char *serial, unsigned char **der,
 	return ret;
 }
 
+int
+ledger_cert_state(ledger *l, const char *serial, struct ledger_cert_state *cs)
+{
+	sqlite3_stmt *st = l->st[ST_CERT_STATE];
+	int rc;
+
+	memset(cs, 0, sizeof(*cs));
+	pthread_mutex_lock(&l->mu);
+	bind_text(st, 1, serial);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		cs->known = 1;
+		cs->not_after = sqlite3_column_int64(st, 0);
+		cs->revoked_us = sqlite3_column_int64(st, 1);
+		cs->reason = sqlite3_column_int(st, 2);
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	pthread_mutex_unlock(&l->mu);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? LEDGER_OK : LEDGER_ERROR;
+}
+
+int
+ledger_revoke(ledger *l, const char *serial, int reason)
+{
+	sqlite3_stmt *st = l->st[ST_REVOKE];
+	struct ledger_cert_state cs;
+	int64_t now = now_us(), op;
+	char *detail = NULL;
+	int ret = LEDGER_REVOKE_ERROR;
+
+	if (ledger_cert_state(l, serial, &cs) != LEDGER_OK)
+		return LEDGER_REVOKE_ERROR;
+	if (!cs.known)
+		return LEDGER_REVOKE_UNKNOWN;
+	pthread_mutex_lock(&l->mu);
+	if (run(l->st[ST_BEGIN]) != SQLITE_DONE)
+		goto out;
+	bind_text(st, 1, serial);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int(st, 3, reason);
+	if (run(st) != SQLITE_DONE)
+		goto rollback;
+	if (sqlite3_changes(l->db) == 0) {
+		ret = LEDGER_REVOKE_ALREADY;
+		goto rollback;
+	}
+	if ((op = issuing_op(l, serial)) != 0) {
+		detail = json_detail(l, "SELECT json_object('serial', upper(?1),"
+		    " 'reason', ?2)", serial, reason);
+		if (detail == NULL ||
+		    !insert_event(l, op, now, "revoked", "api", detail))
+			goto rollback;
+	}
+	if (run(l->st[ST_COMMIT]) != SQLITE_DONE)
+		goto rollback;
+	ret = LEDGER_REVOKED;
+	goto out;
+rollback:
+	run(l->st[ST_ROLLBACK]);
+out:
+	pthread_mutex_unlock(&l->mu);
+	free(detail);
+	return ret;
+}
+
 /* Microseconds as ISO 8601 UTC with milliseconds, inside SQL. */
 #define ISO(col) "strftime('%Y-%m-%dT%H:%M:%fZ', " col " / 1e6, 'unixepoch')"
 
@@ -429,6 +564,9 @@ static const char dump_sql[] =
     " 'http_status', o.http_status,"
     " 'reason', o.reason,"
     " 'serial', o.cert_serial,"
+    " 'renewal_of', o.renewal_of,"
+    " 'revoked_at', " ISO("c.revoked_us") ","
+    " 'revocation_reason', c.revocation_reason,"
     " 'cert_sha256', c.sha256,"
     " 'not_before', strftime('%Y-%m-%dT%H:%M:%SZ', c.not_before, 'unixepoch'),"
     " 'not_after', strftime('%Y-%m-%dT%H:%M:%SZ', c.not_after, 'unixepoch'),"

@@ -53,6 +53,8 @@ struct ledger_op {
 	int		 http_status;
 	const char	*reason;
 	const char	*cert_serial;	/* the certificate the reply carries */
+	const char	*renewal_of;	/* serial of the certificate that
+					   signed a renewal; NULL otherwise */
 };
 
 #define LEDGER_B64_HEAD	1024
@@ -62,7 +64,10 @@ void ledger_close(ledger *l);
 
 /*
  * Record op (and cert, when it is new) in one transaction, with its
- * request_received and outcome events.  Returns once committed.
+ * request_received and outcome events.  An issued renewal also adds an
+ * "installed" event (source "renewal") to the operation that issued the
+ * signing certificate: the device proved it holds it.  Returns once
+ * committed.
  */
 int ledger_record(ledger *l, const struct ledger_op *op,
     const struct ledger_cert *cert, int64_t *op_id, const char **why);
@@ -79,12 +84,33 @@ enum ledger_txid_state {
 
 /*
  * What a live (unexpired at now) certificate issued under txid says about
- * a new request with this key.  For SAME_KEY, *der and *serial are
- * malloc'd copies of that certificate.
+ * a new request with this key.  Only issuances with the same renewal_of
+ * (NULL: first enrollments) count: clients reuse a transactionID when
+ * they renew.  For SAME_KEY, *der and *serial are malloc'd copies of that
+ * certificate.
  */
 int ledger_lookup_txid(ledger *l, const char *txid, const char *pubkey_sha256,
-    int64_t now, int *state, unsigned char **der, size_t *der_len,
-    char **serial);
+    const char *renewal_of, int64_t now, int *state, unsigned char **der,
+    size_t *der_len, char **serial);
+
+struct ledger_cert_state {
+	int	known;		/* issued by scepd and in the ledger */
+	int64_t	not_after;	/* Unix seconds */
+	int64_t	revoked_us;	/* 0: not revoked */
+	int	reason;		/* RFC 5280 CRLReason when revoked */
+};
+
+int ledger_cert_state(ledger *l, const char *serial, struct ledger_cert_state *st);
+
+enum ledger_revoke_result {
+	LEDGER_REVOKED = 0,
+	LEDGER_REVOKE_UNKNOWN,		/* no such serial */
+	LEDGER_REVOKE_ALREADY,
+	LEDGER_REVOKE_ERROR,
+};
+
+/* Revoke serial with an RFC 5280 reason code; a "revoked" event follows. */
+int ledger_revoke(ledger *l, const char *serial, int reason);
 
 /* All operations with their events as a JSON array, one object a line. */
 int ledger_dump_json(ledger *l, FILE *out);

@@ -48,6 +48,16 @@ const char *const ledger_migrations[] = {
 	"  detail        TEXT CHECK (detail IS NULL OR json_valid(detail))"
 	") STRICT;"
 	"CREATE INDEX events_operation ON events(operation_id);",
+
+	/*
+	 * 1 -> 2: renewal links an operation to the certificate that signed
+	 * it; certificates can be revoked (RFC 5280 5.3.1 reason codes).
+	 */
+	"ALTER TABLE operations ADD COLUMN renewal_of TEXT"
+	"  REFERENCES certificates(serial);"
+	"CREATE INDEX operations_renewal ON operations(renewal_of);"
+	"ALTER TABLE certificates ADD COLUMN revoked_us INTEGER;"
+	"ALTER TABLE certificates ADD COLUMN revocation_reason INTEGER;",
 };
 
 const int ledger_schema_latest =

@@ -184,7 +184,7 @@ START_TEST(test_issue_full)
 	int day, sec;
 
 	ck_assert_int_eq(ca_csr_check(req, &why), CA_OK);
-	ck_assert_int_eq(ca_sign(the_ca, req, &profile, now, &x, &why), CA_OK);
+	ck_assert_int_eq(ca_sign(the_ca, req, &profile, NULL, now, &x, &why), CA_OK);
 	ck_assert_int_eq(X509_verify(x, X509_get0_pubkey(cacert)), 1);
 	ck_assert_int_eq(X509_check_issued(cacert, x), X509_V_OK);
 	ck_assert_int_eq(X509_NAME_cmp(X509_get_subject_name(x),
@@ -243,7 +243,7 @@ START_TEST(test_validity_capped_by_ca)
 	X509 *x = NULL;
 	const char *why = NULL;
 
-	ck_assert_int_eq(ca_sign(the_ca, req, &p, time(NULL), &x, &why), CA_OK);
+	ck_assert_int_eq(ca_sign(the_ca, req, &p, NULL, time(NULL), &x, &why), CA_OK);
 	ck_assert_int_eq(ASN1_TIME_compare(X509_get0_notAfter(x),
 	    X509_get0_notAfter(ca_cert_get0(the_ca))), 0);
 	X509_free(x);
@@ -258,8 +258,8 @@ START_TEST(test_serials_differ)
 	X509 *a = NULL, *b = NULL;
 	const char *why = NULL;
 
-	ck_assert_int_eq(ca_sign(the_ca, req, &profile, time(NULL), &a, &why), CA_OK);
-	ck_assert_int_eq(ca_sign(the_ca, req, &profile, time(NULL), &b, &why), CA_OK);
+	ck_assert_int_eq(ca_sign(the_ca, req, &profile, NULL, time(NULL), &a, &why), CA_OK);
+	ck_assert_int_eq(ca_sign(the_ca, req, &profile, NULL, time(NULL), &b, &why), CA_OK);
 	ck_assert_int_ne(ASN1_INTEGER_cmp(X509_get0_serialNumber(a),
 	    X509_get0_serialNumber(b)), 0);
 	X509_free(a);
@@ -276,7 +276,7 @@ START_TEST(test_ec_key)
 	const char *why = NULL;
 
 	ck_assert_int_eq(ca_csr_check(req, &why), CA_OK);
-	ck_assert_int_eq(ca_sign(the_ca, req, &profile, time(NULL), &x, &why), CA_OK);
+	ck_assert_int_eq(ca_sign(the_ca, req, &profile, NULL, time(NULL), &x, &why), CA_OK);
 	/* RFC 5480: no keyEncipherment for EC. */
 	ck_assert_uint_eq(X509_get_key_usage(x),
 	    KU_DIGITAL_SIGNATURE | KU_KEY_AGREEMENT);
@@ -336,7 +336,7 @@ START_TEST(test_bad_csr)
 	rv = ca_csr_check(req, &why);
 	if (b->at_sign) {
 		ck_assert_int_eq(rv, CA_OK);
-		rv = ca_sign(the_ca, req, &profile, time(NULL), &x, &why);
+		rv = ca_sign(the_ca, req, &profile, NULL, time(NULL), &x, &why);
 	}
 	ck_assert_int_eq(rv, b->result);
 	ck_assert_msg(strstr(why, b->why) != NULL, "why: %s", why);
@@ -354,7 +354,7 @@ START_TEST(test_empty_subject_san_critical)
 	int crit = 0;
 	void *gens;
 
-	ck_assert_int_eq(ca_sign(the_ca, req, &profile, time(NULL), &x, &why), CA_OK);
+	ck_assert_int_eq(ca_sign(the_ca, req, &profile, NULL, time(NULL), &x, &why), CA_OK);
 	gens = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
 	ck_assert_ptr_nonnull(gens);
 	ck_assert_int_eq(crit, 1);
@@ -423,6 +423,52 @@ START_TEST(test_csr_parse)
 }
 END_TEST
 
+START_TEST(test_verify_issued)
+{
+	struct tc_opts o = { .cn = "v", .sans = "DNS:v.example" };
+	X509_REQ *req = csr_for(&o, NULL);
+	X509 *x = NULL, *old = NULL, *renewed = NULL, *foreign;
+	EVP_PKEY *fk = tc_rsa_key(2048);
+	const char *why = NULL;
+	struct tc_opts o2 = { .cn = "other-name" };
+	X509_REQ *req2 = csr_for(&o2, NULL);
+	time_t now = time(NULL);
+
+	ck_assert_int_eq(ca_sign(the_ca, req, &profile, NULL, now, &x, &why), CA_OK);
+	ck_assert_int_eq(ca_verify_issued(the_ca, x, now, &why), CA_OK);
+	/* Issued a long time ago for one day: expired now. */
+	ck_assert_int_eq(ca_sign(the_ca, req, &(struct ca_profile){ 1, "clientAuth" },
+	    NULL, now - 10 * 86400, &old, &why), CA_OK);
+	ck_assert_int_eq(ca_verify_issued(the_ca, old, now, &why), CA_REJECT);
+	ck_assert_ptr_nonnull(strstr(why, "expired"));
+	/* Self-signed, and the RA's own CA would not vouch for it. */
+	foreign = X509_new();
+	X509_set_version(foreign, 2);
+	X509_set_subject_name(foreign, X509_get_subject_name(x));
+	X509_set_issuer_name(foreign, X509_get_subject_name(x));
+	X509_gmtime_adj(X509_getm_notBefore(foreign), -60);
+	X509_gmtime_adj(X509_getm_notAfter(foreign), 86400);
+	X509_set_pubkey(foreign, fk);
+	X509_sign(foreign, fk, EVP_sha256());
+	ck_assert_int_eq(ca_verify_issued(the_ca, foreign, now, &why), CA_UNTRUSTED);
+	/* Renewal keeps subject and SANs of the old certificate. */
+	ck_assert_int_eq(ca_sign(the_ca, req2, &profile, x, now, &renewed, &why),
+	    CA_OK);
+	ck_assert_int_eq(X509_NAME_cmp(X509_get_subject_name(renewed),
+	    X509_get_subject_name(x)), 0);
+	ck_assert_int_ge(X509_get_ext_by_NID(renewed, NID_subject_alt_name, -1), 0);
+	ck_assert_int_eq(EVP_PKEY_eq(X509_get0_pubkey(renewed),
+	    X509_REQ_get0_pubkey(req2)), 1);
+	X509_free(x);
+	X509_free(old);
+	X509_free(renewed);
+	X509_free(foreign);
+	EVP_PKEY_free(fk);
+	X509_REQ_free(req);
+	X509_REQ_free(req2);
+}
+END_TEST
+
 START_TEST(test_name_parse)
 {
 	const char *why = NULL;
@@ -479,6 +525,7 @@ ca_suite(void)
 	tcase_add_test(t, test_empty_subject_san_critical);
 	tcase_add_test(t, test_challenge_attr);
 	tcase_add_test(t, test_csr_parse);
+	tcase_add_test(t, test_verify_issued);
 	tcase_add_test(t, test_name_parse);
 	tcase_add_test(t, test_profile_check);
 	tcase_set_timeout(t, 60);

@@ -114,7 +114,8 @@ static const struct bad_line bad_lines[] = {
 	{ "max_body = 12q\n", "want a size", 1 },
 	{ "max_body = 10\n", "out of range", 1 },
 	{ "timeout = 5x\n", "want a duration", 1 },
-	{ "log_level = loud\n", "want error, warn, info or debug", 1 },
+	{ "log_level = loud\n", "want one of error, warn, info, debug", 1 },
+	{ "renewal_subject = maybe\n", "want one of same, csr", 1 },
 	{ "state_dir =\n", "must not be empty", 1 },
 };
 

@@ -160,8 +160,8 @@ START_TEST(test_getcacaps)
 		ck_assert(tu_http(srv.port, "GET", targets[i], NULL, NULL, 0, &h));
 		ck_assert_int_eq(h.status, 200);
 		ck_assert_str_eq(h.ctype, "text/plain");
-		ck_assert_str_eq((char *)h.body, "POSTPKIOperation\nSHA-256\n"
-		    "SHA-384\nSHA-512\nAES\nSCEPStandard\n");
+		ck_assert_str_eq((char *)h.body, "POSTPKIOperation\nRenewal\n"
+		    "SHA-256\nSHA-384\nSHA-512\nAES\nSCEPStandard\n");
 		tu_http_free(&h);
 	}
 	ck_assert(tu_http(legacy.port, "GET", MSCEP "?operation=GetCACaps",
@@ -537,6 +537,10 @@ static const struct failure failures[] = {
 	    2, "2048 to 8192" },
 	{ "GetCert", { .cn = "f", .challenge = "lab-secret", .msg_type = 21 },
 	    2, "not supported" },
+	{ "RenewalReq, self-signed", { .cn = "f", .msg_type = 17 }, 1,
+	    "RenewalReq signed by a self-signed" },
+	{ "RenewalReq, foreign CA", { .cn = "f", .msg_type = 17,
+	    .flaw = TC_SIGNER_FOREIGN_CA }, 1, "not issued by this CA" },
 	{ "RID SAN", { .cn = "f", .challenge = "lab-secret",
 	    .sans = "RID:1.2.3.4" }, 2, "type not allowed" },
 };
@@ -669,6 +673,227 @@ START_TEST(test_envelope_to_ca)
 	tc_req_free(&req);
 	tu_http_free(&h);
 	X509_free(cacert);
+}
+END_TEST
+
+/* Enroll, then return the request (its key) and the issued certificate. */
+static void
+first_cert(const struct tu_server *s, const char *cn, struct tc_req *req,
+    struct tc_rep *rep)
+{
+	struct tc_opts o = { .cn = cn, .challenge = "lab-secret",
+	    .sans = "DNS:renew.lab.example" };
+
+	enroll_ok(s, &o, MSCEP, NULL, req, rep);
+}
+
+static char *
+serial_of(X509 *x)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	char *hx = BN_bn2hex(bn), *copy = strdup(hx);
+
+	OPENSSL_free(hx);
+	BN_free(bn);
+	return copy;
+}
+
+/*
+ * RenewalReq signed by the certificate: no challenge, same or new key,
+ * identity kept (renewal_subject = same), linked in the ledger, and the
+ * original issuance gets "installed" evidence.
+ */
+START_TEST(test_renewal)
+{
+	struct tc_req first, req;
+	struct tc_rep old, rep;
+	struct tc_opts o = { .cn = "asks-for-another-name", .msg_type = 17 };
+	char *old_serial, *new_serial, *v;
+
+	first_cert(&srv, "renew-me", &first, &old);
+	o.sign_cert = old.cert;
+	o.sign_key = first.key;
+	if (_i == 1)
+		o.key = first.key;	/* same key: micromdm, certmonger resubmit */
+	enroll_ok(&srv, &o, "/scep", NULL, &req, &rep);
+	ck_assert_int_eq(X509_NAME_cmp(X509_get_subject_name(rep.cert),
+	    X509_get_subject_name(old.cert)), 0);
+	{
+		GENERAL_NAMES *gens = X509_get_ext_d2i(rep.cert,
+		    NID_subject_alt_name, NULL, NULL);
+
+		ck_assert_ptr_nonnull(gens);
+		GENERAL_NAMES_free(gens);
+	}
+	old_serial = serial_of(old.cert);
+	new_serial = serial_of(rep.cert);
+	ck_assert_str_ne(old_serial, new_serial);
+	v = ledger_query(&srv, "SELECT message_type || '|' || renewal_of FROM "
+	    "operations WHERE cert_serial = ?1", new_serial);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_int_eq(strncmp(v, "17|", 3), 0);
+	ck_assert_str_eq(v + 3, old_serial);
+	free(v);
+	v = ledger_query(&srv, "SELECT e.source FROM events e JOIN operations o"
+	    " ON o.id = e.operation_id WHERE o.cert_serial = ?1 AND"
+	    " o.outcome = 'issued' AND e.kind = 'installed'", old_serial);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_str_eq(v, "renewal");
+	free(v);
+	free(old_serial);
+	free(new_serial);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	tc_rep_free(&old);
+	tc_req_free(&first);
+}
+END_TEST
+
+/* certmonger renews with a PKCSReq signed by its certificate. */
+START_TEST(test_renewal_pkcsreq)
+{
+	struct tc_req first, req, again;
+	struct tc_rep old, rep, rep2;
+	struct tc_opts o = { .cn = "renew-pkcsreq" };
+	struct tu_http h;
+	char *old_serial, *v;
+
+	first_cert(&srv, "renew-pkcsreq", &first, &old);
+	o.sign_cert = old.cert;
+	o.sign_key = first.key;
+	enroll_ok(&srv, &o, MSCEP, NULL, &req, &rep);
+	old_serial = serial_of(old.cert);
+	v = ledger_query(&srv, "SELECT message_type || '|' || renewal_of FROM "
+	    "operations WHERE transaction_id = ?1", req.txid);
+	ck_assert_int_eq(strncmp(v, "19|", 3), 0);
+	ck_assert_str_eq(v + 3, old_serial);
+	free(v);
+	/* Re-sent: the same renewed certificate, not a third one. */
+	post(&srv, MSCEP, NULL, &req, &h);
+	check_certrep(&srv, &req, &h, &rep2);
+	ck_assert_int_eq(X509_cmp(rep2.cert, rep.cert), 0);
+	tu_http_free(&h);
+	/* Signed by the RA certificate: not one scepd issued to a device. */
+	{
+		char path[512];
+		X509 *ra = tu_server_cert(&srv, "ra");
+		EVP_PKEY *rakey;
+		struct tc_rep bad;
+
+		snprintf(path, sizeof(path), "%s/var/ra.key", srv.dir);
+		rakey = tu_read_key(path);
+		o.sign_cert = ra;
+		o.sign_key = rakey;
+		o.msg_type = 17;
+		build(&srv, &o, &again);
+		post(&srv, MSCEP, NULL, &again, &h);
+		check_certrep(&srv, &again, &h, &bad);
+		ck_assert_int_eq(bad.status, 2);
+		ck_assert_int_eq(bad.fail_info, 1);
+		v = ledger_query(&srv, "SELECT reason FROM operations WHERE"
+		    " transaction_id = ?1", again.txid);
+		ck_assert_str_eq(v, "signing certificate was not issued through scepd");
+		free(v);
+		tc_rep_free(&bad);
+		tc_req_free(&again);
+		tu_http_free(&h);
+		X509_free(ra);
+		EVP_PKEY_free(rakey);
+	}
+	free(old_serial);
+	tc_rep_free(&rep2);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	tc_rep_free(&old);
+	tc_req_free(&first);
+}
+END_TEST
+
+/* A revoked certificate cannot renew itself. */
+START_TEST(test_renewal_revoked)
+{
+	struct tc_req first, req;
+	struct tc_rep old, rep;
+	struct tc_opts o = { .cn = "revoked", .msg_type = 17 };
+	struct tu_http h;
+	char *serial, args[128], *out, *v;
+
+	first_cert(&srv, "revoked", &first, &old);
+	serial = serial_of(old.cert);
+	snprintf(args, sizeof(args), "revoke %s --reason keyCompromise", serial);
+	out = tu_scepctl(&srv, args);
+	ck_assert_ptr_nonnull(strstr(out, "revoked"));
+	free(out);
+	o.sign_cert = old.cert;
+	o.sign_key = first.key;
+	build(&srv, &o, &req);
+	post(&srv, MSCEP, NULL, &req, &h);
+	check_certrep(&srv, &req, &h, &rep);
+	ck_assert_int_eq(rep.status, 2);
+	ck_assert_int_eq(rep.fail_info, 2);
+	v = ledger_query(&srv, "SELECT reason || '|' || renewal_of FROM"
+	    " operations WHERE transaction_id = ?1", req.txid);
+	ck_assert_ptr_nonnull(strstr(v, "signing certificate is revoked|"));
+	free(v);
+	v = ledger_query(&srv, "SELECT revocation_reason FROM certificates"
+	    " WHERE serial = ?1", serial);
+	ck_assert_str_eq(v, "1");
+	free(v);
+	free(serial);
+	tu_http_free(&h);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	tc_rep_free(&old);
+	tc_req_free(&first);
+}
+END_TEST
+
+/* renewal_window and renewal_subject = csr. */
+START_TEST(test_renewal_policy)
+{
+	static const char *const early[] = { "renewal_window=1d", NULL };
+	static const char *const csr[] = { "renewal_window=30d",
+	    "renewal_subject=csr", "cert_days=10", NULL };
+	struct tu_server s;
+	struct tc_req first, req;
+	struct tc_rep old, rep;
+	struct tc_opts o = { .cn = "new-name", .msg_type = 17 };
+	struct tu_http h;
+	X509_NAME *want;
+
+	/* A year-long certificate is not due for renewal a day before expiry. */
+	ck_assert(tu_server_start(&s, early));
+	first_cert(&s, "early", &first, &old);
+	o.sign_cert = old.cert;
+	o.sign_key = first.key;
+	build(&s, &o, &req);
+	post(&s, MSCEP, NULL, &req, &h);
+	check_certrep(&s, &req, &h, &rep);
+	ck_assert_int_eq(rep.status, 2);
+	ck_assert_int_eq(rep.fail_info, 2);
+	tu_http_free(&h);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	tc_rep_free(&old);
+	tc_req_free(&first);
+	ck_assert(tu_server_stop(&s));
+
+	/* Inside the window, and the subject comes from the CSR. */
+	ck_assert(tu_server_start(&s, csr));
+	first_cert(&s, "old-name", &first, &old);
+	o.sign_cert = old.cert;
+	o.sign_key = first.key;
+	enroll_ok(&s, &o, MSCEP, NULL, &req, &rep);
+	want = X509_NAME_new();
+	X509_NAME_add_entry_by_txt(want, "CN", MBSTRING_ASC,
+	    (const unsigned char *)"new-name", -1, -1, 0);
+	ck_assert_int_eq(X509_NAME_cmp(X509_get_subject_name(rep.cert), want), 0);
+	X509_NAME_free(want);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	tc_rep_free(&old);
+	tc_req_free(&first);
+	ck_assert(tu_server_stop(&s));
 }
 END_TEST
 
@@ -970,6 +1195,10 @@ e2e_suite(void)
 	tcase_add_test(t, test_idempotent);
 	tcase_add_test(t, test_legacy_algorithms);
 	tcase_add_test(t, test_envelope_to_ca);
+	tcase_add_loop_test(t, test_renewal, 0, 2);
+	tcase_add_test(t, test_renewal_pkcsreq);
+	tcase_add_test(t, test_renewal_revoked);
+	tcase_add_test(t, test_renewal_policy);
 	tcase_add_test(t, test_ec_client);
 	tcase_add_test(t, test_ledger_row);
 	tcase_add_test(t, test_concurrent);

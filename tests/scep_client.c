@@ -193,6 +193,7 @@ tc_build(const struct tc_opts *o, X509 *recipient, struct tc_req *r)
 	int n, flags = CMS_BINARY | CMS_PARTIAL | CMS_NOSMIMECAP, ok = 0;
 
 	memset(r, 0, sizeof(*r));
+	/* RFC 8894 3.3.2: the reply is enveloped to whoever signed. */
 	if (o->key != NULL) {
 		EVP_PKEY_up_ref(o->key);
 		r->key = o->key;
@@ -229,7 +230,13 @@ tc_build(const struct tc_opts *o, X509 *recipient, struct tc_req *r)
 		innerlen = envlen;
 	}
 
-	switch (o->flaw) {
+	switch (o->sign_cert != NULL ? -1 : (int)o->flaw) {
+	case -1:
+		signkey = o->sign_key;
+		EVP_PKEY_up_ref(signkey);
+		r->signer = o->sign_cert;
+		X509_up_ref(r->signer);
+		break;
 	case TC_SIGNER_OTHER_KEY:
 		signkey = tc_rsa_key(2048);
 		r->signer = self_signed(signkey, "signer", signkey, "signer");
@@ -287,6 +294,8 @@ tc_build(const struct tc_opts *o, X509 *recipient, struct tc_req *r)
 	memcpy(r->der, bm->data, bm->length);
 	if (o->flaw == TC_TAMPERED)
 		tamper(r->der, r->len, inner, innerlen);
+	r->signer_key = signkey;
+	signkey = NULL;
 	ok = 1;
 out:
 	if (!ok)
@@ -307,6 +316,7 @@ void
 tc_req_free(struct tc_req *r)
 {
 	EVP_PKEY_free(r->key);
+	EVP_PKEY_free(r->signer_key);
 	X509_free(r->signer);
 	free(r->der);
 	memset(r, 0, sizeof(*r));
@@ -425,7 +435,7 @@ tc_parse_certrep(const unsigned char *der, size_t len,
 		env = d2i_CMS_ContentInfo(NULL, &p, ASN1_STRING_length(*content));
 		plain = BIO_new(BIO_s_mem());
 		if (env == NULL ||
-		    CMS_decrypt(env, req->key, req->signer, NULL, plain,
+		    CMS_decrypt(env, req->signer_key, req->signer, NULL, plain,
 		    CMS_BINARY) != 1)
 			goto out;
 		BIO_get_mem_ptr(plain, &bm);

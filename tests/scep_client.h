@@ -39,6 +39,8 @@ struct tc_opts {
 	int			 key_bits;	/* RSA; 0: 2048 */
 	const char		*ec_curve;	/* instead of RSA */
 	EVP_PKEY		*key;		/* reuse this key (not owned) */
+	X509			*sign_cert;	/* renewal: sign with this */
+	EVP_PKEY		*sign_key;	/* certificate and key */
 	const EVP_MD		*md;		/* NULL: SHA-256 */
 	const EVP_CIPHER	*cipher;	/* NULL: AES-128-CBC */
 	const char		*txid;		/* NULL: random */
@@ -49,8 +51,9 @@ struct tc_opts {
 };
 
 struct tc_req {
-	EVP_PKEY	*key;
+	EVP_PKEY	*key;		/* the CSR's key */
 	X509		*signer;
+	EVP_PKEY	*signer_key;	/* opens the CertRep envelope */
 	unsigned char	*der;
 	size_t		 len;
 	char		 txid[80];

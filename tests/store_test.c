@@ -81,11 +81,11 @@ START_TEST(test_schema_version)
 	sqlite3 *db;
 	char *err = NULL;
 
-	ck_assert_int_eq(ledger_schema_version(l), 1);
+	ck_assert_int_eq(ledger_schema_version(l), 2);
 	ledger_close(l);
 	/* Reopening does not migrate twice. */
 	ck_assert_int_eq(ledger_open(path, &l, &why), LEDGER_OK);
-	ck_assert_int_eq(ledger_schema_version(l), 1);
+	ck_assert_int_eq(ledger_schema_version(l), 2);
 	ledger_close(l);
 	l = NULL;
 	/* A ledger from a newer scepd is refused, not damaged. */
@@ -96,6 +96,33 @@ START_TEST(test_schema_version)
 	ck_assert_int_eq(ledger_open(path, &l, &why), LEDGER_ERROR);
 	ck_assert_ptr_nonnull(strstr(why, "newer"));
 	ck_assert_ptr_null(l);
+}
+END_TEST
+
+/* A version-1 ledger (scepd's first schema) migrates and keeps its rows. */
+START_TEST(test_migrate_from_v1)
+{
+	extern const char *const ledger_migrations[];
+	char v1[512];
+	const char *why = NULL;
+	struct ledger_cert_state cs;
+	sqlite3 *db;
+	ledger *old = NULL;
+
+	snprintf(v1, sizeof(v1), "%s/v1.db", dir);
+	ck_assert_int_eq(sqlite3_open(v1, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, ledger_migrations[0], NULL, NULL, NULL),
+	    SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version = 1;"
+	    "INSERT INTO certificates VALUES ('0A', 'ab', x'30', 'CN=x', 0,"
+	    " 4102444800, 0);", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(ledger_open(v1, &old, &why), LEDGER_OK);
+	ck_assert_int_eq(ledger_schema_version(old), 2);
+	ck_assert_int_eq(ledger_cert_state(old, "0a", &cs), LEDGER_OK);
+	ck_assert_int_eq(cs.known, 1);
+	ck_assert_int_eq(cs.revoked_us, 0);
+	ledger_close(old);
 }
 END_TEST
 
@@ -127,7 +154,7 @@ START_TEST(test_record_and_lookup)
 	ck_assert_int_eq(ledger_record(l, &o, &c, &id, NULL), LEDGER_OK);
 	ck_assert_int_gt(id, 0);
 	/* Same transaction, same key: the same certificate. */
-	ck_assert_int_eq(ledger_lookup_txid(l, "tx1", "key1", time(NULL), &state,
+	ck_assert_int_eq(ledger_lookup_txid(l, "tx1", "key1", NULL, time(NULL), &state,
 	    &der, &len, &serial), LEDGER_OK);
 	ck_assert_int_eq(state, LEDGER_TXID_SAME_KEY);
 	ck_assert_uint_eq(len, sizeof(der_a));
@@ -136,22 +163,90 @@ START_TEST(test_record_and_lookup)
 	free(der);
 	free(serial);
 	/* Another key under the same transactionID. */
-	ck_assert_int_eq(ledger_lookup_txid(l, "tx1", "key2", time(NULL), &state,
+	ck_assert_int_eq(ledger_lookup_txid(l, "tx1", "key2", NULL, time(NULL), &state,
 	    &der, &len, &serial), LEDGER_OK);
 	ck_assert_int_eq(state, LEDGER_TXID_OTHER_KEY);
 	ck_assert_ptr_null(der);
 	/* Unknown transaction. */
-	ck_assert_int_eq(ledger_lookup_txid(l, "tx2", "key1", time(NULL), &state,
+	ck_assert_int_eq(ledger_lookup_txid(l, "tx2", "key1", NULL, time(NULL), &state,
 	    &der, &len, &serial), LEDGER_OK);
 	ck_assert_int_eq(state, LEDGER_TXID_NEW);
 	/* After expiry the transactionID may be used again (renewals). */
-	ck_assert_int_eq(ledger_lookup_txid(l, "tx1", "key2",
+	ck_assert_int_eq(ledger_lookup_txid(l, "tx1", "key2", NULL,
 	    time(NULL) + 2 * 86400, &state, &der, &len, &serial), LEDGER_OK);
 	ck_assert_int_eq(state, LEDGER_TXID_NEW);
 	/* A cert by serial, case-insensitively. */
 	ck_assert_int_eq(ledger_cert_der(l, "0a0b", &der, &len), LEDGER_OK);
 	free(der);
 	ck_assert_int_eq(ledger_cert_der(l, "FFFF", &der, &len), LEDGER_ERROR);
+}
+END_TEST
+
+/* Renewals reuse transactionIDs: lookups stay within one renewal link. */
+START_TEST(test_renewal_scope)
+{
+	struct ledger_op first = op("txR", "key1", "issued", "01");
+	struct ledger_op renewal = op("txR", "key1", "issued", "02");
+	struct ledger_cert c1 = cert("01", time(NULL) + 86400);
+	struct ledger_cert c2 = cert("02", time(NULL) + 86400);
+	unsigned char *der = NULL;
+	size_t len = 0;
+	char *serial = NULL;
+	int state;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	ck_assert_int_eq(ledger_record(l, &first, &c1, NULL, NULL), LEDGER_OK);
+	/* The first certificate renews itself under the same txid: new. */
+	ck_assert_int_eq(ledger_lookup_txid(l, "txR", "key1", "01", time(NULL),
+	    &state, &der, &len, &serial), LEDGER_OK);
+	ck_assert_int_eq(state, LEDGER_TXID_NEW);
+	renewal.renewal_of = "01";
+	renewal.message_type = 17;
+	ck_assert_int_eq(ledger_record(l, &renewal, &c2, NULL, NULL), LEDGER_OK);
+	ck_assert_int_eq(ledger_lookup_txid(l, "txR", "key1", "01", time(NULL),
+	    &state, &der, &len, &serial), LEDGER_OK);
+	ck_assert_int_eq(state, LEDGER_TXID_SAME_KEY);
+	ck_assert_str_eq(serial, "02");
+	free(der);
+	free(serial);
+	ck_assert_int_eq(ledger_lookup_txid(l, "txR", "key1", NULL, time(NULL),
+	    &state, &der, &len, &serial), LEDGER_OK);
+	ck_assert_str_eq(serial, "01");
+	free(der);
+	free(serial);
+	/* The renewal proved the first certificate installed. */
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT e.source,"
+	    " json_extract(e.detail, '$.serial') FROM events e JOIN operations o"
+	    " ON o.id = e.operation_id WHERE o.cert_serial = '01' AND"
+	    " e.kind = 'installed'", -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "renewal");
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 1), "01");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+END_TEST
+
+START_TEST(test_revoke)
+{
+	struct ledger_op o = op("txV", "key1", "issued", "0B");
+	struct ledger_cert c = cert("0B", time(NULL) + 86400);
+	struct ledger_cert_state cs;
+
+	ck_assert_int_eq(ledger_record(l, &o, &c, NULL, NULL), LEDGER_OK);
+	ck_assert_int_eq(ledger_cert_state(l, "0b", &cs), LEDGER_OK);
+	ck_assert_int_eq(cs.known, 1);
+	ck_assert_int_eq(cs.revoked_us, 0);
+	ck_assert_int_eq(ledger_revoke(l, "0b", 4), LEDGER_REVOKED);
+	ck_assert_int_eq(ledger_revoke(l, "0B", 1), LEDGER_REVOKE_ALREADY);
+	ck_assert_int_eq(ledger_revoke(l, "FF", 1), LEDGER_REVOKE_UNKNOWN);
+	ck_assert_int_eq(ledger_cert_state(l, "0B", &cs), LEDGER_OK);
+	ck_assert_int_gt(cs.revoked_us, 0);
+	ck_assert_int_eq(cs.reason, 4);
+	ck_assert_int_eq(ledger_cert_state(l, "FF", &cs), LEDGER_OK);
+	ck_assert_int_eq(cs.known, 0);
 }
 END_TEST
 
@@ -270,7 +365,10 @@ store_suite(void)
 
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_add_test(t, test_schema_version);
+	tcase_add_test(t, test_migrate_from_v1);
 	tcase_add_test(t, test_wal);
+	tcase_add_test(t, test_renewal_scope);
+	tcase_add_test(t, test_revoke);
 	tcase_add_test(t, test_record_and_lookup);
 	tcase_add_test(t, test_duplicate_serial);
 	tcase_add_test(t, test_rejection_and_events);

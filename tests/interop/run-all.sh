@@ -1,8 +1,8 @@
 #!/bin/bash
 # Interop: real third-party SCEP clients from Debian packages enroll against
-# bin/scepd on both /certsrv/mscep/mscep.dll and /scep.  Each certificate is
-# checked with `openssl verify` against the CA, and its ledger row with
-# sqlite3.  No proxy or shim sits between a client and scepd.
+# bin/scepd on both /certsrv/mscep/mscep.dll and /scep, then renew.  Each
+# certificate is checked with `openssl verify` against the CA, and its ledger
+# row with sqlite3.  No proxy or shim sits between a client and scepd.
 #
 #   micromdm scepclient   (package scep)            POST, SHA-1, single DES
 #   strongSwan pki --scep (package strongswan-pki)  POST, SHA-256, AES-128
@@ -60,6 +60,7 @@ result() {
 	fi
 	rows=$(sqlite3 "$WORK/var/ledger.db" "SELECT count(*) FROM operations
 		WHERE (', ' || csr_subject || ',') LIKE '%, CN=$cn,%' AND outcome = 'issued'
+		AND renewal_of IS NULL
 		AND cert_serial IS NOT NULL")
 	if [ "$rows" != 1 ]; then
 		echo "FAIL $name: $rows issued ledger rows for CN=$cn"; fail=$((fail + 1)); return
@@ -68,7 +69,8 @@ result() {
 	for _ in $(seq 1 50); do
 		events=$(sqlite3 "$WORK/var/ledger.db" "SELECT count(*) FROM events e
 			JOIN operations o ON o.id = e.operation_id WHERE
-			(', ' || o.csr_subject || ',') LIKE '%, CN=$cn,%' AND e.kind = 'response_complete'")
+			(', ' || o.csr_subject || ',') LIKE '%, CN=$cn,%' AND e.kind = 'response_complete'
+			AND o.renewal_of IS NULL")
 		[ "$events" = 1 ] && break
 		sleep 0.1
 	done
@@ -76,6 +78,32 @@ result() {
 		echo "FAIL $name: no response_complete event"; fail=$((fail + 1)); return
 	fi
 	echo "ok   $name: $(openssl x509 -in "$cert" -noout -subject -serial | tr '\n' ' ')"
+	pass=$((pass + 1))
+}
+
+serial() {
+	openssl x509 -in "$1" -noout -serial 2>/dev/null | sed 's/^serial=//'
+}
+
+# renewed NAME CERT OLD_SERIAL TYPE: a new certificate, linked in the ledger
+# to the one that signed the request, with the expected messageType.
+renewed() {
+	local name=$1 cert=$2 old=$3 type=$4 new row
+	new=$(serial "$cert")
+	if [ -z "$new" ] || [ "$new" = "$old" ]; then
+		echo "FAIL $name: no new certificate"; fail=$((fail + 1)); return
+	fi
+	if ! openssl verify -CAfile "$CA" "$cert" >/dev/null 2>&1; then
+		echo "FAIL $name: openssl verify"; fail=$((fail + 1)); return
+	fi
+	row=$(sqlite3 "$WORK/var/ledger.db" "SELECT message_type || '|' ||
+		renewal_of FROM operations WHERE cert_serial = '$new' AND
+		outcome = 'issued'")
+	if [ "$row" != "$type|$old" ]; then
+		echo "FAIL $name: ledger says '$row', want '$type|$old'"
+		fail=$((fail + 1)); return
+	fi
+	echo "ok   $name: $old renewed as $new (messageType $type)"
 	pass=$((pass + 1))
 }
 
@@ -87,6 +115,14 @@ micromdm() {
 		-private-key "$d/key.pem" -certificate "$d/cert.pem") >"$d/log" 2>&1 \
 		|| { echo "scepclient failed:"; tail -5 "$d/log"; }
 	result "micromdm scepclient $path" "$d/cert.pem" "micromdm-$tag"
+	# Renewal: the same key and its certificate, no challenge: RenewalReq.
+	local old
+	old=$(serial "$d/cert.pem")
+	(cd "$d" && timeout 120 scepclient -server-url "http://127.0.0.1:$PORT$path" \
+		-cn "micromdm-$tag" -private-key "$d/key.pem" \
+		-certificate "$d/cert.pem") >"$d/renew.log" 2>&1 \
+		|| { echo "scepclient renewal failed:"; tail -5 "$d/renew.log"; }
+	renewed "micromdm scepclient renewal $path" "$d/cert.pem" "$old" 17
 }
 
 strongswan() {
@@ -102,6 +138,15 @@ strongswan() {
 			--outform pem >"$d/cert.pem"
 	} >"$d/log" 2>&1 || { echo "pki --scep failed:"; grep -vi tpm "$d/log" | tail -5; }
 	result "strongSwan pki --scep $path" "$d/cert.pem" "strongswan-$tag"
+	# Renewal with a new key, signed by the old certificate: RenewalReq.
+	{
+		pki --gen --type rsa --size 2048 --outform pem >"$d/key2.pem" &&
+		timeout 120 pki --scep --url "$url" --in "$d/key2.pem" \
+			--dn "CN=strongswan-$tag" --cert "$d/cert.pem" --key "$d/key.pem" \
+			--cacert-enc "$d/ra.crt" --cacert-sig "$d/ra.crt" \
+			--cacert "$d/ca.crt" --outform pem >"$d/cert2.pem"
+	} >"$d/renew.log" 2>&1 || { echo "pki --scep renewal failed:"; grep -vi tpm "$d/renew.log" | tail -5; }
+	renewed "strongSwan pki --scep renewal $path" "$d/cert2.pem" "$(serial "$d/cert.pem")" 17
 }
 
 # certmonger: a private daemon with its own state and a private socket
@@ -113,14 +158,22 @@ certmonger_client() {
 	getcert add-scep-ca -c scepd-$tag -u "http://127.0.0.1:$PORT$path" -N "$CA" &&
 	getcert request -c scepd-$tag -f "$d/out/cert.pem" -k "$d/out/key.pem" \
 		-N "CN=certmonger-$tag" -D "certmonger-$tag.lab.example" \
-		-L "$CHALLENGE" -w -v
+		-L "$CHALLENGE" -w -v &&
+	cp "$d/out/cert.pem" "$d/cert1.pem" &&
+	getcert resubmit -f "$d/out/cert.pem" -w &&
+	cp "$d/out/cert.pem" "$d/cert2.pem" &&
+	getcert rekey -f "$d/out/cert.pem" -w &&
+	cp "$d/out/cert.pem" "$d/cert3.pem"
 	SCRIPT
 	(cd "$d" && CERTMONGER_CONFIG_DIR="$d/config" CERTMONGER_REQUESTS_DIR="$d/requests" \
 		CERTMONGER_CAS_DIR="$d/cas" CERTMONGER_LOCAL_CA_DIR="$d/local" \
 		CERTMONGER_TMPDIR="$d/tmp" timeout 180 certmonger -n -L -P "$d/sock" \
 		-c "sh $d/run.sh") >"$d/log" 2>&1 \
 		|| { echo "certmonger failed:"; tail -8 "$d/log"; }
-	result "certmonger $path" "$d/out/cert.pem" "certmonger-$tag"
+	result "certmonger $path" "$d/cert1.pem" "certmonger-$tag"
+	# Renewals are PKCSReqs signed by the certificate certmonger holds.
+	renewed "certmonger resubmit $path" "$d/cert2.pem" "$(serial "$d/cert1.pem")" 19
+	renewed "certmonger rekey $path" "$d/cert3.pem" "$(serial "$d/cert2.pem")" 19
 }
 
 for entry in "/certsrv/mscep/mscep.dll:mscep" "/scep:scep"; do
