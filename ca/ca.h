@@ -72,6 +72,7 @@ int ca_csr_describe(X509_REQ *req, char **subject, char **sans);
 struct ca_profile {
 	int		 days;
 	const char	*eku;	/* OpenSSL list: "clientAuth,serverAuth,1.2.3" */
+	const char	*crl_url; /* CRL Distribution Point; NULL or "": none */
 };
 
 /* Check that an EKU list is one OpenSSL understands. */
@@ -90,6 +91,20 @@ int ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
  * chain does not verify; CA_REJECT when it is expired or not yet valid.
  */
 int ca_verify_issued(const ca *c, X509 *x, time_t now, const char **why);
+
+/* A short, stable name for this CA: 16 hex digits of its SHA-256. */
+#define CA_ID_LEN 16
+int ca_id(const ca *c, char out[CA_ID_LEN + 1]);
+
+struct ca_revoked {
+	const char	*serial;	/* hex */
+	time_t		 revoked_at;
+	int		 reason;	/* RFC 5280 CRLReason; 0: unspecified */
+};
+
+/* A signed v2 CRL (RFC 5280 5): CRL number, reasons, nextUpdate. */
+int ca_crl(const ca *c, const struct ca_revoked *r, size_t n, int64_t number,
+    time_t now, int days, X509_CRL **out, const char **why);
 
 /* Text forms for the ledger; the caller frees with free(). */
 char *ca_serial_hex(X509 *x);

@@ -16,6 +16,13 @@ ca_profile_check(const struct ca_profile *p, const char **why)
 		*why = "cert_days out of range (1..36500)";
 		return CA_REJECT;
 	}
+	if (p->crl_url != NULL && *p->crl_url != '\0') {
+		if (strchr(p->crl_url, ',') != NULL ||
+		    strncmp(p->crl_url, "http", 4) != 0) {
+			*why = "crl_url must be one http:// or https:// URL";
+			return CA_REJECT;
+		}
+	}
 	if (p->eku == NULL || *p->eku == '\0')
 		return CA_OK;
 	ext = X509V3_EXT_conf_nid(NULL, NULL, NID_ext_key_usage, p->eku);
@@ -160,6 +167,13 @@ ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
 	if (!ca_add_ext(x, cacert, NID_subject_key_identifier, "hash") ||
 	    !ca_add_ext(x, cacert, NID_authority_key_identifier, "keyid:always"))
 		goto out;
+	if (p->crl_url != NULL && *p->crl_url != '\0') {
+		char cdp[1100];
+
+		if (snprintf(cdp, sizeof(cdp), "URI:%s", p->crl_url) >= (int)sizeof(cdp) ||
+		    !ca_add_ext(x, cacert, NID_crl_distribution_points, cdp))
+			goto out;
+	}
 	if (subject_from != NULL) {
 		if (!keep_sans(x, subject_from))
 			goto out;

@@ -5,6 +5,7 @@
 #include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/pkcs7.h>
 
 #include "pkcs7/scep_certrep.h"
 #include "pkcs7/scep_oid.h"
@@ -25,10 +26,12 @@ cms_der(CMS_ContentInfo *cms, unsigned char **der, size_t *len)
 }
 
 scep_err
-scep_certs_only_der(STACK_OF(X509) *certs, unsigned char **der, size_t *len)
+scep_certs_only_der(STACK_OF(X509) *certs, STACK_OF(X509_CRL) *crls,
+    unsigned char **der, size_t *len)
 {
 	CMS_ContentInfo *cms = NULL;
 	scep_err ret = SCEP_ERR_INTERNAL;
+	int i;
 
 	/*
 	 * No signer: a certificates-only SignedData (RFC 8894 3.4).  Left
@@ -37,6 +40,9 @@ scep_certs_only_der(STACK_OF(X509) *certs, unsigned char **der, size_t *len)
 	cms = CMS_sign(NULL, NULL, certs, NULL, CMS_BINARY | CMS_PARTIAL);
 	if (cms == NULL || !CMS_set_detached(cms, 1))
 		goto out;
+	for (i = 0; crls != NULL && i < sk_X509_CRL_num(crls); i++)
+		if (!CMS_add1_crl(cms, sk_X509_CRL_value(crls, i)))
+			goto out;
 	ret = cms_der(cms, der, len);
 out:
 	CMS_ContentInfo_free(cms);
@@ -71,16 +77,21 @@ success_envelope(const struct scep_certrep *r, unsigned char **der,
     size_t *len)
 {
 	STACK_OF(X509) *one = NULL, *recips = NULL;
+	STACK_OF(X509_CRL) *crls = NULL;
 	unsigned char *inner = NULL;
 	size_t inner_len = 0;
 	CMS_ContentInfo *env = NULL;
 	BIO *in = NULL;
 	scep_err ret = SCEP_ERR_INTERNAL;
 
-	if ((one = sk_X509_new_null()) == NULL ||
-	    !sk_X509_push(one, r->issued))
+	if (r->issued != NULL && ((one = sk_X509_new_null()) == NULL ||
+	    !sk_X509_push(one, r->issued)))
 		goto out;
-	if ((ret = scep_certs_only_der(one, &inner, &inner_len)) != SCEP_OK)
+	/* GetCRL (RFC 8894 3.3.4): the CRL travels the same way. */
+	if (r->crl != NULL && ((crls = sk_X509_CRL_new_null()) == NULL ||
+	    !sk_X509_CRL_push(crls, r->crl)))
+		goto out;
+	if ((ret = scep_certs_only_der(one, crls, &inner, &inner_len)) != SCEP_OK)
 		goto out;
 	ret = SCEP_ERR_INTERNAL;
 	if ((recips = sk_X509_new_null()) == NULL ||
@@ -97,6 +108,7 @@ out:
 	BIO_free(in);
 	OPENSSL_free(inner);
 	sk_X509_free(one);	/* references only: the caller owns them */
+	sk_X509_CRL_free(crls);
 	sk_X509_free(recips);
 	return ret;
 }
@@ -119,8 +131,8 @@ scep_certrep_der(const struct scep_certrep *r, unsigned char **der,
 		why = &dummy;
 	*why = "cannot build CertRep";
 	if (r->status == SCEP_STATUS_SUCCESS) {
-		if (r->issued == NULL || r->recipient == NULL ||
-		    r->cipher == NULL)
+		if ((r->issued == NULL) == (r->crl == NULL) ||
+		    r->recipient == NULL || r->cipher == NULL)
 			goto out;
 		if ((ret = success_envelope(r, &env, &env_len)) != SCEP_OK) {
 			*why = "cannot envelope the certificate to the requester";
@@ -166,6 +178,35 @@ out:
 	CMS_ContentInfo_free(cms);
 	BIO_free(content);
 	OPENSSL_free(env);
+	ERR_clear_error();
+	return ret;
+}
+
+scep_err
+scep_issuer_and_serial_parse(const unsigned char *der, size_t len,
+    X509_NAME **issuer, ASN1_INTEGER **serial, const char **why)
+{
+	const unsigned char *p = der;
+	PKCS7_ISSUER_AND_SERIAL *ias;
+	scep_err ret = SCEP_ERR_BAD_REQUEST;
+
+	*issuer = NULL;
+	*serial = NULL;
+	ias = d2i_PKCS7_ISSUER_AND_SERIAL(NULL, &p, (long)len);
+	if (ias == NULL || p != der + len) {
+		*why = "RFC 8894 3.3.3: messageData is not an IssuerAndSerialNumber";
+		goto out;
+	}
+	if ((*issuer = X509_NAME_dup(ias->issuer)) == NULL ||
+	    (*serial = ASN1_INTEGER_dup(ias->serial)) == NULL) {
+		X509_NAME_free(*issuer);
+		*issuer = NULL;
+		ret = SCEP_ERR_INTERNAL;
+		goto out;
+	}
+	ret = SCEP_OK;
+out:
+	PKCS7_ISSUER_AND_SERIAL_free(ias);
 	ERR_clear_error();
 	return ret;
 }

@@ -25,8 +25,9 @@ struct scep_certrep {
 	X509			*signer_cert;
 	EVP_PKEY		*signer_key;
 	const EVP_MD		*md;
-	/* SUCCESS only: what to send and to whom. */
+	/* SUCCESS only: what to send (a certificate or a CRL), to whom. */
 	X509			*issued;
+	X509_CRL		*crl;
 	X509			*recipient;	/* the request's signer */
 	const EVP_CIPHER	*cipher;	/* the request's own cipher */
 };
@@ -34,8 +35,15 @@ struct scep_certrep {
 scep_err scep_certrep_der(const struct scep_certrep *r, unsigned char **der,
     size_t *len, const char **why);
 
-/* Degenerate certs-only SignedData holding certs, in order. */
-scep_err scep_certs_only_der(STACK_OF(X509) *certs, unsigned char **der,
-    size_t *len);
+/* Degenerate SignedData holding certificates and CRLs (either may be NULL). */
+scep_err scep_certs_only_der(STACK_OF(X509) *certs, STACK_OF(X509_CRL) *crls,
+    unsigned char **der, size_t *len);
+
+/*
+ * The messageData of GetCert and GetCRL (RFC 8894 3.3.3, 3.3.4):
+ * IssuerAndSerialNumber.  The caller frees both.
+ */
+scep_err scep_issuer_and_serial_parse(const unsigned char *der, size_t len,
+    X509_NAME **issuer, ASN1_INTEGER **serial, const char **why);
 
 #endif

@@ -47,6 +47,8 @@ static const struct key keys[] = {
 	{ "renewal_window",		K_SECONDS,  F(renewal_window), 0, 3650L * 86400, NULL },
 	{ "renewal_subject",		K_ENUM,     F(renewal_subject), 0, 0,
 	    renewal_subjects },
+	{ "crl_days",			K_INT,      F(crl_days), 1, 365, NULL },
+	{ "crl_url",			K_STR,      F(crl_url), 0, 0, NULL },
 };
 
 static char **
@@ -106,6 +108,8 @@ config_init(struct scepd_config *c)
 	c->log_level = LOG_LEVEL_INFO;
 	c->renewal_window = 0;
 	c->renewal_subject = RENEWAL_SUBJECT_SAME;
+	c->crl_days = 7;
+	set_str(c, "crl_url", "");
 }
 
 void

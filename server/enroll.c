@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
@@ -12,6 +13,7 @@
 #include "pkcs7/scep_certrep.h"
 #include "pkcs7/scep_msg.h"
 #include "server/b64.h"
+#include "server/crl.h"
 #include "server/enroll.h"
 #include "server/log.h"
 
@@ -23,6 +25,7 @@ struct op {
 	scep_msg		*msg;
 	X509_REQ		*csr;
 	X509			*cert;		/* what the reply carries */
+	X509_CRL		*crl;		/* or this, for GetCRL */
 	int			 cert_is_new;
 	char			*cert_serial;
 	char			*renewal_of;	/* signer's serial, renewals only */
@@ -116,6 +119,7 @@ op_free(struct op *o)
 	scep_msg_free(o->msg);
 	X509_REQ_free(o->csr);
 	X509_free(o->cert);
+	X509_CRL_free(o->crl);
 	free(o->cert_serial);
 	free(o->renewal_of);
 	free(o->b64_head);
@@ -207,7 +211,8 @@ build_certrep(struct enroll_ctx *e, struct op *o, int status, int fail_info,
 	}
 	r.md = reply_digest(o);
 	if (status == SCEP_STATUS_SUCCESS) {
-		r.issued = o->cert;
+		r.issued = o->crl == NULL ? o->cert : NULL;
+		r.crl = o->crl;
 		r.recipient = scep_msg_signer_get0(o->msg);
 		r.cipher = scep_msg_cipher(o->msg);
 	}
@@ -364,15 +369,13 @@ check_signer(struct enroll_ctx *e, struct op *o, const char **why)
 	return SCEP_OK;
 }
 
-/* RFC 8894 3.3.1: the checks before anything is issued. */
+/* RFC 8894 3.2.2: open the pkcsPKIEnvelope with the RA key, else the CA's. */
 static scep_err
-check_request(struct enroll_ctx *e, struct op *o, const char **why)
+open_envelope(struct enroll_ctx *e, struct op *o, const char **why)
 {
 	X509 *certs[2];
 	EVP_PKEY *keys[2];
-	const unsigned char *content;
-	size_t n = 0, len;
-	int present, rv;
+	size_t n = 0;
 	scep_err err;
 
 	if (ca_ra_cert_get0(e->ca) != NULL) {
@@ -383,7 +386,19 @@ check_request(struct enroll_ctx *e, struct op *o, const char **why)
 	keys[n++] = ca_key_get0(e->ca);
 	err = scep_msg_decrypt(o->msg, certs, keys, n, e->allow_legacy, why);
 	o->row.cipher = scep_msg_cipher_name(o->msg);
-	if (err != SCEP_OK)
+	return err;
+}
+
+/* RFC 8894 3.3.1: the checks before anything is issued. */
+static scep_err
+check_request(struct enroll_ctx *e, struct op *o, const char **why)
+{
+	const unsigned char *content;
+	size_t len;
+	int present, rv;
+	scep_err err;
+
+	if ((err = open_envelope(e, o, why)) != SCEP_OK)
 		return err;
 	content = scep_msg_content(o->msg, &len);
 	if ((rv = ca_csr_parse(content, len, &o->csr, why)) != CA_OK)
@@ -526,6 +541,99 @@ out:
 	free(der);
 }
 
+/* The CA's current CRL, published first if there is none yet. */
+static X509_CRL *
+current_crl(struct enroll_ctx *e)
+{
+	unsigned char *der;
+	const unsigned char *p;
+	const char *why = "";
+	X509_CRL *crl = NULL;
+	size_t len = 0;
+
+	if ((der = crl_read(e->ca, e->state_dir, &len)) == NULL) {
+		if (!crl_publish(e->ca, e->ledger, e->state_dir, e->crl_days, &why))
+			log_error("CRL: %s", why);
+		der = crl_read(e->ca, e->state_dir, &len);
+	}
+	if (der != NULL) {
+		p = der;
+		crl = d2i_X509_CRL(NULL, &p, (long)len);
+	}
+	free(der);
+	return crl;
+}
+
+/*
+ * GetCert (21) and GetCRL (22), RFC 8894 3.3.3 and 3.3.4: the messageData
+ * is an IssuerAndSerialNumber; the reply is enveloped to the requester.
+ */
+static void
+fetch_request(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
+{
+	X509_NAME *issuer = NULL;
+	ASN1_INTEGER *serial = NULL;
+	BIGNUM *bn = NULL;
+	unsigned char *der = NULL;
+	const unsigned char *content;
+	size_t len, der_len = 0;
+	const char *why = NULL;
+	char *hex = NULL;
+	scep_err err;
+
+	if ((err = open_envelope(e, o, &why)) != SCEP_OK) {
+		fail(e, o, err, why, rep);
+		goto out;
+	}
+	content = scep_msg_content(o->msg, &len);
+	if ((err = scep_issuer_and_serial_parse(content, len, &issuer, &serial,
+	    &why)) != SCEP_OK) {
+		if (err == SCEP_ERR_INTERNAL)
+			fail_internal(e, o, "cannot copy IssuerAndSerialNumber", rep);
+		else
+			fail(e, o, err, why, rep);
+		goto out;
+	}
+	if (X509_NAME_cmp(issuer, X509_get_subject_name(ca_cert_get0(e->ca))) != 0) {
+		fail(e, o, SCEP_ERR_BAD_CERT_ID,
+		    "RFC 8894 3.3.3: issuer is not this CA", rep);
+		goto out;
+	}
+	o->row.outcome = "returned";
+	if (o->row.message_type == SCEP_MSG_GETCRL) {
+		if ((o->crl = current_crl(e)) == NULL) {
+			fail_internal(e, o, "no CRL available", rep);
+			goto out;
+		}
+	} else {
+		if ((bn = ASN1_INTEGER_to_BN(serial, NULL)) == NULL ||
+		    (hex = BN_bn2hex(bn)) == NULL) {
+			fail_internal(e, o, "cannot read the serial number", rep);
+			goto out;
+		}
+		if (ledger_cert_der(e->ledger, hex, &der, &der_len) != LEDGER_OK) {
+			fail(e, o, SCEP_ERR_BAD_CERT_ID,
+			    "RFC 8894 3.3.3: no certificate with this serial", rep);
+			goto out;
+		}
+		if (!load_cert(der, der_len, &o->cert) ||
+		    (o->cert_serial = strdup(hex)) == NULL) {
+			fail_internal(e, o, "ledger holds a bad certificate", rep);
+			goto out;
+		}
+	}
+	if (build_certrep(e, o, SCEP_STATUS_SUCCESS, -1, rep) != SCEP_OK)
+		fail_internal(e, o, "cannot build CertRep", rep);
+	else if (op_record(e, o, rep) != LEDGER_OK)
+		internal_error(rep, "ledger write failed");
+out:
+	X509_NAME_free(issuer);
+	ASN1_INTEGER_free(serial);
+	BN_free(bn);
+	OPENSSL_free(hex);
+	free(der);
+}
+
 void
 enroll_pkioperation(struct enroll_ctx *e, const struct enroll_request *req,
     struct enroll_reply *rep)
@@ -576,9 +684,13 @@ enroll_pkioperation(struct enroll_ctx *e, const struct enroll_request *req,
 	case SCEP_MSG_RENEWALREQ:
 		enroll_request(e, &o, rep);
 		break;
+	case SCEP_MSG_GETCERT:
+	case SCEP_MSG_GETCRL:
+		fetch_request(e, &o, rep);
+		break;
 	default:
-		fail(e, &o, SCEP_ERR_BAD_REQUEST,
-		    "messageType not supported (PKCSReq and RenewalReq are)", rep);
+		fail(e, &o, SCEP_ERR_BAD_REQUEST, "messageType not supported "
+		    "(PKCSReq, RenewalReq, GetCert and GetCRL are)", rep);
 		break;
 	}
 out:

@@ -25,6 +25,8 @@ struct enroll_ctx {
 	long			 max_clock_skew;
 	long			 renewal_window;	/* 0: any time */
 	int			 renewal_keep_subject;
+	const char		*state_dir;	/* where the CRL lives */
+	int			 crl_days;
 	/* Serialises requests that share a transactionID (idempotency). */
 	pthread_mutex_t		 stripes[ENROLL_STRIPES];
 };

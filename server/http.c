@@ -15,6 +15,7 @@
 
 #include "pkcs7/scep_certrep.h"
 #include "server/b64.h"
+#include "server/crl.h"
 #include "server/http.h"
 #include "server/log.h"
 
@@ -26,6 +27,7 @@ struct http_server {
 	size_t			 cacert_len;
 	const char		*cacert_type;
 	const char		*caps;
+	char			 crl_path[64];	/* "/crl/<ca id>.crl" */
 };
 
 /* Per-request state, from the first callback to the completion notice. */
@@ -296,6 +298,19 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	}
 
+	if (strcmp(url, s->crl_path) == 0 &&
+	    (strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+	    strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)) {
+		size_t len = 0;
+		unsigned char *crl = crl_read(s->enroll->ca, s->enroll->state_dir,
+		    &len);
+
+		/* RFC 5280 4.2.1.13 / RFC 2585: DER, application/pkix-crl. */
+		if (crl == NULL)
+			return respond_text(c, 503, "CRL not published yet\n");
+		return respond(c, 200, "application/pkix-crl", crl, len,
+		    MHD_RESPMEM_MUST_FREE);
+	}
 	if (!is_scep_path(url))
 		return respond_text(c, 404, "not found\n");
 	is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
@@ -391,7 +406,7 @@ build_cacert(http_server *s, const ca *c)
 		if ((certs = sk_X509_new_null()) == NULL ||
 		    !sk_X509_push(certs, ca_ra_cert_get0(c)) ||
 		    !sk_X509_push(certs, ca_cert_get0(c)) ||
-		    scep_certs_only_der(certs, &der, &len) != SCEP_OK)
+		    scep_certs_only_der(certs, NULL, &der, &len) != SCEP_OK)
 			goto out;
 		s->cacert_type = "application/x-x509-ca-ra-cert";
 	}
@@ -456,6 +471,15 @@ http_start(const struct scepd_config *cfg, struct enroll_ctx *e,
 	s->enroll = e;
 	s->max_body = cfg->max_body;
 	s->caps = http_caps_text(cfg->legacy_algorithms);
+	{
+		char id[CA_ID_LEN + 1];
+
+		if (!ca_id(e->ca, id)) {
+			*why = "cannot name the CA";
+			goto out;
+		}
+		snprintf(s->crl_path, sizeof(s->crl_path), "/crl/%s.crl", id);
+	}
 	if (!build_cacert(s, e->ca)) {
 		*why = "cannot encode the GetCACert reply";
 		goto out;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -14,6 +15,7 @@
 
 #include "server/challenge.h"
 #include "server/config.h"
+#include "server/crl.h"
 #include "server/enroll.h"
 #include "server/http.h"
 #include "server/log.h"
@@ -26,6 +28,56 @@ usage(void)
 {
 	fprintf(stderr, "usage: scepd [-nV] [-c file] [-o key=value ...]\n");
 	exit(2);
+}
+
+/* Republishes the CRL before its nextUpdate; stops when told. */
+struct refresher {
+	pthread_t	 thread;
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	int		 stop;
+	int		 running;
+	struct enroll_ctx *e;
+};
+
+static void *
+refresh_loop(void *arg)
+{
+	struct refresher *r = arg;
+	struct timespec until;
+	const char *why = "";
+	int published;
+
+	pthread_mutex_lock(&r->mu);
+	while (!r->stop) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 60;
+		pthread_cond_timedwait(&r->cv, &r->mu, &until);
+		if (r->stop)
+			break;
+		pthread_mutex_unlock(&r->mu);
+		if (!crl_refresh(r->e->ca, r->e->ledger, r->e->state_dir,
+		    r->e->crl_days, &published, &why))
+			log_error("CRL: %s", why);
+		else if (published)
+			log_info("CRL republished before its nextUpdate");
+		pthread_mutex_lock(&r->mu);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+static void
+refresher_stop(struct refresher *r)
+{
+	if (!r->running)
+		return;
+	pthread_mutex_lock(&r->mu);
+	r->stop = 1;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(r->thread, NULL);
+	r->running = 0;
 }
 
 static void
@@ -47,6 +99,13 @@ banner(const struct scepd_config *cfg, const ca *c, int port,
 	printf("  CA:              %s\n", subject ? subject : "?");
 	printf("  CA SHA-256:      %s\n", sha256);
 	printf("  CA SHA-1:        %s\n", sha1);
+	{
+		char id[CA_ID_LEN + 1];
+
+		if (ca_id(c, id))
+			printf("  CRL:             http://%s%s%s:%d/crl/%s.crl\n",
+			    open6, host, close6, port, id);
+	}
 	if (!ch->required)
 		printf("  challenge:       none required\n");
 	else if (*new_challenge != '\0')
@@ -71,6 +130,8 @@ main(int argc, char *argv[])
 	char new_challenge[CHALLENGE_GEN_LEN + 1], host[256];
 	const char *conf = NULL, *why = "";
 	http_server *http = NULL;
+	struct refresher refresher = { .mu = PTHREAD_MUTEX_INITIALIZER,
+	    .cv = PTHREAD_COND_INITIALIZER };
 	ca *c = NULL;
 	ledger *l = NULL;
 	size_t n = 0;
@@ -109,6 +170,7 @@ main(int argc, char *argv[])
 	log_set_level(cfg.log_level);
 	e.profile.days = cfg.cert_days;
 	e.profile.eku = cfg.eku;
+	e.profile.crl_url = cfg.crl_url;
 	if (ca_profile_check(&e.profile, &why) != CA_OK) {
 		fprintf(stderr, "scepd: %s\n", why);
 		goto out;
@@ -153,6 +215,23 @@ main(int argc, char *argv[])
 	e.max_clock_skew = cfg.max_clock_skew;
 	e.renewal_window = cfg.renewal_window;
 	e.renewal_keep_subject = cfg.renewal_subject == RENEWAL_SUBJECT_SAME;
+	e.state_dir = cfg.state_dir;
+	e.crl_days = cfg.crl_days;
+	{
+		int published;
+
+		if (!crl_refresh(c, l, cfg.state_dir, cfg.crl_days, &published,
+		    &why)) {
+			log_error("CRL: %s", why);
+			goto out;
+		}
+	}
+	refresher.e = &e;
+	if (pthread_create(&refresher.thread, NULL, refresh_loop, &refresher) != 0) {
+		log_error("cannot start the CRL refresher");
+		goto out;
+	}
+	refresher.running = 1;
 	if (!challenge_setup(&e.challenge, cfg.challenge, cfg.state_dir,
 	    new_challenge, &generated, &why)) {
 		log_error("%s", why);
@@ -178,6 +257,7 @@ main(int argc, char *argv[])
 	ret = 0;
 out:
 	http_stop(http);
+	refresher_stop(&refresher);
 	if (ctx_ready)
 		enroll_fini(&e);
 	ledger_close(l);

@@ -14,6 +14,7 @@
 
 #include "ca/ca.h"
 #include "server/challenge.h"
+#include "server/crl.h"
 #include "server/setup.h"
 #include "store/ledger.h"
 
@@ -114,6 +115,24 @@ reason_code(const char *name)
 	return -1;
 }
 
+/* RFC 5280 CRLs follow every revocation: LEDGER_REVOKED, or -1. */
+static int
+publish_crl(const struct scepd_config *cfg, ledger *l)
+{
+	struct ca_params cp;
+	const char *why = "";
+	ca *c = NULL;
+	int ok;
+
+	setup_ca_params(cfg, &cp);
+	ok = ca_open(cfg->state_dir, &cp, NULL, &c, &why) == CA_OK &&
+	    crl_publish(c, l, cfg->state_dir, cfg->crl_days, &why);
+	if (!ok)
+		fprintf(stderr, "scepctl: CRL: %s\n", why);
+	ca_free(c);
+	return ok ? LEDGER_REVOKED : -1;
+}
+
 static int
 cmd_revoke(const struct scepd_config *cfg, int argc, char **argv)
 {
@@ -135,11 +154,18 @@ cmd_revoke(const struct scepd_config *cfg, int argc, char **argv)
 	if (!open_ledger(cfg, &l))
 		return 1;
 	rv = ledger_revoke(l, argv[1], reason);
+	if (rv == LEDGER_REVOKED)
+		rv = publish_crl(cfg, l);
 	ledger_close(l);
 	switch (rv) {
 	case LEDGER_REVOKED:
-		printf("revoked %s (%s)\n", argv[1], reasons[reason]);
+		printf("revoked %s (%s); CRL republished\n", argv[1],
+		    reasons[reason]);
 		return 0;
+	case -1:
+		fprintf(stderr, "scepctl: revoked %s, but the CRL was not "
+		    "republished; scepd will retry\n", argv[1]);
+		return 1;
 	case LEDGER_REVOKE_UNKNOWN:
 		fprintf(stderr, "scepctl: no certificate with serial %s\n", argv[1]);
 		return 1;

@@ -18,6 +18,8 @@ enum stmt {
 	ST_CERT_STATE,
 	ST_ISSUING_OP,
 	ST_REVOKE,
+	ST_REVOKED_LIST,
+	ST_CRL_NUMBER,
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
@@ -55,6 +57,13 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_REVOKE] = "UPDATE certificates SET revoked_us = ?2,"
 	    " revocation_reason = ?3 WHERE serial = upper(?1)"
 	    " AND revoked_us IS NULL",
+	/* Revoked and not yet expired: what a CRL must list. */
+	[ST_REVOKED_LIST] = "SELECT serial, revoked_us, revocation_reason"
+	    " FROM certificates WHERE revoked_us IS NOT NULL AND not_after > ?1"
+	    " ORDER BY revoked_us",
+	[ST_CRL_NUMBER] = "INSERT INTO crls (ca_id, number) VALUES (?1, 1)"
+	    " ON CONFLICT (ca_id) DO UPDATE SET number = number + 1"
+	    " RETURNING number",
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
@@ -75,12 +84,23 @@ now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* PRAGMA foreign_key_check reports each violation as a row. */
+static int
+count_row(void *arg, int n, char **cols, char **names)
+{
+	(void)n;
+	(void)cols;
+	(void)names;
+	(*(int *)arg)++;
+	return 0;
+}
+
 static int
 migrate(sqlite3 *db, const char **why)
 {
 	sqlite3_stmt *st = NULL;
 	char pragma[64];
-	int version = 0, i;
+	int version = 0, i, violations = 0;
 
 	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
 	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
@@ -100,6 +120,8 @@ migrate(sqlite3 *db, const char **why)
 			goto fail;
 		if (sqlite3_exec(db, ledger_migrations[i], NULL, NULL, NULL) !=
 		    SQLITE_OK ||
+		    sqlite3_exec(db, "PRAGMA foreign_key_check", count_row,
+		    &violations, NULL) != SQLITE_OK || violations != 0 ||
 		    sqlite3_exec(db, pragma, NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -150,12 +172,15 @@ ledger_open(const char *path, ledger **out, const char **why)
 	sqlite3_busy_timeout(l->db, 10000);
 	/* synchronous = FULL: a row is durable before its reply is sent. */
 	if (sqlite3_exec(l->db, "PRAGMA journal_mode = WAL;"
-	    "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-	    NULL, NULL, NULL) != SQLITE_OK) {
+	    "PRAGMA synchronous = FULL;", NULL, NULL, NULL) != SQLITE_OK) {
 		*why = "cannot configure the ledger database";
 		goto out;
 	}
-	if (!migrate(l->db, why))
+	/* Table rebuilds in migrations need foreign keys off (SQLite 7). */
+	if (sqlite3_exec(l->db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL) !=
+	    SQLITE_OK || !migrate(l->db, why) ||
+	    sqlite3_exec(l->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) !=
+	    SQLITE_OK)
 		goto out;
 	for (i = 0; i < ST_COUNT; i++) {
 		if (sqlite3_prepare_v3(l->db, stmt_sql[i], -1,
@@ -533,6 +558,50 @@ rollback:
 out:
 	pthread_mutex_unlock(&l->mu);
 	free(detail);
+	return ret;
+}
+
+int
+ledger_revoked(ledger *l, int64_t now, ledger_revoked_fn fn, void *arg)
+{
+	sqlite3_stmt *st = l->st[ST_REVOKED_LIST];
+	int rc, ret = LEDGER_OK;
+
+	pthread_mutex_lock(&l->mu);
+	sqlite3_bind_int64(st, 1, now);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!fn(arg, (const char *)sqlite3_column_text(st, 0),
+		    sqlite3_column_int64(st, 1), sqlite3_column_int(st, 2))) {
+			ret = LEDGER_ERROR;
+			break;
+		}
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = LEDGER_ERROR;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	pthread_mutex_unlock(&l->mu);
+	return ret;
+}
+
+int
+ledger_next_crl_number(ledger *l, const char *ca_id, int64_t *number)
+{
+	sqlite3_stmt *st = l->st[ST_CRL_NUMBER];
+	int ret = LEDGER_ERROR;
+
+	pthread_mutex_lock(&l->mu);
+	bind_text(st, 1, ca_id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*number = sqlite3_column_int64(st, 0);
+		ret = LEDGER_OK;
+	}
+	/* Step to the end so that the upsert commits. */
+	while (sqlite3_step(st) == SQLITE_ROW)
+		;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	pthread_mutex_unlock(&l->mu);
 	return ret;
 }
 

@@ -118,6 +118,16 @@ int ledger_dump_json(ledger *l, FILE *out);
 int ledger_cert_der(ledger *l, const char *serial, unsigned char **der,
     size_t *len);
 
+/* Called for each revoked certificate; return 0 to stop with an error. */
+typedef int (*ledger_revoked_fn)(void *arg, const char *serial,
+    int64_t revoked_us, int reason);
+
+/* Every revoked certificate that has not expired at now, oldest first. */
+int ledger_revoked(ledger *l, int64_t now, ledger_revoked_fn fn, void *arg);
+
+/* The next CRL number for a CA (1, 2, ...), kept across restarts. */
+int ledger_next_crl_number(ledger *l, const char *ca_id, int64_t *number);
+
 /* Current schema version (PRAGMA user_version). */
 int ledger_schema_version(ledger *l);
 

@@ -58,6 +58,56 @@ const char *const ledger_migrations[] = {
 	"CREATE INDEX operations_renewal ON operations(renewal_of);"
 	"ALTER TABLE certificates ADD COLUMN revoked_us INTEGER;"
 	"ALTER TABLE certificates ADD COLUMN revocation_reason INTEGER;",
+
+	/*
+	 * 2 -> 3: more outcomes (GetCert and GetCRL replies are "returned";
+	 * manual approval brings "pending" and "denied"), which SQLite can
+	 * only add by rebuilding the table; and CRL numbers per CA.
+	 * Foreign keys are off while migrations run.
+	 */
+	"CREATE TABLE operations_new ("
+	"  id               INTEGER PRIMARY KEY,"
+	"  received_us      INTEGER NOT NULL,"
+	"  completed_us     INTEGER NOT NULL,"
+	"  client_addr      TEXT,"
+	"  user_agent       TEXT,"
+	"  http_method      TEXT,"
+	"  transaction_id   TEXT,"
+	"  message_type     INTEGER,"
+	"  request_nonce    TEXT,"
+	"  reply_nonce      TEXT,"
+	"  request_sha256   TEXT,"
+	"  request_b64_head TEXT,"
+	"  csr_subject      TEXT,"
+	"  csr_sans         TEXT,"
+	"  pubkey_sha256    TEXT,"
+	"  digest           TEXT,"
+	"  cipher           TEXT,"
+	"  outcome          TEXT NOT NULL CHECK (outcome IN ('issued',"
+	"                   'reissued', 'rejected', 'returned', 'pending',"
+	"                   'denied')),"
+	"  pki_status       INTEGER,"
+	"  fail_info        INTEGER,"
+	"  http_status      INTEGER NOT NULL,"
+	"  reason           TEXT,"
+	"  cert_serial      TEXT REFERENCES certificates(serial),"
+	"  renewal_of       TEXT REFERENCES certificates(serial)"
+	") STRICT;"
+	"INSERT INTO operations_new SELECT id, received_us, completed_us,"
+	"  client_addr, user_agent, http_method, transaction_id, message_type,"
+	"  request_nonce, reply_nonce, request_sha256, request_b64_head,"
+	"  csr_subject, csr_sans, pubkey_sha256, digest, cipher, outcome,"
+	"  pki_status, fail_info, http_status, reason, cert_serial, renewal_of"
+	"  FROM operations;"
+	"DROP TABLE operations;"
+	"ALTER TABLE operations_new RENAME TO operations;"
+	"CREATE INDEX operations_txid ON operations(transaction_id);"
+	"CREATE INDEX operations_serial ON operations(cert_serial);"
+	"CREATE INDEX operations_renewal ON operations(renewal_of);"
+	"CREATE TABLE crls ("
+	"  ca_id   TEXT PRIMARY KEY,"
+	"  number  INTEGER NOT NULL"
+	") STRICT;",
 };
 
 const int ledger_schema_latest =

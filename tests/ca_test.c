@@ -166,7 +166,7 @@ csr_for(const struct tc_opts *o, EVP_PKEY **key)
 	return req;
 }
 
-static const struct ca_profile profile = { 365, "clientAuth,serverAuth" };
+static const struct ca_profile profile = { 365, "clientAuth,serverAuth", NULL };
 
 START_TEST(test_issue_full)
 {
@@ -238,7 +238,7 @@ END_TEST
 START_TEST(test_validity_capped_by_ca)
 {
 	struct tc_opts o = { .cn = "long" };
-	struct ca_profile p = { 3650, "clientAuth" };
+	struct ca_profile p = { 3650, "clientAuth", NULL };
 	X509_REQ *req = csr_for(&o, NULL);
 	X509 *x = NULL;
 	const char *why = NULL;
@@ -437,7 +437,7 @@ START_TEST(test_verify_issued)
 	ck_assert_int_eq(ca_sign(the_ca, req, &profile, NULL, now, &x, &why), CA_OK);
 	ck_assert_int_eq(ca_verify_issued(the_ca, x, now, &why), CA_OK);
 	/* Issued a long time ago for one day: expired now. */
-	ck_assert_int_eq(ca_sign(the_ca, req, &(struct ca_profile){ 1, "clientAuth" },
+	ck_assert_int_eq(ca_sign(the_ca, req, &(struct ca_profile){ 1, "clientAuth", NULL },
 	    NULL, now - 10 * 86400, &old, &why), CA_OK);
 	ck_assert_int_eq(ca_verify_issued(the_ca, old, now, &why), CA_REJECT);
 	ck_assert_ptr_nonnull(strstr(why, "expired"));
@@ -469,6 +469,73 @@ START_TEST(test_verify_issued)
 }
 END_TEST
 
+START_TEST(test_crl)
+{
+	struct ca_revoked r[] = {
+		{ "0A0B0C", 1700000000, 1 },	/* keyCompromise */
+		{ "7F00FF", 1700000100, 0 },	/* unspecified: no reason ext */
+	};
+	X509_CRL *crl = NULL;
+	STACK_OF(X509_REVOKED) *list;
+	ASN1_INTEGER *num;
+	const char *why = NULL;
+	char id[CA_ID_LEN + 1];
+	int crit, day, sec, i, with_reason = 0;
+
+	ck_assert_int_eq(ca_crl(the_ca, r, 2, 42, time(NULL), 7, &crl, &why), CA_OK);
+	ck_assert_int_eq(X509_CRL_get_version(crl), 1);	/* v2 */
+	ck_assert_int_eq(X509_CRL_verify(crl, X509_get0_pubkey(ca_cert_get0(the_ca))), 1);
+	num = X509_CRL_get_ext_d2i(crl, NID_crl_number, &crit, NULL);
+	ck_assert_int_eq(ASN1_INTEGER_get(num), 42);
+	ASN1_INTEGER_free(num);
+	ck_assert(ASN1_TIME_diff(&day, &sec, X509_CRL_get0_lastUpdate(crl),
+	    X509_CRL_get0_nextUpdate(crl)));
+	ck_assert_int_eq(day, 7);
+	list = X509_CRL_get_REVOKED(crl);
+	ck_assert_int_eq(sk_X509_REVOKED_num(list), 2);
+	for (i = 0; i < 2; i++) {
+		ASN1_ENUMERATED *reason = X509_REVOKED_get_ext_d2i(
+		    sk_X509_REVOKED_value(list, i), NID_crl_reason, &crit, NULL);
+
+		if (reason != NULL) {
+			ck_assert_int_eq(ASN1_ENUMERATED_get(reason), 1);
+			with_reason++;
+		}
+		ASN1_ENUMERATED_free(reason);
+	}
+	ck_assert_int_eq(with_reason, 1);
+	X509_CRL_free(crl);
+	/* A serial that is not hex is refused, not misread. */
+	r[0].serial = "not-hex";
+	ck_assert_int_eq(ca_crl(the_ca, r, 1, 43, time(NULL), 7, &crl, &why),
+	    CA_ERROR);
+	ck_assert(ca_id(the_ca, id));
+	ck_assert_uint_eq(strlen(id), CA_ID_LEN);
+}
+END_TEST
+
+START_TEST(test_cdp)
+{
+	struct ca_profile p = { 30, "clientAuth", "http://pki.lab.example/lab.crl" };
+	struct ca_profile bad = { 30, "clientAuth", "ldap://x" };
+	struct tc_opts o = { .cn = "cdp" };
+	X509_REQ *req = csr_for(&o, NULL);
+	X509 *x = NULL;
+	const char *why = NULL;
+	STACK_OF(DIST_POINT) *dps;
+
+	ck_assert_int_eq(ca_profile_check(&p, &why), CA_OK);
+	ck_assert_int_eq(ca_profile_check(&bad, &why), CA_REJECT);
+	ck_assert_int_eq(ca_sign(the_ca, req, &p, NULL, time(NULL), &x, &why), CA_OK);
+	dps = X509_get_ext_d2i(x, NID_crl_distribution_points, NULL, NULL);
+	ck_assert_ptr_nonnull(dps);
+	ck_assert_int_eq(sk_DIST_POINT_num(dps), 1);
+	sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+	X509_free(x);
+	X509_REQ_free(req);
+}
+END_TEST
+
 START_TEST(test_name_parse)
 {
 	const char *why = NULL;
@@ -493,9 +560,9 @@ END_TEST
 
 START_TEST(test_profile_check)
 {
-	struct ca_profile good = { 30, "clientAuth,1.3.6.1.5.5.7.3.2" };
-	struct ca_profile bad = { 30, "noSuchUsage" };
-	struct ca_profile days = { 0, "clientAuth" };
+	struct ca_profile good = { 30, "clientAuth,1.3.6.1.5.5.7.3.2", NULL };
+	struct ca_profile bad = { 30, "noSuchUsage", NULL };
+	struct ca_profile days = { 0, "clientAuth", NULL };
 	const char *why = NULL;
 
 	ck_assert_int_eq(ca_profile_check(&good, &why), CA_OK);
@@ -526,6 +593,8 @@ ca_suite(void)
 	tcase_add_test(t, test_challenge_attr);
 	tcase_add_test(t, test_csr_parse);
 	tcase_add_test(t, test_verify_issued);
+	tcase_add_test(t, test_crl);
+	tcase_add_test(t, test_cdp);
 	tcase_add_test(t, test_name_parse);
 	tcase_add_test(t, test_profile_check);
 	tcase_set_timeout(t, 60);

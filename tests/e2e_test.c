@@ -63,7 +63,7 @@ static void
 start_legacy(void)
 {
 	static const char *const extra[] = { "legacy_algorithms=yes",
-	    "max_body=64k", NULL };
+	    "max_body=64k", "crl_url=http://pki.lab.example/lab.crl", NULL };
 
 	start_or_exit(&legacy, extra);
 }
@@ -535,8 +535,10 @@ static const struct failure failures[] = {
 	    .flaw = TC_NOT_A_CSR }, 2, "not a PKCS#10" },
 	{ "RSA 1024", { .cn = "f", .challenge = "lab-secret", .key_bits = 1024 },
 	    2, "2048 to 8192" },
-	{ "GetCert", { .cn = "f", .challenge = "lab-secret", .msg_type = 21 },
+	{ "CertPoll", { .cn = "f", .challenge = "lab-secret", .msg_type = 20 },
 	    2, "not supported" },
+	{ "GetCert with a CSR", { .cn = "f", .challenge = "lab-secret",
+	    .msg_type = 21 }, 2, "not an IssuerAndSerialNumber" },
 	{ "RenewalReq, self-signed", { .cn = "f", .msg_type = 17 }, 1,
 	    "RenewalReq signed by a self-signed" },
 	{ "RenewalReq, foreign CA", { .cn = "f", .msg_type = 17,
@@ -643,6 +645,14 @@ START_TEST(test_legacy_algorithms)
 	char *v;
 
 	enroll_ok(&legacy, &des, MSCEP, NULL, &req, &rep);
+	/* crl_url puts a CRL Distribution Point in what is issued. */
+	{
+		STACK_OF(DIST_POINT) *dps = X509_get_ext_d2i(rep.cert,
+		    NID_crl_distribution_points, NULL, NULL);
+
+		ck_assert_ptr_nonnull(dps);
+		sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+	}
 	v = ledger_query(&legacy, "SELECT digest || ' ' || cipher FROM operations"
 	    " WHERE transaction_id = ?1", req.txid);
 	ck_assert_str_eq(v, "SHA1 DES-CBC");
@@ -894,6 +904,149 @@ START_TEST(test_renewal_policy)
 	tc_rep_free(&old);
 	tc_req_free(&first);
 	ck_assert(tu_server_stop(&s));
+}
+END_TEST
+
+/* GetCert or GetCRL for (issuer, serial); returns the parsed reply. */
+static void
+fetch(const struct tu_server *s, int type, const X509_NAME *issuer,
+    const ASN1_INTEGER *serial, struct tc_req *req, struct tc_rep *rep)
+{
+	struct tc_opts o = { .cn = "fetcher", .msg_type = type };
+	struct tu_http h;
+	unsigned char *ias;
+	size_t len = 0;
+
+	ias = tc_issuer_and_serial(issuer, serial, &len);
+	o.content = ias;
+	o.content_len = len;
+	build(s, &o, req);
+	post(s, "/scep", NULL, req, &h);
+	check_certrep(s, req, &h, rep);
+	tu_http_free(&h);
+	free(ias);
+}
+
+START_TEST(test_getcert)
+{
+	struct tc_req first, req;
+	struct tc_rep issued, rep;
+	X509 *cacert = tu_server_cert(&srv, "ca");
+	ASN1_INTEGER *nope = ASN1_INTEGER_new();
+	char *v, *serial;
+
+	first_cert(&srv, "fetch-me", &first, &issued);
+	fetch(&srv, 21, X509_get_subject_name(cacert),
+	    X509_get0_serialNumber(issued.cert), &req, &rep);
+	ck_assert_int_eq(rep.status, 0);
+	ck_assert_ptr_nonnull(rep.cert);
+	ck_assert_int_eq(X509_cmp(rep.cert, issued.cert), 0);
+	serial = serial_of(issued.cert);
+	v = ledger_query(&srv, "SELECT outcome || '|' || message_type || '|' ||"
+	    " cert_serial FROM operations WHERE transaction_id = ?1", req.txid);
+	ck_assert_int_eq(strncmp(v, "returned|21|", 12), 0);
+	ck_assert_str_eq(v + 12, serial);
+	free(v);
+	free(serial);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	/* Unknown serial, or another issuer: badCertId. */
+	ASN1_INTEGER_set(nope, 12345);
+	fetch(&srv, 21, X509_get_subject_name(cacert), nope, &req, &rep);
+	ck_assert_int_eq(rep.status, 2);
+	ck_assert_int_eq(rep.fail_info, 4);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	fetch(&srv, 21, X509_get_subject_name(first.signer),
+	    X509_get0_serialNumber(issued.cert), &req, &rep);
+	ck_assert_int_eq(rep.status, 2);
+	ck_assert_int_eq(rep.fail_info, 4);
+	v = ledger_query(&srv, "SELECT reason FROM operations WHERE"
+	    " transaction_id = ?1", req.txid);
+	ck_assert_str_eq(v, "RFC 8894 3.3.3: issuer is not this CA");
+	free(v);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	ASN1_INTEGER_free(nope);
+	X509_free(cacert);
+	tc_rep_free(&issued);
+	tc_req_free(&first);
+}
+END_TEST
+
+/* Revocation reaches the CRL at once: by GetCRL and at /crl/<id>.crl. */
+START_TEST(test_getcrl)
+{
+	struct tc_req first, req;
+	struct tc_rep issued, rep;
+	X509 *cacert = tu_server_cert(&srv, "ca");
+	STACK_OF(X509_REVOKED) *list;
+	ASN1_INTEGER *number;
+	unsigned char *der = NULL;
+	char args[128], target[64], *serial, *out;
+	struct tu_http h;
+	long before;
+	int i, n, found = 0;
+
+	/* The CRL as it stands. */
+	fetch(&srv, 22, X509_get_subject_name(cacert),
+	    X509_get0_serialNumber(cacert), &req, &rep);
+	ck_assert_int_eq(rep.status, 0);
+	ck_assert_ptr_nonnull(rep.crl);
+	number = X509_CRL_get_ext_d2i(rep.crl, NID_crl_number, NULL, NULL);
+	before = ASN1_INTEGER_get(number);
+	ASN1_INTEGER_free(number);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+
+	first_cert(&srv, "revoke-me", &first, &issued);
+	serial = serial_of(issued.cert);
+	snprintf(args, sizeof(args), "revoke %s --reason superseded", serial);
+	out = tu_scepctl(&srv, args);
+	ck_assert_ptr_nonnull(strstr(out, "CRL republished"));
+	free(out);
+
+	fetch(&srv, 22, X509_get_subject_name(cacert),
+	    X509_get0_serialNumber(issued.cert), &req, &rep);
+	ck_assert_int_eq(rep.status, 0);
+	ck_assert_ptr_nonnull(rep.crl);
+	ck_assert_int_eq(X509_CRL_verify(rep.crl, X509_get0_pubkey(cacert)), 1);
+	number = X509_CRL_get_ext_d2i(rep.crl, NID_crl_number, NULL, NULL);
+	ck_assert_int_gt(ASN1_INTEGER_get(number), before);
+	ASN1_INTEGER_free(number);
+	list = X509_CRL_get_REVOKED(rep.crl);
+	for (i = 0; i < sk_X509_REVOKED_num(list); i++)
+		found |= ASN1_INTEGER_cmp(X509_REVOKED_get0_serialNumber(
+		    sk_X509_REVOKED_value(list, i)),
+		    X509_get0_serialNumber(issued.cert)) == 0;
+	ck_assert(found);
+
+	/* The same CRL over plain HTTP, DER, application/pkix-crl. */
+	{
+		char *id = ledger_query(&srv, "SELECT ca_id FROM crls", NULL);
+
+		snprintf(target, sizeof(target), "/crl/%s.crl", id);
+		free(id);
+	}
+	ck_assert(tu_http(srv.port, "GET", target, NULL, NULL, 0, &h));
+	ck_assert_int_eq(h.status, 200);
+	ck_assert_str_eq(h.ctype, "application/pkix-crl");
+	n = i2d_X509_CRL(rep.crl, &der);
+	ck_assert_uint_eq(h.len, (size_t)n);
+	ck_assert_mem_eq(h.body, der, (size_t)n);
+	OPENSSL_free(der);
+	tu_http_free(&h);
+	ck_assert(tu_http(srv.port, "GET", "/crl/0000000000000000.crl", NULL,
+	    NULL, 0, &h));
+	ck_assert_int_eq(h.status, 404);
+	tu_http_free(&h);
+
+	free(serial);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	X509_free(cacert);
+	tc_rep_free(&issued);
+	tc_req_free(&first);
 }
 END_TEST
 
@@ -1199,6 +1352,8 @@ e2e_suite(void)
 	tcase_add_test(t, test_renewal_pkcsreq);
 	tcase_add_test(t, test_renewal_revoked);
 	tcase_add_test(t, test_renewal_policy);
+	tcase_add_test(t, test_getcert);
+	tcase_add_test(t, test_getcrl);
 	tcase_add_test(t, test_ec_client);
 	tcase_add_test(t, test_ledger_row);
 	tcase_add_test(t, test_concurrent);

@@ -294,7 +294,7 @@ START_TEST(test_not_a_message)
 		size_t colen = 0;
 
 		sk_X509_push(certs, ca_cert);
-		ck_assert_int_eq(scep_certs_only_der(certs, &co, &colen), SCEP_OK);
+		ck_assert_int_eq(scep_certs_only_der(certs, NULL, &co, &colen), SCEP_OK);
 		ck_assert_int_eq(scep_msg_parse(co, colen, &m, &why),
 		    SCEP_ERR_MALFORMED);
 		OPENSSL_free(co);
@@ -392,7 +392,7 @@ START_TEST(test_certs_only)
 	ck_assert(tc_build(&o, ca_cert, &req));
 	sk_X509_push(in, ca_cert);
 	sk_X509_push(in, req.signer);
-	ck_assert_int_eq(scep_certs_only_der(in, &der, &len), SCEP_OK);
+	ck_assert_int_eq(scep_certs_only_der(in, NULL, &der, &len), SCEP_OK);
 	out = tc_certs_only(der, len);
 	ck_assert_ptr_nonnull(out);
 	ck_assert_int_eq(sk_X509_num(out), 2);

@@ -6,6 +6,7 @@
 #include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/pkcs7.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
@@ -223,8 +224,12 @@ tc_build(const struct tc_opts *o, X509 *recipient, struct tc_req *r)
 		memset(csr_der, 0x41, (size_t)n);
 	inner = csr_der;
 	innerlen = (size_t)n;
+	if (o->content != NULL) {
+		inner = (unsigned char *)o->content;
+		innerlen = o->content_len;
+	}
 	if (o->flaw != TC_NOT_ENVELOPED) {
-		if ((env = envelope(o, recipient, csr_der, (size_t)n, &envlen)) == NULL)
+		if ((env = envelope(o, recipient, inner, innerlen, &envlen)) == NULL)
 			goto out;
 		inner = env;
 		innerlen = envlen;
@@ -378,9 +383,10 @@ tc_parse_certrep(const unsigned char *der, size_t len,
     const struct tc_req *req, struct tc_rep *r)
 {
 	const unsigned char *p = der;
-	CMS_ContentInfo *cms = NULL, *env = NULL;
+	CMS_ContentInfo *cms = NULL, *env = NULL, *inner = NULL;
 	STACK_OF(CMS_SignerInfo) *sis;
 	STACK_OF(X509) *signers = NULL, *certs = NULL;
+	STACK_OF(X509_CRL) *crls = NULL;
 	CMS_SignerInfo *si;
 	ASN1_OCTET_STRING **content;
 	BIO *plain = NULL, *empty = NULL;
@@ -439,11 +445,22 @@ tc_parse_certrep(const unsigned char *der, size_t len,
 		    CMS_BINARY) != 1)
 			goto out;
 		BIO_get_mem_ptr(plain, &bm);
-		certs = tc_certs_only((unsigned char *)bm->data, bm->length);
-		if (certs == NULL || sk_X509_num(certs) != 1)
+		p = (unsigned char *)bm->data;
+		inner = d2i_CMS_ContentInfo(NULL, &p, (long)bm->length);
+		if (inner == NULL)
 			goto out;
-		r->cert = sk_X509_value(certs, 0);
-		X509_up_ref(r->cert);
+		certs = CMS_get1_certs(inner);
+		crls = CMS_get1_crls(inner);
+		/* One certificate (PKCSReq, GetCert) or one CRL (GetCRL). */
+		if (sk_X509_num(certs) == 1 && sk_X509_CRL_num(crls) <= 0) {
+			r->cert = sk_X509_value(certs, 0);
+			X509_up_ref(r->cert);
+		} else if (sk_X509_num(certs) <= 0 && sk_X509_CRL_num(crls) == 1) {
+			r->crl = sk_X509_CRL_value(crls, 0);
+			X509_CRL_up_ref(r->crl);
+		} else {
+			goto out;
+		}
 	}
 	ok = 1;
 out:
@@ -451,8 +468,10 @@ out:
 		ERR_print_errors_fp(stderr);
 	sk_X509_free(signers);
 	sk_X509_pop_free(certs, X509_free);
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
 	CMS_ContentInfo_free(cms);
 	CMS_ContentInfo_free(env);
+	CMS_ContentInfo_free(inner);
 	BIO_free(plain);
 	BIO_free(empty);
 	return ok;
@@ -462,6 +481,28 @@ void
 tc_rep_free(struct tc_rep *r)
 {
 	X509_free(r->cert);
+	X509_CRL_free(r->crl);
 	X509_free(r->signer);
 	memset(r, 0, sizeof(*r));
+}
+
+unsigned char *
+tc_issuer_and_serial(const X509_NAME *issuer, const ASN1_INTEGER *serial,
+    size_t *len)
+{
+	PKCS7_ISSUER_AND_SERIAL *ias = PKCS7_ISSUER_AND_SERIAL_new();
+	unsigned char *der = NULL, *out = NULL;
+	int n;
+
+	X509_NAME_set(&ias->issuer, (X509_NAME *)issuer);
+	ASN1_INTEGER_free(ias->serial);
+	ias->serial = ASN1_INTEGER_dup(serial);
+	if ((n = i2d_PKCS7_ISSUER_AND_SERIAL(ias, &der)) > 0 &&
+	    (out = malloc((size_t)n)) != NULL) {
+		memcpy(out, der, (size_t)n);
+		*len = (size_t)n;
+	}
+	OPENSSL_free(der);
+	PKCS7_ISSUER_AND_SERIAL_free(ias);
+	return out;
 }

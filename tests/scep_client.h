@@ -45,6 +45,8 @@ struct tc_opts {
 	const EVP_CIPHER	*cipher;	/* NULL: AES-128-CBC */
 	const char		*txid;		/* NULL: random */
 	int			 msg_type;	/* 0: PKCSReq */
+	const unsigned char	*content;	/* messageData instead of a CSR */
+	size_t			 content_len;
 	int			 ber;		/* indefinite-length BER, as iOS */
 	size_t			 pad;		/* bytes of unsigned padding */
 	enum tc_flaw		 flaw;
@@ -71,6 +73,7 @@ struct tc_rep {
 	size_t		 sender_nonce_len;
 	int		 has_content;
 	X509		*cert;		/* SUCCESS: the issued certificate */
+	X509_CRL	*crl;		/* or, for GetCRL, the CRL */
 	X509		*signer;	/* who signed the CertRep */
 	int		 sig_nid;	/* SignerInfo signature algorithm */
 };
@@ -88,5 +91,9 @@ void tc_rep_free(struct tc_rep *r);
 STACK_OF(X509) *tc_certs_only(const unsigned char *der, size_t len);
 
 EVP_PKEY *tc_rsa_key(int bits);
+
+/* DER IssuerAndSerialNumber for GetCert / GetCRL; malloc'd. */
+unsigned char *tc_issuer_and_serial(const X509_NAME *issuer,
+    const ASN1_INTEGER *serial, size_t *len);
 
 #endif

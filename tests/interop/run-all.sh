@@ -184,6 +184,29 @@ for entry in "/certsrv/mscep/mscep.dll:mscep" "/scep:scep"; do
 	certmonger_client "$path" "$tag"
 done
 
+# Revocation, judged by OpenSSL against the CRL that scepd publishes: the
+# first strongSwan certificate is revoked, its renewal is not.
+crl_check() {
+	local d="$WORK/strongswan-mscep" url
+	url=$(sed -n 's/^  CRL: *//p' "$WORK/scepd.log")
+	"$ROOT/$BIN"/scepctl -c "$ROOT/conf/scepd.conf" -o state_dir="$WORK/var" \
+		revoke "$(serial "$d/cert.pem")" --reason superseded >/dev/null &&
+	curl -sf "$url" -o "$WORK/crl.der" &&
+	openssl crl -inform DER -in "$WORK/crl.der" -out "$WORK/crl.pem" || {
+		echo "FAIL CRL: cannot revoke or fetch $url"; fail=$((fail + 1)); return; }
+	if openssl verify -crl_check -CAfile "$CA" -CRLfile "$WORK/crl.pem" \
+		"$d/cert.pem" >/dev/null 2>&1; then
+		echo "FAIL CRL: revoked certificate still verifies"; fail=$((fail + 1)); return
+	fi
+	if ! openssl verify -crl_check -CAfile "$CA" -CRLfile "$WORK/crl.pem" \
+		"$d/cert2.pem" >/dev/null 2>&1; then
+		echo "FAIL CRL: renewed certificate does not verify"; fail=$((fail + 1)); return
+	fi
+	echo "ok   CRL from $url: openssl verify -crl_check refuses the revoked certificate"
+	pass=$((pass + 1))
+}
+crl_check
+
 echo "interop: $pass passed, $fail failed"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
