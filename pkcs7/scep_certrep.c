@@ -1,6 +1,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#define SCEP_MAX_NAMES (64 * 1024)
+
 #include <openssl/bio.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
@@ -141,8 +143,11 @@ scep_certrep_der(const struct scep_certrep *r, unsigned char **der,
 		ret = SCEP_ERR_INTERNAL;
 		content = BIO_new_mem_buf(env, (int)env_len);
 	} else {
-		/* FAILURE and PENDING carry no pkcsPKIEnvelope. */
-		flags |= CMS_DETACHED;
+		/*
+		 * FAILURE and PENDING carry no pkcsPKIEnvelope, but keep an
+		 * empty eContent: certmonger's PKCS7_verify refuses a SignedData
+		 * without one ("no content").
+		 */
 		content = BIO_new_mem_buf("", 0);
 	}
 	if (content == NULL)
@@ -209,4 +214,35 @@ out:
 	PKCS7_ISSUER_AND_SERIAL_free(ias);
 	ERR_clear_error();
 	return ret;
+}
+
+scep_err
+scep_issuer_and_subject_parse(const unsigned char *der, size_t len,
+    X509_NAME **issuer, X509_NAME **subject, const char **why)
+{
+	const unsigned char *p = der, *end;
+	long body;
+	int tag, xclass, rv;
+
+	*issuer = NULL;
+	*subject = NULL;
+	*why = "RFC 8894 3.3.3: messageData is not an IssuerAndSubject";
+	if (len == 0 || len > SCEP_MAX_NAMES)
+		return SCEP_ERR_BAD_REQUEST;
+	rv = ASN1_get_object(&p, &body, &tag, &xclass, (long)len);
+	/* A definite-length SEQUENCE filling the whole messageData. */
+	if ((rv & 0x80) || rv != V_ASN1_CONSTRUCTED || tag != V_ASN1_SEQUENCE ||
+	    xclass != V_ASN1_UNIVERSAL || p + body != der + len)
+		goto bad;
+	end = p + body;
+	if ((*issuer = d2i_X509_NAME(NULL, &p, end - p)) == NULL ||
+	    (*subject = d2i_X509_NAME(NULL, &p, end - p)) == NULL || p != end)
+		goto bad;
+	return SCEP_OK;
+bad:
+	X509_NAME_free(*issuer);
+	X509_NAME_free(*subject);
+	*issuer = *subject = NULL;
+	ERR_clear_error();
+	return SCEP_ERR_BAD_REQUEST;
 }

@@ -46,4 +46,11 @@ scep_err scep_certs_only_der(STACK_OF(X509) *certs, STACK_OF(X509_CRL) *crls,
 scep_err scep_issuer_and_serial_parse(const unsigned char *der, size_t len,
     X509_NAME **issuer, ASN1_INTEGER **serial, const char **why);
 
+/*
+ * The messageData of CertPoll (RFC 8894 3.3.3): IssuerAndSubject, a
+ * SEQUENCE of two Names.  The caller frees both.
+ */
+scep_err scep_issuer_and_subject_parse(const unsigned char *der, size_t len,
+    X509_NAME **issuer, X509_NAME **subject, const char **why);
+
 #endif

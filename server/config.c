@@ -21,6 +21,7 @@ struct key {
 
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const renewal_subjects[] = { "same", "csr", NULL };
+static const char *const approvals[] = { "auto", "manual", NULL };
 
 #define F(m) offsetof(struct scepd_config, m)
 
@@ -47,6 +48,7 @@ static const struct key keys[] = {
 	{ "renewal_window",		K_SECONDS,  F(renewal_window), 0, 3650L * 86400, NULL },
 	{ "renewal_subject",		K_ENUM,     F(renewal_subject), 0, 0,
 	    renewal_subjects },
+	{ "approval",			K_ENUM,     F(approval), 0, 0, approvals },
 	{ "crl_days",			K_INT,      F(crl_days), 1, 365, NULL },
 	{ "crl_url",			K_STR,      F(crl_url), 0, 0, NULL },
 };

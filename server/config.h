@@ -31,11 +31,13 @@ struct scepd_config {
 	int	 log_level;
 	int	 renewal_window;	/* seconds before expiry; 0: any time */
 	int	 renewal_subject;	/* enum renewal_subject */
+	int	 approval;		/* enum approval */
 	int	 crl_days;		/* CRL validity (nextUpdate) */
 	char	*crl_url;		/* CDP in issued certificates; "" none */
 };
 
 enum renewal_subject { RENEWAL_SUBJECT_SAME, RENEWAL_SUBJECT_CSR };
+enum approval { APPROVAL_AUTO, APPROVAL_MANUAL };
 
 #define CONFIG_ERR_MAX 512
 

@@ -29,6 +29,8 @@ struct op {
 	int			 cert_is_new;
 	char			*cert_serial;
 	char			*renewal_of;	/* signer's serial, renewals only */
+	X509			*renewed;	/* that certificate */
+	unsigned char		*csr_der;	/* kept while approval is pending */
 	unsigned char		 reply_nonce[SCEP_NONCE_LEN];
 	char			 reply_nonce_hex[2 * SCEP_NONCE_LEN + 1];
 	char			 request_nonce_hex[2 * SCEP_MAX_NONCE + 1];
@@ -122,6 +124,8 @@ op_free(struct op *o)
 	X509_CRL_free(o->crl);
 	free(o->cert_serial);
 	free(o->renewal_of);
+	X509_free(o->renewed);
+	OPENSSL_free(o->csr_der);
 	free(o->b64_head);
 	free(o->subject);
 	free(o->sans);
@@ -357,6 +361,9 @@ check_signer(struct enroll_ctx *e, struct op *o, const char **why)
 		return SCEP_ERR_BAD_MESSAGE_CHECK;
 	}
 	o->row.renewal_of = o->renewal_of;
+	if (!X509_up_ref(signer))
+		return SCEP_ERR_INTERNAL;
+	o->renewed = signer;
 	if (cs.revoked_us != 0) {
 		*why = "signing certificate is revoked";
 		return SCEP_ERR_BAD_REQUEST;
@@ -453,8 +460,8 @@ issue(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 		free(o->cert_serial);
 		o->cert_serial = NULL;
 		rv = ca_sign(e->ca, o->csr, &e->profile,
-		    o->renewal_of != NULL && e->renewal_keep_subject ?
-		    scep_msg_signer_get0(o->msg) : NULL, time(NULL), &o->cert, &why);
+		    e->renewal_keep_subject ? o->renewed : NULL, time(NULL),
+		    &o->cert, &why);
 		if (rv != CA_OK) {
 			fail(e, o, ca_to_scep(rv), why, rep);
 			return;
@@ -484,6 +491,102 @@ issue(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 	fail_internal(e, o, "cannot issue the certificate", rep);
 }
 
+/* Send again a certificate the ledger holds (DER), as "reissued". */
+static void
+resend(struct enroll_ctx *e, struct op *o, const unsigned char *der,
+    size_t len, const char *reason, struct enroll_reply *rep)
+{
+	if (!load_cert(der, len, &o->cert)) {
+		fail_internal(e, o, "ledger holds a bad certificate", rep);
+		return;
+	}
+	o->row.outcome = "reissued";
+	o->row.reason = reason;
+	if (build_certrep(e, o, SCEP_STATUS_SUCCESS, -1, rep) != SCEP_OK)
+		fail_internal(e, o, "cannot build CertRep", rep);
+	else if (op_record(e, o, rep) != LEDGER_OK)
+		internal_error(rep, "ledger write failed");
+}
+
+/* CertRep PENDING (RFC 8894 3.3.2), recorded with its reason. */
+static void
+pending(struct enroll_ctx *e, struct op *o, const char *reason,
+    struct enroll_reply *rep)
+{
+	o->row.outcome = "pending";
+	o->row.reason = reason;
+	/*
+	 * The client will come back after its poll interval (micromdm: 30 s,
+	 * our idle timeout too): a kept-alive connection would be closed
+	 * under it just as it sends, and Go does not retry a POST.
+	 */
+	rep->close = 1;
+	if (build_certrep(e, o, SCEP_STATUS_PENDING, -1, rep) != SCEP_OK)
+		fail_internal(e, o, "cannot build CertRep", rep);
+	else if (op_record(e, o, rep) != LEDGER_OK)
+		internal_error(rep, "ledger write failed");
+}
+
+/*
+ * A request whose pending row exists: answer by its state.  Issuance
+ * happens here, at the first poll after approval.
+ */
+static void
+answer_pending(struct enroll_ctx *e, struct op *o,
+    const struct ledger_pending *p, struct enroll_reply *rep)
+{
+	unsigned char *der = NULL;
+	size_t len = 0;
+	char reason[512];
+
+	if (strcmp(p->state, "pending") == 0) {
+		pending(e, o, "awaiting approval", rep);
+	} else if (strcmp(p->state, "denied") == 0) {
+		snprintf(reason, sizeof(reason), "denied by an administrator: %s",
+		    p->reason != NULL ? p->reason : "(no reason given)");
+		fail(e, o, SCEP_ERR_BAD_REQUEST, reason, rep);
+	} else if (strcmp(p->state, "approved") == 0) {
+		o->row.completes_pending = p->id;
+		issue(e, o, rep);
+	} else if (p->cert_serial != NULL &&
+	    ledger_cert_der(e->ledger, p->cert_serial, &der, &len) == LEDGER_OK) {
+		o->cert_serial = strdup(p->cert_serial);
+		resend(e, o, der, len, "approved earlier: same certificate", rep);
+	} else {
+		fail_internal(e, o, "pending row has no certificate", rep);
+	}
+	free(der);
+}
+
+/* approval = manual: park a new request, or answer one already parked. */
+static void
+await_approval(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
+{
+	struct ledger_pending p;
+	int found, n;
+
+	if (ledger_pending_find(e->ledger, o->row.transaction_id, &p, &found) !=
+	    LEDGER_OK) {
+		fail_internal(e, o, "ledger read failed", rep);
+		return;
+	}
+	if (found && strcmp(p.pubkey_sha256, o->pubkey_sha256) != 0 &&
+	    strcmp(p.state, "pending") == 0) {
+		fail(e, o, SCEP_ERR_BAD_REQUEST, "RFC 8894 3.2.1.1: "
+		    "transactionID already pending for a different key", rep);
+	} else if (found && strcmp(p.pubkey_sha256, o->pubkey_sha256) == 0) {
+		/* micromdm's scepclient polls by sending its PKCSReq again. */
+		answer_pending(e, o, &p, rep);
+	} else if ((n = i2d_X509_REQ(o->csr, &o->csr_der)) <= 0) {
+		fail_internal(e, o, "cannot encode the CSR", rep);
+	} else {
+		o->row.pending_csr = o->csr_der;
+		o->row.pending_csr_len = (size_t)n;
+		pending(e, o, "awaiting approval (approval = manual)", rep);
+	}
+	ledger_pending_clear(&p);
+}
+
 /* PKCSReq and RenewalReq. */
 static void
 enroll_request(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
@@ -505,7 +608,7 @@ enroll_request(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 	/*
 	 * Idempotency (RFC 8894 3.3.1): the same transactionID and key get
 	 * the same certificate back; the stripe lock makes check-then-issue
-	 * atomic against a concurrent retry.
+	 * atomic against a concurrent retry or poll.
 	 */
 	mu = stripe_for(e, o->row.transaction_id);
 	pthread_mutex_lock(mu);
@@ -521,23 +624,101 @@ enroll_request(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 		    "transactionID already used for a different key", rep);
 		break;
 	case LEDGER_TXID_SAME_KEY:
-		if (!load_cert(der, der_len, &o->cert)) {
-			fail_internal(e, o, "ledger holds a bad certificate", rep);
-			break;
-		}
-		o->row.outcome = "reissued";
-		o->row.reason = "same transactionID and key: same certificate";
-		if (build_certrep(e, o, SCEP_STATUS_SUCCESS, -1, rep) != SCEP_OK)
-			fail_internal(e, o, "cannot build CertRep", rep);
-		else if (op_record(e, o, rep) != LEDGER_OK)
-			internal_error(rep, "ledger write failed");
+		resend(e, o, der, der_len,
+		    "same transactionID and key: same certificate", rep);
 		break;
 	default:
-		issue(e, o, rep);
+		if (e->manual_approval)
+			await_approval(e, o, rep);
+		else
+			issue(e, o, rep);
 		break;
 	}
 out:
 	pthread_mutex_unlock(mu);
+	free(der);
+}
+
+/*
+ * CertPoll (20, RFC 8894 3.3.3; GetCertInitial in older drafts): the
+ * messageData is IssuerAndSubject; the transactionID names the request.
+ */
+static void
+poll_request(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
+{
+	struct ledger_pending p;
+	struct ledger_cert_state cs;
+	pthread_mutex_t *mu = NULL;
+	X509_NAME *issuer = NULL, *subject = NULL;
+	const unsigned char *content;
+	unsigned char *der = NULL;
+	size_t len, der_len = 0;
+	const char *why = NULL;
+	int found = 0;
+	scep_err err;
+
+	memset(&p, 0, sizeof(p));
+	if ((err = open_envelope(e, o, &why)) != SCEP_OK) {
+		fail(e, o, err, why, rep);
+		goto out;
+	}
+	content = scep_msg_content(o->msg, &len);
+	if ((err = scep_issuer_and_subject_parse(content, len, &issuer, &subject,
+	    &why)) != SCEP_OK) {
+		fail(e, o, err, why, rep);
+		goto out;
+	}
+	if (X509_NAME_cmp(issuer, X509_get_subject_name(ca_cert_get0(e->ca))) != 0) {
+		fail(e, o, SCEP_ERR_BAD_CERT_ID,
+		    "RFC 8894 3.3.3: issuer is not this CA", rep);
+		goto out;
+	}
+	mu = stripe_for(e, o->row.transaction_id);
+	pthread_mutex_lock(mu);
+	if (ledger_pending_find(e->ledger, o->row.transaction_id, &p, &found) !=
+	    LEDGER_OK) {
+		fail_internal(e, o, "ledger read failed", rep);
+		goto out;
+	}
+	if (!found) {
+		fail(e, o, SCEP_ERR_BAD_CERT_ID, "RFC 8894 3.3.3: no pending "
+		    "request with this transactionID", rep);
+		goto out;
+	}
+	/* The request as it was parked: its CSR, key and renewal link. */
+	if (ca_csr_parse(p.csr, p.csr_len, &o->csr, &why) != CA_OK ||
+	    (o->subject = strdup(p.subject)) == NULL) {
+		fail_internal(e, o, "pending row holds a bad CSR", rep);
+		goto out;
+	}
+	o->row.csr_subject = o->subject;
+	snprintf(o->pubkey_sha256, sizeof(o->pubkey_sha256), "%s",
+	    p.pubkey_sha256);
+	o->row.pubkey_sha256 = o->pubkey_sha256;
+	if (p.renewal_of != NULL) {
+		if ((o->renewal_of = strdup(p.renewal_of)) == NULL ||
+		    ledger_cert_der(e->ledger, p.renewal_of, &der, &der_len) !=
+		    LEDGER_OK || !load_cert(der, der_len, &o->renewed)) {
+			fail_internal(e, o, "cannot load the renewed certificate", rep);
+			goto out;
+		}
+		o->row.renewal_of = o->renewal_of;
+		/* Revoked while waiting: the renewal is no longer authorised. */
+		if (strcmp(p.state, "approved") == 0 &&
+		    (ledger_cert_state(e->ledger, p.renewal_of, &cs) != LEDGER_OK ||
+		    cs.revoked_us != 0)) {
+			fail(e, o, SCEP_ERR_BAD_REQUEST,
+			    "signing certificate is revoked", rep);
+			goto out;
+		}
+	}
+	answer_pending(e, o, &p, rep);
+out:
+	if (mu != NULL)
+		pthread_mutex_unlock(mu);
+	ledger_pending_clear(&p);
+	X509_NAME_free(issuer);
+	X509_NAME_free(subject);
 	free(der);
 }
 
@@ -684,13 +865,16 @@ enroll_pkioperation(struct enroll_ctx *e, const struct enroll_request *req,
 	case SCEP_MSG_RENEWALREQ:
 		enroll_request(e, &o, rep);
 		break;
+	case SCEP_MSG_CERTPOLL:
+		poll_request(e, &o, rep);
+		break;
 	case SCEP_MSG_GETCERT:
 	case SCEP_MSG_GETCRL:
 		fetch_request(e, &o, rep);
 		break;
 	default:
 		fail(e, &o, SCEP_ERR_BAD_REQUEST, "messageType not supported "
-		    "(PKCSReq, RenewalReq, GetCert and GetCRL are)", rep);
+		    "(PKCSReq, RenewalReq, CertPoll, GetCert and GetCRL are)", rep);
 		break;
 	}
 out:

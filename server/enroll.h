@@ -25,6 +25,7 @@ struct enroll_ctx {
 	long			 max_clock_skew;
 	long			 renewal_window;	/* 0: any time */
 	int			 renewal_keep_subject;
+	int			 manual_approval;	/* approval = manual */
 	const char		*state_dir;	/* where the CRL lives */
 	int			 crl_days;
 	/* Serialises requests that share a transactionID (idempotency). */
@@ -46,6 +47,7 @@ struct enroll_reply {
 	unsigned char	*body;		/* malloc'd */
 	size_t		 len;
 	int64_t		 op_id;		/* ledger row; 0 if none */
+	int		 close;		/* end the connection after it */
 };
 
 int enroll_init(struct enroll_ctx *e, ca *c, ledger *l);

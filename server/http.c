@@ -116,8 +116,8 @@ query_arg(struct MHD_Connection *c, const char *name)
 }
 
 static enum MHD_Result
-respond(struct MHD_Connection *c, int status, const char *type,
-    void *body, size_t len, enum MHD_ResponseMemoryMode mode)
+respond_ex(struct MHD_Connection *c, int status, const char *type,
+    void *body, size_t len, enum MHD_ResponseMemoryMode mode, int close)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -130,9 +130,18 @@ respond(struct MHD_Connection *c, int status, const char *type,
 	}
 	if (type != NULL)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	if (close)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(c, (unsigned int)status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+static enum MHD_Result
+respond(struct MHD_Connection *c, int status, const char *type,
+    void *body, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+	return respond_ex(c, status, type, body, len, mode, 0);
 }
 
 static enum MHD_Result
@@ -150,8 +159,8 @@ respond_reply(struct MHD_Connection *c, struct conn *k,
 	if (rep->body == NULL)
 		return respond_text(c, 500, "out of memory\n");
 	/* MHD frees the body with free() once sent. */
-	return respond(c, rep->http_status, rep->content_type, rep->body,
-	    rep->len, MHD_RESPMEM_MUST_FREE);
+	return respond_ex(c, rep->http_status, rep->content_type, rep->body,
+	    rep->len, MHD_RESPMEM_MUST_FREE, rep->close);
 }
 
 static void

@@ -215,6 +215,7 @@ main(int argc, char *argv[])
 	e.max_clock_skew = cfg.max_clock_skew;
 	e.renewal_window = cfg.renewal_window;
 	e.renewal_keep_subject = cfg.renewal_subject == RENEWAL_SUBJECT_SAME;
+	e.manual_approval = cfg.approval == APPROVAL_MANUAL;
 	e.state_dir = cfg.state_dir;
 	e.crl_days = cfg.crl_days;
 	{

@@ -29,6 +29,10 @@ usage(void)
 	    "  ledger --json          every PKIOperation with its events, as JSON\n"
 	    "  cert SERIAL            an issued certificate, PEM\n"
 	    "  ca                     the CA's subject and thumbprints\n"
+	    "  pending                requests awaiting approval, as JSON\n"
+	    "  approve TXID           approve a pending request\n"
+	    "  deny TXID --reason TEXT\n"
+	    "                         deny a pending request\n"
 	    "  revoke SERIAL [--reason REASON]\n"
 	    "                         revoke a certificate (RFC 5280 reason name)\n"
 	    "  challenge reset        new challenge password (challenge = auto)\n"
@@ -95,6 +99,55 @@ out:
 	free(der);
 	ledger_close(l);
 	return ret;
+}
+
+static int
+cmd_pending(const struct scepd_config *cfg, int argc)
+{
+	ledger *l = NULL;
+	int ok;
+
+	if (argc != 1)
+		usage();
+	if (!open_ledger(cfg, &l))
+		return 1;
+	ok = ledger_pending_json(l, stdout) == LEDGER_OK;
+	ledger_close(l);
+	return ok ? 0 : 1;
+}
+
+/* approve TXID | deny TXID --reason TEXT: one decision, one event. */
+static int
+cmd_decide(const struct scepd_config *cfg, int argc, char **argv)
+{
+	int approve = strcmp(argv[0], "approve") == 0;
+	const char *reason = approve ? "approved" : NULL;
+	ledger *l = NULL;
+	int rv;
+
+	if (approve && argc != 2)
+		usage();
+	if (!approve) {
+		if (argc != 4 || strcmp(argv[2], "--reason") != 0 || *argv[3] == '\0')
+			usage();
+		reason = argv[3];
+	}
+	if (!open_ledger(cfg, &l))
+		return 1;
+	rv = ledger_pending_decide(l, argv[1], approve, reason);
+	ledger_close(l);
+	switch (rv) {
+	case LEDGER_DECIDED:
+		printf("%s %s; the client gets its answer at its next poll\n",
+		    approve ? "approved" : "denied", argv[1]);
+		return 0;
+	case LEDGER_DECIDE_UNKNOWN:
+		fprintf(stderr, "scepctl: nothing pending under transaction %s\n",
+		    argv[1]);
+		return 1;
+	}
+	fprintf(stderr, "scepctl: cannot write the ledger\n");
+	return 1;
 }
 
 /* RFC 5280 5.3.1 CRLReason names, by code; 7 is unused. */
@@ -283,6 +336,10 @@ main(int argc, char *argv[])
 		ret = cmd_cert(&cfg, argc, argv);
 	else if (strcmp(argv[0], "ca") == 0)
 		ret = cmd_ca(&cfg);
+	else if (strcmp(argv[0], "pending") == 0)
+		ret = cmd_pending(&cfg, argc);
+	else if (strcmp(argv[0], "approve") == 0 || strcmp(argv[0], "deny") == 0)
+		ret = cmd_decide(&cfg, argc, argv);
 	else if (strcmp(argv[0], "revoke") == 0)
 		ret = cmd_revoke(&cfg, argc, argv);
 	else if (strcmp(argv[0], "challenge") == 0)

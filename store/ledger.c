@@ -20,6 +20,10 @@ enum stmt {
 	ST_REVOKE,
 	ST_REVOKED_LIST,
 	ST_CRL_NUMBER,
+	ST_PENDING_ADD,
+	ST_PENDING_FIND,
+	ST_PENDING_DECIDE,
+	ST_PENDING_ISSUED,
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
@@ -64,6 +68,17 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_CRL_NUMBER] = "INSERT INTO crls (ca_id, number) VALUES (?1, 1)"
 	    " ON CONFLICT (ca_id) DO UPDATE SET number = number + 1"
 	    " RETURNING number",
+	[ST_PENDING_ADD] = "INSERT INTO pending (transaction_id, pubkey_sha256,"
+	    " renewal_of, csr, subject, client_addr, operation_id, created_us,"
+	    " state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
+	[ST_PENDING_FIND] = "SELECT id, transaction_id, pubkey_sha256,"
+	    " renewal_of, csr, subject, state, reason, cert_serial FROM pending"
+	    " WHERE transaction_id = ?1 ORDER BY id DESC LIMIT 1",
+	[ST_PENDING_DECIDE] = "UPDATE pending SET state = ?2, decided_us = ?3,"
+	    " reason = ?4 WHERE id = (SELECT max(id) FROM pending WHERE"
+	    " transaction_id = ?1) AND state = 'pending' RETURNING operation_id",
+	[ST_PENDING_ISSUED] = "UPDATE pending SET state = 'issued',"
+	    " cert_serial = ?2 WHERE id = ?1 AND state = 'approved'",
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
@@ -400,6 +415,27 @@ ledger_record(ledger *l, const struct ledger_op *op,
 	if (op->renewal_of != NULL && strcmp(op->outcome, "issued") == 0 &&
 	    !renewal_evidence(l, op->renewal_of, id, now))
 		goto rollback;
+	if (op->pending_csr != NULL) {
+		st = l->st[ST_PENDING_ADD];
+		bind_text(st, 1, op->transaction_id);
+		bind_text(st, 2, op->pubkey_sha256);
+		bind_text(st, 3, op->renewal_of);
+		sqlite3_bind_blob(st, 4, op->pending_csr, (int)op->pending_csr_len,
+		    SQLITE_STATIC);
+		bind_text(st, 5, op->csr_subject ? op->csr_subject : "");
+		bind_text(st, 6, op->client_addr);
+		sqlite3_bind_int64(st, 7, id);
+		sqlite3_bind_int64(st, 8, now);
+		if (run(st) != SQLITE_DONE)
+			goto rollback;
+	}
+	if (op->completes_pending != 0) {
+		st = l->st[ST_PENDING_ISSUED];
+		sqlite3_bind_int64(st, 1, op->completes_pending);
+		bind_text(st, 2, op->cert_serial);
+		if (run(st) != SQLITE_DONE || sqlite3_changes(l->db) != 1)
+			goto rollback;
+	}
 	if (run(l->st[ST_COMMIT]) != SQLITE_DONE)
 		goto rollback;
 	if (op_id != NULL)
@@ -605,6 +641,110 @@ ledger_next_crl_number(ledger *l, const char *ca_id, int64_t *number)
 	return ret;
 }
 
+static char *
+column_dup(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	return t != NULL ? strdup((const char *)t) : NULL;
+}
+
+void
+ledger_pending_clear(struct ledger_pending *p)
+{
+	free(p->transaction_id);
+	free(p->pubkey_sha256);
+	free(p->renewal_of);
+	free(p->csr);
+	free(p->subject);
+	free(p->reason);
+	free(p->cert_serial);
+	memset(p, 0, sizeof(*p));
+}
+
+int
+ledger_pending_find(ledger *l, const char *txid, struct ledger_pending *p,
+    int *found)
+{
+	sqlite3_stmt *st = l->st[ST_PENDING_FIND];
+	int rc, ret = LEDGER_ERROR;
+
+	memset(p, 0, sizeof(*p));
+	*found = 0;
+	pthread_mutex_lock(&l->mu);
+	bind_text(st, 1, txid);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		ret = LEDGER_OK;
+	} else if (rc == SQLITE_ROW) {
+		p->id = sqlite3_column_int64(st, 0);
+		p->transaction_id = column_dup(st, 1);
+		p->pubkey_sha256 = column_dup(st, 2);
+		p->renewal_of = column_dup(st, 3);
+		p->subject = column_dup(st, 5);
+		snprintf(p->state, sizeof(p->state), "%s",
+		    (const char *)sqlite3_column_text(st, 6));
+		p->reason = column_dup(st, 7);
+		p->cert_serial = column_dup(st, 8);
+		if (p->transaction_id != NULL && p->pubkey_sha256 != NULL &&
+		    p->subject != NULL && copy_blob(st, 4, &p->csr, &p->csr_len)) {
+			*found = 1;
+			ret = LEDGER_OK;
+		}
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	pthread_mutex_unlock(&l->mu);
+	if (ret != LEDGER_OK)
+		ledger_pending_clear(p);
+	return ret;
+}
+
+int
+ledger_pending_decide(ledger *l, const char *txid, int approve,
+    const char *reason)
+{
+	sqlite3_stmt *st = l->st[ST_PENDING_DECIDE];
+	int64_t now = now_us(), op = 0;
+	char *detail = NULL;
+	int rc, ret = LEDGER_DECIDE_ERROR;
+
+	pthread_mutex_lock(&l->mu);
+	if (run(l->st[ST_BEGIN]) != SQLITE_DONE)
+		goto out;
+	bind_text(st, 1, txid);
+	bind_text(st, 2, approve ? "approved" : "denied");
+	sqlite3_bind_int64(st, 3, now);
+	bind_text(st, 4, reason);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		op = sqlite3_column_int64(st, 0);
+	while (rc == SQLITE_ROW)
+		rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		goto rollback;
+	if (op == 0) {
+		ret = LEDGER_DECIDE_UNKNOWN;
+		goto rollback;
+	}
+	detail = json_detail(l, "SELECT json_object('reason', ?1)", reason, 0);
+	if (detail == NULL || !insert_event(l, op, now,
+	    approve ? "approved" : "denied", "api", detail))
+		goto rollback;
+	if (run(l->st[ST_COMMIT]) != SQLITE_DONE)
+		goto rollback;
+	ret = LEDGER_DECIDED;
+	goto out;
+rollback:
+	run(l->st[ST_ROLLBACK]);
+out:
+	pthread_mutex_unlock(&l->mu);
+	free(detail);
+	return ret;
+}
+
 /* Microseconds as ISO 8601 UTC with milliseconds, inside SQL. */
 #define ISO(col) "strftime('%Y-%m-%dT%H:%M:%fZ', " col " / 1e6, 'unixepoch')"
 
@@ -647,14 +787,25 @@ static const char dump_sql[] =
     " FROM operations o LEFT JOIN certificates c ON c.serial = o.cert_serial"
     " ORDER BY o.id";
 
-int
-ledger_dump_json(ledger *l, FILE *out)
+static const char pending_sql[] =
+    "SELECT json_object("
+    " 'transaction_id', transaction_id,"
+    " 'subject', subject,"
+    " 'client_addr', client_addr,"
+    " 'renewal_of', renewal_of,"
+    " 'pubkey_sha256', pubkey_sha256,"
+    " 'requested_at', " ISO("created_us") ")"
+    " FROM pending WHERE state = 'pending' ORDER BY id";
+
+/* Print each row of a one-column JSON query as a JSON array. */
+static int
+json_rows(ledger *l, const char *sql, FILE *out)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, n = 0, ret = LEDGER_ERROR;
 
 	pthread_mutex_lock(&l->mu);
-	if (sqlite3_prepare_v2(l->db, dump_sql, -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	fputs("[", out);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -667,4 +818,16 @@ out:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&l->mu);
 	return ret;
+}
+
+int
+ledger_dump_json(ledger *l, FILE *out)
+{
+	return json_rows(l, dump_sql, out);
+}
+
+int
+ledger_pending_json(ledger *l, FILE *out)
+{
+	return json_rows(l, pending_sql, out);
 }

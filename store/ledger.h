@@ -55,6 +55,11 @@ struct ledger_op {
 	const char	*cert_serial;	/* the certificate the reply carries */
 	const char	*renewal_of;	/* serial of the certificate that
 					   signed a renewal; NULL otherwise */
+	/* outcome "pending": the request to keep until someone decides. */
+	const unsigned char *pending_csr;
+	size_t		 pending_csr_len;
+	/* outcome "issued" for an approved request: its pending row. */
+	int64_t		 completes_pending;
 };
 
 #define LEDGER_B64_HEAD	1024
@@ -127,6 +132,37 @@ int ledger_revoked(ledger *l, int64_t now, ledger_revoked_fn fn, void *arg);
 
 /* The next CRL number for a CA (1, 2, ...), kept across restarts. */
 int ledger_next_crl_number(ledger *l, const char *ca_id, int64_t *number);
+
+/* A request waiting for (or past) an administrator's decision. */
+struct ledger_pending {
+	int64_t		 id;
+	char		*transaction_id;
+	char		*pubkey_sha256;
+	char		*renewal_of;	/* NULL for first enrollments */
+	unsigned char	*csr;
+	size_t		 csr_len;
+	char		*subject;
+	char		 state[16];	/* pending, approved, denied, issued */
+	char		*reason;	/* why denied */
+	char		*cert_serial;	/* once issued */
+};
+
+/* The latest pending row for txid; *found 0 when there is none. */
+int ledger_pending_find(ledger *l, const char *txid, struct ledger_pending *p,
+    int *found);
+void ledger_pending_clear(struct ledger_pending *p);
+
+enum ledger_decide_result {
+	LEDGER_DECIDED = 0,
+	LEDGER_DECIDE_UNKNOWN,		/* nothing pending under that txid */
+	LEDGER_DECIDE_ERROR,
+};
+
+/* approve (1) or deny (0) the pending request txid; an event records it. */
+int ledger_pending_decide(ledger *l, const char *txid, int approve,
+    const char *reason);
+/* Requests still waiting, as JSON (one object a line). */
+int ledger_pending_json(ledger *l, FILE *out);
 
 /* Current schema version (PRAGMA user_version). */
 int ledger_schema_version(ledger *l);

@@ -108,6 +108,30 @@ const char *const ledger_migrations[] = {
 	"  ca_id   TEXT PRIMARY KEY,"
 	"  number  INTEGER NOT NULL"
 	") STRICT;",
+
+	/*
+	 * 3 -> 4: requests waiting for an administrator (approval = manual).
+	 * The CSR waits here; the certificate is issued at the first poll
+	 * after approval.
+	 */
+	"CREATE TABLE pending ("
+	"  id              INTEGER PRIMARY KEY,"
+	"  transaction_id  TEXT NOT NULL,"
+	"  pubkey_sha256   TEXT NOT NULL,"
+	"  renewal_of      TEXT REFERENCES certificates(serial),"
+	"  csr             BLOB NOT NULL,"
+	"  subject         TEXT NOT NULL,"
+	"  client_addr     TEXT,"
+	"  operation_id    INTEGER NOT NULL REFERENCES operations(id),"
+	"  created_us      INTEGER NOT NULL,"
+	"  state           TEXT NOT NULL CHECK (state IN ('pending', 'approved',"
+	"                  'denied', 'issued')),"
+	"  decided_us      INTEGER,"
+	"  reason          TEXT,"
+	"  cert_serial     TEXT REFERENCES certificates(serial)"
+	") STRICT;"
+	"CREATE INDEX pending_txid ON pending(transaction_id);"
+	"CREATE INDEX pending_state ON pending(state);",
 };
 
 const int ledger_schema_latest =

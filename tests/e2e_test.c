@@ -535,8 +535,8 @@ static const struct failure failures[] = {
 	    .flaw = TC_NOT_A_CSR }, 2, "not a PKCS#10" },
 	{ "RSA 1024", { .cn = "f", .challenge = "lab-secret", .key_bits = 1024 },
 	    2, "2048 to 8192" },
-	{ "CertPoll", { .cn = "f", .challenge = "lab-secret", .msg_type = 20 },
-	    2, "not supported" },
+	{ "CertPoll with a CSR", { .cn = "f", .challenge = "lab-secret",
+	    .msg_type = 20 }, 2, "not an IssuerAndSubject" },
 	{ "GetCert with a CSR", { .cn = "f", .challenge = "lab-secret",
 	    .msg_type = 21 }, 2, "not an IssuerAndSerialNumber" },
 	{ "RenewalReq, self-signed", { .cn = "f", .msg_type = 17 }, 1,
@@ -1050,6 +1050,160 @@ START_TEST(test_getcrl)
 }
 END_TEST
 
+/* Send a CertPoll for req (same key, same transactionID). */
+static void
+cert_poll(const struct tu_server *s, const struct tc_req *req,
+    const X509_NAME *issuer, struct tc_req *poll, struct tc_rep *rep)
+{
+	struct tc_opts o = { .cn = "poller", .msg_type = 20, .key = req->key,
+	    .txid = req->txid };
+	X509_NAME *subject = X509_NAME_new();
+	struct tu_http h;
+	unsigned char *ias;
+	size_t len = 0;
+
+	X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
+	    (const unsigned char *)"manual", -1, -1, 0);
+	ias = tc_issuer_and_subject(issuer, subject, &len);
+	o.content = ias;
+	o.content_len = len;
+	build(s, &o, poll);
+	post(s, MSCEP, NULL, poll, &h);
+	check_certrep(s, poll, &h, rep);
+	tu_http_free(&h);
+	free(ias);
+	X509_NAME_free(subject);
+}
+
+static void
+resend_req(const struct tu_server *s, const struct tc_req *req,
+    struct tc_rep *rep)
+{
+	struct tu_http h;
+
+	post(s, MSCEP, NULL, req, &h);
+	check_certrep(s, req, &h, rep);
+	tu_http_free(&h);
+}
+
+/*
+ * approval = manual: PENDING until an administrator decides; CertPoll and
+ * a re-sent PKCSReq both poll; each decision is a ledger event.
+ */
+START_TEST(test_manual_approval)
+{
+	static const char *const manual[] = { "approval=manual", NULL };
+	struct tu_server s;
+	struct tc_opts o = { .cn = "manual", .challenge = "lab-secret" };
+	struct tc_req req, poll, req2;
+	struct tc_rep rep;
+	X509 *cacert, *issued;
+	char args[256], *out, *v;
+
+	ck_assert(tu_server_start(&s, manual));
+	cacert = tu_server_cert(&s, "ca");
+	build(&s, &o, &req);
+	resend_req(&s, &req, &rep);
+	ck_assert_int_eq(rep.status, 3);		/* PENDING */
+	ck_assert_int_eq(rep.has_content, 0);
+	tc_rep_free(&rep);
+	out = tu_scepctl(&s, "pending");
+	ck_assert_ptr_nonnull(strstr(out, req.txid));
+	free(out);
+
+	/* Both ways of polling keep getting PENDING. */
+	cert_poll(&s, &req, X509_get_subject_name(cacert), &poll, &rep);
+	ck_assert_int_eq(rep.status, 3);
+	tc_rep_free(&rep);
+	tc_req_free(&poll);
+	resend_req(&s, &req, &rep);
+	ck_assert_int_eq(rep.status, 3);
+	tc_rep_free(&rep);
+
+	snprintf(args, sizeof(args), "approve '%s'", req.txid);
+	out = tu_scepctl(&s, args);
+	ck_assert_ptr_nonnull(strstr(out, "approved"));
+	free(out);
+	out = tu_scepctl(&s, "pending");
+	ck_assert_ptr_null(strstr(out, req.txid));
+	free(out);
+
+	/* The first poll after approval issues; later ones resend it. */
+	cert_poll(&s, &req, X509_get_subject_name(cacert), &poll, &rep);
+	ck_assert_int_eq(rep.status, 0);
+	ck_assert_ptr_nonnull(rep.cert);
+	ck_assert_int_eq(EVP_PKEY_eq(X509_get0_pubkey(rep.cert), req.key), 1);
+	issued = rep.cert;
+	X509_up_ref(issued);
+	tc_rep_free(&rep);
+	tc_req_free(&poll);
+	resend_req(&s, &req, &rep);
+	ck_assert_int_eq(rep.status, 0);
+	ck_assert_int_eq(X509_cmp(rep.cert, issued), 0);
+	tc_rep_free(&rep);
+	cert_poll(&s, &req, X509_get_subject_name(cacert), &poll, &rep);
+	ck_assert_int_eq(rep.status, 0);
+	ck_assert_int_eq(X509_cmp(rep.cert, issued), 0);
+	tc_rep_free(&rep);
+	tc_req_free(&poll);
+	v = ledger_query(&s, "SELECT group_concat(outcome || ':' || message_type,"
+	    " ',') FROM (SELECT outcome, message_type FROM operations WHERE"
+	    " transaction_id = ?1 ORDER BY id)", req.txid);
+	ck_assert_str_eq(v, "pending:19,pending:20,pending:19,issued:20,"
+	    "reissued:19,reissued:20");
+	free(v);
+	v = ledger_query(&s, "SELECT e.source FROM events e JOIN operations o ON"
+	    " o.id = e.operation_id WHERE o.transaction_id = ?1 AND"
+	    " e.kind = 'approved'", req.txid);
+	ck_assert_str_eq(v, "api");
+	free(v);
+
+	/* Denied: the next poll fails, with the administrator's reason. */
+	o.cn = "denied";
+	build(&s, &o, &req2);
+	resend_req(&s, &req2, &rep);
+	ck_assert_int_eq(rep.status, 3);
+	tc_rep_free(&rep);
+	snprintf(args, sizeof(args), "deny '%s' --reason 'not in inventory'",
+	    req2.txid);
+	out = tu_scepctl(&s, args);
+	ck_assert_ptr_nonnull(strstr(out, "denied"));
+	free(out);
+	cert_poll(&s, &req2, X509_get_subject_name(cacert), &poll, &rep);
+	ck_assert_int_eq(rep.status, 2);
+	ck_assert_int_eq(rep.fail_info, 2);
+	v = ledger_query(&s, "SELECT reason FROM operations WHERE"
+	    " transaction_id = ?1 AND message_type = 20", req2.txid);
+	ck_assert_ptr_nonnull(strstr(v, "not in inventory"));
+	free(v);
+	tc_rep_free(&rep);
+	tc_req_free(&poll);
+
+	/* Polling for something never requested: badCertId. */
+	{
+		struct tc_opts other = { .cn = "nobody" };
+		struct tc_req ghost;
+
+		build(&s, &other, &ghost);
+		cert_poll(&s, &ghost, X509_get_subject_name(cacert), &poll, &rep);
+		ck_assert_int_eq(rep.status, 2);
+		ck_assert_int_eq(rep.fail_info, 4);
+		tc_rep_free(&rep);
+		tc_req_free(&poll);
+		tc_req_free(&ghost);
+	}
+	out = tu_scepctl(&s, "approve no-such-transaction 2>&1");
+	ck_assert_ptr_nonnull(strstr(out, "nothing pending"));
+	free(out);
+
+	X509_free(issued);
+	X509_free(cacert);
+	tc_req_free(&req);
+	tc_req_free(&req2);
+	ck_assert(tu_server_stop(&s));
+}
+END_TEST
+
 START_TEST(test_ec_client)
 {
 	struct tc_opts o = { .cn = "ec-device", .challenge = "lab-secret",
@@ -1354,6 +1508,7 @@ e2e_suite(void)
 	tcase_add_test(t, test_renewal_policy);
 	tcase_add_test(t, test_getcert);
 	tcase_add_test(t, test_getcrl);
+	tcase_add_test(t, test_manual_approval);
 	tcase_add_test(t, test_ec_client);
 	tcase_add_test(t, test_ledger_row);
 	tcase_add_test(t, test_concurrent);

@@ -12,6 +12,7 @@
 #include <openssl/cms.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs7.h>
 #include <openssl/rand.h>
 
 #include "pkcs7/scep_certrep.h"
@@ -352,7 +353,22 @@ certrep_roundtrip(int status, const EVP_CIPHER *cipher)
 		ck_assert_int_eq(X509_cmp(rep.cert, req.signer), 0);
 		ck_assert_int_eq(rep.fail_info, -1);
 	} else {
+		const unsigned char *p = der;
+		CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
+		PKCS7 *p7;
+
+		/* No pkcsPKIEnvelope, but an empty eContent is present ... */
 		ck_assert_int_eq(rep.has_content, 0);
+		ck_assert_ptr_nonnull(*CMS_get0_content(cms));
+		ck_assert_int_eq(ASN1_STRING_length(*CMS_get0_content(cms)), 0);
+		CMS_ContentInfo_free(cms);
+		/* ... because certmonger checks replies with PKCS7_verify. */
+		p = der;
+		p7 = d2i_PKCS7(NULL, &p, (long)len);
+		ck_assert_ptr_nonnull(p7);
+		ck_assert_int_eq(PKCS7_verify(p7, NULL, NULL, NULL, NULL,
+		    PKCS7_NOVERIFY), 1);
+		PKCS7_free(p7);
 		ck_assert_ptr_null(rep.cert);
 		ck_assert_int_eq(rep.fail_info, SCEP_FAIL_BAD_REQUEST);
 	}

@@ -405,8 +405,9 @@ tc_parse_certrep(const unsigned char *der, size_t len,
 	 * FAILURE and PENDING carry no content: the signature covers "".
 	 */
 	content = CMS_get0_content(cms);
-	r->has_content = content != NULL && *content != NULL;
-	if (!r->has_content)
+	r->has_content = content != NULL && *content != NULL &&
+	    ASN1_STRING_length(*content) > 0;
+	if (content == NULL || *content == NULL)
 		empty = BIO_new_mem_buf("", 0);
 	if (CMS_verify(cms, NULL, NULL, empty, NULL,
 	    CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) != 1)
@@ -504,5 +505,30 @@ tc_issuer_and_serial(const X509_NAME *issuer, const ASN1_INTEGER *serial,
 	}
 	OPENSSL_free(der);
 	PKCS7_ISSUER_AND_SERIAL_free(ias);
+	return out;
+}
+
+unsigned char *
+tc_issuer_and_subject(const X509_NAME *issuer, const X509_NAME *subject,
+    size_t *len)
+{
+	unsigned char *a = NULL, *b = NULL, *out = NULL, *p;
+	int na, nb, total;
+
+	na = i2d_X509_NAME(issuer, &a);
+	nb = i2d_X509_NAME(subject, &b);
+	if (na > 0 && nb > 0) {
+		total = ASN1_object_size(1, na + nb, V_ASN1_SEQUENCE);
+		if ((out = malloc((size_t)total)) != NULL) {
+			p = out;
+			ASN1_put_object(&p, 1, na + nb, V_ASN1_SEQUENCE,
+			    V_ASN1_UNIVERSAL);
+			memcpy(p, a, (size_t)na);
+			memcpy(p + na, b, (size_t)nb);
+			*len = (size_t)total;
+		}
+	}
+	OPENSSL_free(a);
+	OPENSSL_free(b);
 	return out;
 }

@@ -92,6 +92,10 @@ STACK_OF(X509) *tc_certs_only(const unsigned char *der, size_t len);
 
 EVP_PKEY *tc_rsa_key(int bits);
 
+/* DER IssuerAndSubject for CertPoll; malloc'd. */
+unsigned char *tc_issuer_and_subject(const X509_NAME *issuer,
+    const X509_NAME *subject, size_t *len);
+
 /* DER IssuerAndSerialNumber for GetCert / GetCRL; malloc'd. */
 unsigned char *tc_issuer_and_serial(const X509_NAME *issuer,
     const ASN1_INTEGER *serial, size_t *len);

@@ -81,11 +81,11 @@ START_TEST(test_schema_version)
 	sqlite3 *db;
 	char *err = NULL;
 
-	ck_assert_int_eq(ledger_schema_version(l), 3);
+	ck_assert_int_eq(ledger_schema_version(l), 4);
 	ledger_close(l);
 	/* Reopening does not migrate twice. */
 	ck_assert_int_eq(ledger_open(path, &l, &why), LEDGER_OK);
-	ck_assert_int_eq(ledger_schema_version(l), 3);
+	ck_assert_int_eq(ledger_schema_version(l), 4);
 	ledger_close(l);
 	l = NULL;
 	/* A ledger from a newer scepd is refused, not damaged. */
@@ -118,7 +118,7 @@ START_TEST(test_migrate_from_v1)
 	    " 4102444800, 0);", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	ck_assert_int_eq(ledger_open(v1, &old, &why), LEDGER_OK);
-	ck_assert_int_eq(ledger_schema_version(old), 3);
+	ck_assert_int_eq(ledger_schema_version(old), 4);
 	ck_assert_int_eq(ledger_cert_state(old, "0a", &cs), LEDGER_OK);
 	ck_assert_int_eq(cs.known, 1);
 	ck_assert_int_eq(cs.revoked_us, 0);

@@ -207,6 +207,83 @@ crl_check() {
 }
 crl_check
 
+# Manual approval on a second scepd: each client gets PENDING, an
+# administrator approves with scepctl, and the client's next poll (a
+# re-sent PKCSReq with the same transactionID, for both clients) gets the
+# certificate.
+MANUAL="$WORK/manual"
+mkdir -p "$MANUAL"
+"$BIN"/scepd -c conf/scepd.conf -o state_dir="$MANUAL/var" -o listen=127.0.0.1:0 \
+	-o port_file="$MANUAL/port" -o challenge="$CHALLENGE" -o ca_key_bits=2048 \
+	-o legacy_algorithms=yes -o approval=manual >"$MANUAL/scepd.log" 2>&1 &
+mpid=$!
+for _ in $(seq 1 300); do [ -s "$MANUAL/port" ] && break; sleep 0.1; done
+MPORT=$(cat "$MANUAL/port")
+scepctl_m() {
+	"$BIN"/scepctl -c conf/scepd.conf -o state_dir="$MANUAL/var" "$@"
+}
+# approve_when_pending CN: wait for the request, approve it; prints its txid.
+approve_when_pending() {
+	local tx=""
+	for _ in $(seq 1 100); do
+		tx=$(sqlite3 "$MANUAL/var/ledger.db" "SELECT transaction_id FROM
+			pending WHERE state = 'pending' AND (', ' || subject || ',')
+			LIKE '%, CN=$1,%'")
+		[ -n "$tx" ] && break
+		sleep 0.2
+	done
+	[ -n "$tx" ] && scepctl_m approve "$tx" >/dev/null && echo "$tx"
+}
+# polled NAME CERT TXID: PENDING first, then issued to the same txid.
+polled() {
+	local name=$1 cert=$2 tx=$3 seq
+	seq=$(sqlite3 "$MANUAL/var/ledger.db" "SELECT group_concat(outcome, ',')
+		FROM (SELECT outcome FROM operations WHERE transaction_id = '$tx'
+		ORDER BY id)")
+	if [ -z "$tx" ] || ! openssl verify -CAfile "$MANUAL/var/ca.pem" "$cert" \
+		>/dev/null 2>&1 || [ "${seq%%,*}" != pending ] ||
+		[ "${seq##*,}" != issued ]; then
+		echo "FAIL $name: txid '$tx', ledger '$seq'"; fail=$((fail + 1)); return
+	fi
+	echo "ok   $name: $seq"
+	pass=$((pass + 1))
+}
+
+d="$MANUAL/micromdm"
+mkdir -p "$d"
+(cd "$d" && timeout 150 scepclient -server-url "http://127.0.0.1:$MPORT/scep" \
+	-challenge "$CHALLENGE" -cn micromdm-manual -private-key "$d/key.pem" \
+	-certificate "$d/cert.pem" >"$d/log" 2>&1) &
+mm=$!
+tx=$(approve_when_pending micromdm-manual)
+wait "$mm" || { echo "scepclient (manual) failed:"; tail -3 "$d/log"; }
+polled "micromdm scepclient polling after approval" "$d/cert.pem" "$tx"
+
+d="$MANUAL/certmonger"
+mkdir -p "$d"/{config,requests,cas,local,tmp,out}
+certmonger_session() {
+	(cd "$d" && CERTMONGER_CONFIG_DIR="$d/config" CERTMONGER_REQUESTS_DIR="$d/requests" \
+		CERTMONGER_CAS_DIR="$d/cas" CERTMONGER_LOCAL_CA_DIR="$d/local" \
+		CERTMONGER_TMPDIR="$d/tmp" timeout 120 certmonger -n -L -P "$d/sock" \
+		-c "sh $1") >>"$d/log" 2>&1
+}
+cat >"$d/request.sh" <<SCRIPT
+getcert add-scep-ca -c manual -u "http://127.0.0.1:$MPORT/certsrv/mscep/mscep.dll" \
+	-N "$MANUAL/var/ca.pem" &&
+getcert request -c manual -f "$d/out/cert.pem" -k "$d/out/key.pem" \
+	-N CN=certmonger-manual -L "$CHALLENGE" &&
+for i in \$(seq 1 50); do getcert list | grep -q CA_WORKING && exit 0; sleep 0.2; done
+exit 1
+SCRIPT
+# certmonger waits days between polls; it also polls when it starts, so
+# stop it while pending and start it again after the approval.
+printf 'for i in $(seq 1 50); do getcert list | grep -q MONITORING && exit 0; sleep 0.2; done; exit 1\n' >"$d/resume.sh"
+certmonger_session "$d/request.sh" || echo "certmonger (manual) did not reach CA_WORKING"
+tx=$(approve_when_pending certmonger-manual)
+certmonger_session "$d/resume.sh" || { echo "certmonger (manual) did not finish:"; tail -5 "$d/log"; }
+polled "certmonger polling after approval" "$d/out/cert.pem" "$tx"
+kill "$mpid" 2>/dev/null && wait "$mpid" 2>/dev/null
+
 echo "interop: $pass passed, $fail failed"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
