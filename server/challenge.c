@@ -99,8 +99,8 @@ challenge_hash_text(const char *plain, char *out, size_t cap)
 }
 
 /* A random password from an alphabet without look-alikes. */
-static int
-generate(char *out)
+int
+challenge_generate(char out[CHALLENGE_GEN_LEN + 1])
 {
 	static const char alpha[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
 	unsigned char r[CHALLENGE_GEN_LEN];
@@ -147,7 +147,7 @@ challenge_reset(const char *state_dir, char *new_plain, const char **why)
 {
 	char path[PATH_MAX], text[CHALLENGE_HASH_MAX];
 
-	if (!hash_path(state_dir, path, sizeof(path)) || !generate(new_plain) ||
+	if (!hash_path(state_dir, path, sizeof(path)) || !challenge_generate(new_plain) ||
 	    !challenge_hash_text(new_plain, text, sizeof(text))) {
 		*why = "cannot generate a challenge password";
 		return 0;
@@ -219,6 +219,19 @@ challenge_setup(struct challenge *c, const char *value, const char *state_dir,
 		*why = "cannot hash the challenge password";
 		return 0;
 	}
+	return 1;
+}
+
+int
+challenge_sha256(const char *plain, char hex[65])
+{
+	unsigned char d[32];
+	unsigned int n = 0;
+
+	if (!EVP_Digest(plain, strlen(plain), d, &n, EVP_sha256(), NULL))
+		return 0;
+	hex_encode(d, sizeof(d), hex);
+	OPENSSL_cleanse(d, sizeof(d));
 	return 1;
 }
 

@@ -36,6 +36,11 @@ int challenge_setup(struct challenge *c, const char *value,
 /* Replace the "auto" password; prints nothing, returns it in new_plain. */
 int challenge_reset(const char *state_dir, char *new_plain, const char **why);
 
+/* A random password of CHALLENGE_GEN_LEN characters, no look-alikes. */
+int challenge_generate(char out[CHALLENGE_GEN_LEN + 1]);
+/* Lowercase hex SHA-256, how one-time passwords are kept. */
+int challenge_sha256(const char *plain, char hex[65]);
+
 /* 1 if offered matches; constant time in the password's content. */
 int challenge_verify(const struct challenge *c, const char *offered);
 

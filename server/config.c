@@ -22,6 +22,8 @@ struct key {
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const renewal_subjects[] = { "same", "csr", NULL };
 static const char *const approvals[] = { "auto", "manual", NULL };
+static const char *const challenge_modes[] = { "none", "static", "onetime",
+    "exec", NULL };
 
 #define F(m) offsetof(struct scepd_config, m)
 
@@ -49,6 +51,17 @@ static const struct key keys[] = {
 	{ "renewal_subject",		K_ENUM,     F(renewal_subject), 0, 0,
 	    renewal_subjects },
 	{ "approval",			K_ENUM,     F(approval), 0, 0, approvals },
+	{ "challenge_mode",		K_ENUM,     F(challenge_mode), 0, 0,
+	    challenge_modes },
+	{ "challenge_ttl",		K_SECONDS,  F(challenge_ttl), 60, 30L * 86400, NULL },
+	{ "challenge_max",		K_INT,      F(challenge_max), 1, 100000, NULL },
+	{ "challenge_exec",		K_STR,      F(challenge_exec), 0, 0, NULL },
+	{ "challenge_exec_timeout",	K_SECONDS,  F(challenge_exec_timeout), 1, 300, NULL },
+	{ "challenge_failures",		K_INT,      F(challenge_failures), 0, 100000, NULL },
+	{ "challenge_failure_window",	K_SECONDS,  F(challenge_failure_window), 1, 86400, NULL },
+	{ "admin_user",			K_STR,      F(admin_user), 1, 0, NULL },
+	{ "admin_password",		K_STR,      F(admin_password), 0, 0, NULL },
+	{ "admin_remote",		K_BOOL,     F(admin_remote), 0, 1, NULL },
 	{ "crl_days",			K_INT,      F(crl_days), 1, 365, NULL },
 	{ "crl_url",			K_STR,      F(crl_url), 0, 0, NULL },
 };
@@ -112,6 +125,16 @@ config_init(struct scepd_config *c)
 	c->renewal_subject = RENEWAL_SUBJECT_SAME;
 	c->crl_days = 7;
 	set_str(c, "crl_url", "");
+	c->challenge_mode = CHALLENGE_STATIC;
+	c->challenge_ttl = 3600;
+	c->challenge_max = 5;		/* NDES's PasswordMax default */
+	set_str(c, "challenge_exec", "");
+	c->challenge_exec_timeout = 10;
+	c->challenge_failures = 5;
+	c->challenge_failure_window = 900;
+	set_str(c, "admin_user", "admin");
+	set_str(c, "admin_password", "");
+	c->admin_remote = 0;
 }
 
 void

@@ -32,12 +32,24 @@ struct scepd_config {
 	int	 renewal_window;	/* seconds before expiry; 0: any time */
 	int	 renewal_subject;	/* enum renewal_subject */
 	int	 approval;		/* enum approval */
+	int	 challenge_mode;	/* enum challenge_mode */
+	int	 challenge_ttl;		/* one-time passwords live this long */
+	int	 challenge_max;		/* outstanding one-time passwords */
+	char	*challenge_exec;	/* program for challenge_mode = exec */
+	int	 challenge_exec_timeout;
+	int	 challenge_failures;	/* per address per window; 0: off */
+	int	 challenge_failure_window;
+	char	*admin_user;		/* /certsrv/mscep_admin/ Basic auth */
+	char	*admin_password;	/* "": the page is off */
+	int	 admin_remote;		/* serve it beyond loopback */
 	int	 crl_days;		/* CRL validity (nextUpdate) */
 	char	*crl_url;		/* CDP in issued certificates; "" none */
 };
 
 enum renewal_subject { RENEWAL_SUBJECT_SAME, RENEWAL_SUBJECT_CSR };
 enum approval { APPROVAL_AUTO, APPROVAL_MANUAL };
+enum challenge_mode { CHALLENGE_NONE, CHALLENGE_STATIC, CHALLENGE_ONETIME,
+    CHALLENGE_EXEC };
 
 #define CONFIG_ERR_MAX 512
 

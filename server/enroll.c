@@ -6,6 +6,7 @@
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -13,6 +14,7 @@
 #include "pkcs7/scep_certrep.h"
 #include "pkcs7/scep_msg.h"
 #include "server/b64.h"
+#include "server/challenge_exec.h"
 #include "server/crl.h"
 #include "server/enroll.h"
 #include "server/log.h"
@@ -40,6 +42,8 @@ struct op {
 	char			*subject;
 	char			*sans;
 	char			 challenge[CA_MAX_CHALLENGE + 1];
+	char			 exec_reason[EXEC_MAX_REASON + 1];
+	char			*profile_name;	/* from a one-time challenge */
 };
 
 int
@@ -130,6 +134,7 @@ op_free(struct op *o)
 	free(o->subject);
 	free(o->sans);
 	OPENSSL_cleanse(o->challenge, sizeof(o->challenge));
+	free(o->profile_name);
 }
 
 static int
@@ -396,13 +401,102 @@ open_envelope(struct enroll_ctx *e, struct op *o, const char **why)
 	return err;
 }
 
+/* challenge_mode = exec: the configured program decides. */
+static int
+exec_allows(struct enroll_ctx *e, struct op *o, int present)
+{
+	struct exec_request r;
+	BIO *b = NULL;
+	char *pem = NULL;
+	long n;
+	int rv = EXEC_ERROR;
+
+	if ((b = BIO_new(BIO_s_mem())) == NULL ||
+	    !PEM_write_bio_X509_REQ(b, o->csr) || (n = BIO_get_mem_data(b, &pem)) <= 0 ||
+	    (pem = strndup(pem, (size_t)n)) == NULL) {
+		snprintf(o->exec_reason, sizeof(o->exec_reason),
+		    "cannot encode the CSR");
+		goto out;
+	}
+	memset(&r, 0, sizeof(r));
+	r.program = e->challenge_exec;
+	r.timeout = e->challenge_exec_timeout;
+	r.csr_pem = pem;
+	r.txid = o->row.transaction_id;
+	r.challenge = present ? o->challenge : "";
+	r.subject = o->subject;
+	r.client_addr = o->row.client_addr ? o->row.client_addr : "";
+	rv = challenge_exec(&r, o->exec_reason, sizeof(o->exec_reason));
+out:
+	free(pem);
+	BIO_free(b);
+	return rv == EXEC_ALLOW;
+}
+
+/*
+ * The enrollment challenge, by challenge_mode.  Failures are counted per
+ * client address; past challenge_failures the address waits out the
+ * window without its passwords even being looked at.
+ */
+static scep_err
+check_challenge(struct enroll_ctx *e, struct op *o, const char **why)
+{
+	char sha[65];
+	time_t now = time(NULL);
+	const char *addr = o->row.client_addr ? o->row.client_addr : "";
+	int present, rv, ok = 0;
+
+	if (e->challenge_mode == CHALLENGE_NONE ||
+	    (e->challenge_mode == CHALLENGE_STATIC && !e->challenge.required))
+		return SCEP_OK;
+	if (ratelimit_blocked(&e->failures, addr, now)) {
+		o->row.challenge_event = "challenge_rate_limited";
+		*why = "too many failed challenges from this address; try later";
+		return SCEP_ERR_BAD_REQUEST;
+	}
+	if ((rv = ca_csr_challenge(o->csr, o->challenge, sizeof(o->challenge),
+	    &present, why)) != CA_OK)
+		return ca_to_scep(rv);
+	switch (e->challenge_mode) {
+	case CHALLENGE_STATIC:
+		ok = present && challenge_verify(&e->challenge, o->challenge);
+		*why = present ? "challenge password wrong" :
+		    "challenge password missing";
+		break;
+	case CHALLENGE_ONETIME:
+		*why = "challenge password missing";
+		if (!present)
+			break;
+		if (!challenge_sha256(o->challenge, sha))
+			return SCEP_ERR_INTERNAL;
+		rv = ledger_challenge_use(e->ledger, sha, o->row.transaction_id,
+		    o->pubkey_sha256, &o->profile_name);
+		if (rv == LEDGER_CHALLENGE_ERROR)
+			return SCEP_ERR_INTERNAL;
+		ok = rv == LEDGER_CHALLENGE_OK;
+		*why = "one-time challenge password unknown, used or expired";
+		break;
+	case CHALLENGE_EXEC:
+		ok = exec_allows(e, o, present);
+		*why = o->exec_reason;
+		break;
+	}
+	if (!ok) {
+		ratelimit_fail(&e->failures, addr, now);
+		o->row.challenge_event = "challenge_failed";
+		return SCEP_ERR_BAD_REQUEST;
+	}
+	o->row.challenge_event = "challenge_ok";
+	return SCEP_OK;
+}
+
 /* RFC 8894 3.3.1: the checks before anything is issued. */
 static scep_err
 check_request(struct enroll_ctx *e, struct op *o, const char **why)
 {
 	const unsigned char *content;
 	size_t len;
-	int present, rv;
+	int rv;
 	scep_err err;
 
 	if ((err = open_envelope(e, o, why)) != SCEP_OK)
@@ -422,20 +516,9 @@ check_request(struct enroll_ctx *e, struct op *o, const char **why)
 	if ((err = check_signer(e, o, why)) != SCEP_OK)
 		return err;
 	/* A renewal is authorised by the certificate that signed it. */
-	if (o->renewal_of != NULL || !e->challenge.required)
+	if (o->renewal_of != NULL)
 		return SCEP_OK;
-	if ((rv = ca_csr_challenge(o->csr, o->challenge, sizeof(o->challenge),
-	    &present, why)) != CA_OK)
-		return ca_to_scep(rv);
-	if (!present) {
-		*why = "challenge password missing";
-		return SCEP_ERR_BAD_REQUEST;
-	}
-	if (!challenge_verify(&e->challenge, o->challenge)) {
-		*why = "challenge password wrong";
-		return SCEP_ERR_BAD_REQUEST;
-	}
-	return SCEP_OK;
+	return check_challenge(e, o, why);
 }
 
 static int
@@ -470,7 +553,8 @@ issue(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 			break;
 		o->cert_is_new = 1;
 		o->row.outcome = "issued";
-		o->row.reason = NULL;
+		/* exec mode: the program's first line says why it allowed. */
+		o->row.reason = o->exec_reason[0] != '\0' ? o->exec_reason : NULL;
 		if (build_certrep(e, o, SCEP_STATUS_SUCCESS, -1, rep) != SCEP_OK)
 			break;
 		rv = op_record(e, o, rep);

@@ -12,6 +12,7 @@
 
 #include "ca/ca.h"
 #include "server/challenge.h"
+#include "server/ratelimit.h"
 #include "store/ledger.h"
 
 #define ENROLL_STRIPES 64
@@ -19,7 +20,11 @@
 struct enroll_ctx {
 	ca			*ca;
 	ledger			*ledger;
-	struct challenge	 challenge;
+	int			 challenge_mode;	/* enum challenge_mode */
+	struct challenge	 challenge;	/* static */
+	const char		*challenge_exec;	/* exec */
+	int			 challenge_exec_timeout;
+	struct ratelimit	 failures;	/* failed challenges per address */
 	struct ca_profile	 profile;
 	int			 allow_legacy;
 	long			 max_clock_skew;

@@ -14,6 +14,7 @@
 #include <openssl/x509.h>
 
 #include "pkcs7/scep_certrep.h"
+#include "server/admin_page.h"
 #include "server/b64.h"
 #include "server/crl.h"
 #include "server/http.h"
@@ -28,6 +29,7 @@ struct http_server {
 	const char		*cacert_type;
 	const char		*caps;
 	char			 crl_path[64];	/* "/crl/<ca id>.crl" */
+	struct http_admin	 admin;
 };
 
 /* Per-request state, from the first callback to the completion notice. */
@@ -250,6 +252,75 @@ client_addr(struct MHD_Connection *c, char *buf, size_t cap)
 }
 
 static int
+is_loopback(const char *addr)
+{
+	return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+	    strncmp(addr, "::ffff:127.", 11) == 0;
+}
+
+static int
+is_admin_path(const char *url)
+{
+	return strcasecmp(url, "/certsrv/mscep_admin") == 0 ||
+	    strcasecmp(url, "/certsrv/mscep_admin/") == 0 ||
+	    strcasecmp(url, "/certsrv/mscep_admin/default.aspx") == 0;
+}
+
+/* HTTP Basic credentials against the configured user and password hash. */
+static int
+admin_authorised(http_server *s, struct MHD_Connection *c)
+{
+	char *pass = NULL, *user;
+	int ok = 0;
+
+	user = MHD_basic_auth_get_username_password(c, &pass);
+	if (user != NULL && pass != NULL &&
+	    strlen(user) == strlen(s->admin.user) &&
+	    CRYPTO_memcmp(user, s->admin.user, strlen(user)) == 0)
+		ok = challenge_verify(&s->admin.password, pass);
+	if (pass != NULL) {
+		OPENSSL_cleanse(pass, strlen(pass));
+		MHD_free(pass);
+	}
+	if (user != NULL)
+		MHD_free(user);
+	return ok;
+}
+
+/* NDES's challenge page: a new one-time password per authorised GET. */
+static enum MHD_Result
+admin_page(http_server *s, struct MHD_Connection *c, struct conn *k)
+{
+	static const char denied[] = "authentication required\n";
+	struct admin_page_opts o = { s->admin.ttl, s->admin.max, NULL };
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	const char *why = "";
+	char *html = NULL;
+
+	if (!s->admin.enabled)
+		return respond_text(c, 404, "not found\n");
+	if (!s->admin.remote && !is_loopback(k->addr))
+		return respond_text(c, 403, "the challenge page is served on "
+		    "loopback only (admin_remote = no)\n");
+	if (!admin_authorised(s, c)) {
+		log_warn("challenge page: authentication failed from %s", k->addr);
+		r = MHD_create_response_from_buffer(strlen(denied), (void *)denied,
+		    MHD_RESPMEM_PERSISTENT);
+		if (r == NULL)
+			return MHD_NO;
+		ret = MHD_queue_basic_auth_fail_response(c, "scepd", r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	if (!admin_page_render(s->enroll->ca, s->enroll->ledger, &o, &html, &why))
+		return respond_text(c, 500, "cannot make a challenge password\n");
+	log_info("challenge page: one-time password issued to %s", k->addr);
+	return respond(c, 200, "text/html; charset=utf-8", html, strlen(html),
+	    MHD_RESPMEM_MUST_FREE);
+}
+
+static int
 content_length_over(struct MHD_Connection *c, long max)
 {
 	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
@@ -319,6 +390,11 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 			return respond_text(c, 503, "CRL not published yet\n");
 		return respond(c, 200, "application/pkix-crl", crl, len,
 		    MHD_RESPMEM_MUST_FREE);
+	}
+	if (is_admin_path(url)) {
+		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+			return respond_text(c, 405, "the challenge page wants GET\n");
+		return admin_page(s, c, k);
 	}
 	if (!is_scep_path(url))
 		return respond_text(c, 404, "not found\n");
@@ -443,7 +519,8 @@ http_stop(http_server *s)
 
 int
 http_start(const struct scepd_config *cfg, struct enroll_ctx *e,
-    http_server **out, int *port, const char **why)
+    const struct http_admin *admin, http_server **out, int *port,
+    const char **why)
 {
 	struct sockaddr_storage ss;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
@@ -478,6 +555,7 @@ http_start(const struct scepd_config *cfg, struct enroll_ctx *e,
 		return 0;
 	}
 	s->enroll = e;
+	s->admin = *admin;
 	s->max_body = cfg->max_body;
 	s->caps = http_caps_text(cfg->legacy_algorithms);
 	{

@@ -13,9 +13,20 @@
 
 typedef struct http_server http_server;
 
+/* NDES's /certsrv/mscep_admin/ page (challenge_mode = onetime). */
+struct http_admin {
+	int			 enabled;
+	int			 remote;	/* serve beyond loopback */
+	const char		*user;
+	struct challenge	 password;	/* hashed */
+	long			 ttl;
+	int			 max;
+};
+
 /* Start serving; *port receives the bound port (useful with port 0). */
 int http_start(const struct scepd_config *cfg, struct enroll_ctx *e,
-    http_server **out, int *port, const char **why);
+    const struct http_admin *admin, http_server **out, int *port,
+    const char **why);
 void http_stop(http_server *s);
 
 /* The GetCACaps text for this configuration (static storage). */

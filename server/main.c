@@ -83,7 +83,7 @@ refresher_stop(struct refresher *r)
 static void
 banner(const struct scepd_config *cfg, const ca *c, int port,
     const char *host, int ca_created, const char *new_challenge,
-    const struct challenge *ch)
+    const struct challenge *ch, int admin_page)
 {
 	char sha256[EVP_MAX_MD_SIZE * 2 + 1], sha1[EVP_MAX_MD_SIZE * 2 + 1];
 	char *subject = ca_name_oneline(X509_get_subject_name(ca_cert_get0(c)));
@@ -106,8 +106,14 @@ banner(const struct scepd_config *cfg, const ca *c, int port,
 			printf("  CRL:             http://%s%s%s:%d/crl/%s.crl\n",
 			    open6, host, close6, port, id);
 	}
-	if (!ch->required)
+	if (cfg->challenge_mode == CHALLENGE_NONE ||
+	    (cfg->challenge_mode == CHALLENGE_STATIC && !ch->required))
 		printf("  challenge:       none required\n");
+	else if (cfg->challenge_mode == CHALLENGE_ONETIME)
+		printf("  challenge:       one-time: `scepctl challenge new`%s\n",
+		    admin_page ? " or /certsrv/mscep_admin/" : "");
+	else if (cfg->challenge_mode == CHALLENGE_EXEC)
+		printf("  challenge:       decided by %s\n", cfg->challenge_exec);
 	else if (*new_challenge != '\0')
 		printf("  challenge:       %s\n", new_challenge);
 	else if (strcmp(cfg->challenge, "auto") == 0)
@@ -126,6 +132,7 @@ main(int argc, char *argv[])
 	struct scepd_config cfg;
 	struct enroll_ctx e;
 	struct ca_params cp;
+	struct http_admin admin;
 	char *overrides[MAX_OVERRIDES], err[CONFIG_ERR_MAX], path[4096];
 	char new_challenge[CHALLENGE_GEN_LEN + 1], host[256];
 	const char *conf = NULL, *why = "";
@@ -233,20 +240,53 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	refresher.running = 1;
-	if (!challenge_setup(&e.challenge, cfg.challenge, cfg.state_dir,
+	e.challenge_mode = cfg.challenge_mode;
+	e.challenge_exec = cfg.challenge_exec;
+	e.challenge_exec_timeout = cfg.challenge_exec_timeout;
+	ratelimit_init(&e.failures, cfg.challenge_failures,
+	    cfg.challenge_failure_window);
+	if (cfg.challenge_mode == CHALLENGE_STATIC &&
+	    !challenge_setup(&e.challenge, cfg.challenge, cfg.state_dir,
 	    new_challenge, &generated, &why)) {
 		log_error("%s", why);
 		goto out;
 	}
+	if (cfg.challenge_mode == CHALLENGE_EXEC &&
+	    (*cfg.challenge_exec != '/' || access(cfg.challenge_exec, X_OK) != 0)) {
+		log_error("challenge_exec: '%s' is not an executable absolute path",
+		    cfg.challenge_exec);
+		goto out;
+	}
+	memset(&admin, 0, sizeof(admin));
+	admin.enabled = cfg.challenge_mode == CHALLENGE_ONETIME &&
+	    *cfg.admin_password != '\0';
+	admin.remote = cfg.admin_remote;
+	admin.user = cfg.admin_user;
+	admin.ttl = cfg.challenge_ttl;
+	admin.max = cfg.challenge_max;
+	if (admin.enabled) {
+		int unused;
+
+		if (strcmp(cfg.admin_password, "auto") == 0 ||
+		    !challenge_setup(&admin.password, cfg.admin_password,
+		    cfg.state_dir, new_challenge, &unused, &why)) {
+			log_error("admin_password: want a password or a "
+			    "pbkdf2-sha256 hash");
+			goto out;
+		}
+		OPENSSL_cleanse(cfg.admin_password, strlen(cfg.admin_password));
+	}
 	/* Only the hash stays in memory. */
-	if (strcmp(cfg.challenge, "auto") != 0)
+	if (strcmp(cfg.challenge, "auto") != 0 &&
+	    cfg.challenge_mode == CHALLENGE_STATIC)
 		OPENSSL_cleanse(cfg.challenge, strlen(cfg.challenge));
-	if (!http_start(&cfg, &e, &http, &port, &why)) {
+	if (!http_start(&cfg, &e, &admin, &http, &port, &why)) {
 		log_error("%s: %s", cfg.listen, why);
 		goto out;
 	}
 	config_listen_parse(cfg.listen, host, sizeof(host), &sig);
-	banner(&cfg, c, port, host, created, new_challenge, &e.challenge);
+	banner(&cfg, c, port, host, created, new_challenge, &e.challenge,
+	    admin.enabled);
 	OPENSSL_cleanse(new_challenge, sizeof(new_challenge));
 	if (*cfg.port_file != '\0' && !setup_port_file(cfg.port_file, port)) {
 		log_error("cannot write port_file %s", cfg.port_file);

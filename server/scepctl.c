@@ -13,6 +13,7 @@
 #include <openssl/pem.h>
 
 #include "ca/ca.h"
+#include "server/admin_page.h"
 #include "server/challenge.h"
 #include "server/crl.h"
 #include "server/setup.h"
@@ -35,6 +36,8 @@ usage(void)
 	    "                         deny a pending request\n"
 	    "  revoke SERIAL [--reason REASON]\n"
 	    "                         revoke a certificate (RFC 5280 reason name)\n"
+	    "  challenge new [--ttl 60m] [--count N]\n"
+	    "                         one-time passwords (challenge_mode = onetime)\n"
 	    "  challenge reset        new challenge password (challenge = auto)\n"
 	    "  challenge hash         read a password on stdin, print its hash\n");
 	exit(2);
@@ -260,12 +263,70 @@ cmd_ca(const struct scepd_config *cfg)
 	return 0;
 }
 
+/* challenge new [--ttl D] [--count N]: one-time passwords, stored hashed. */
+static int
+challenge_new(const struct scepd_config *cfg, int argc, char **argv)
+{
+	char pw[CHALLENGE_GEN_LEN + 1], *end;
+	long ttl = cfg->challenge_ttl, count = 1, i;
+	ledger *l = NULL;
+	int a, rv = LEDGER_CHALLENGE_OK;
+
+	for (a = 2; a + 1 < argc; a += 2) {
+		if (strcmp(argv[a], "--ttl") == 0) {
+			ttl = strtol(argv[a + 1], &end, 10);
+			if (*end == 'm')
+				ttl *= 60, end++;
+			else if (*end == 'h')
+				ttl *= 3600, end++;
+			else if (*end == 's')
+				end++;
+			if (*end != '\0' || ttl < 60 || ttl > 30L * 86400)
+				usage();
+		} else if (strcmp(argv[a], "--count") == 0) {
+			count = strtol(argv[a + 1], &end, 10);
+			if (*end != '\0' || count < 1 || count > 1000)
+				usage();
+		} else {
+			usage();
+		}
+	}
+	if (a != argc)
+		usage();
+	if (cfg->challenge_mode != CHALLENGE_ONETIME)
+		fprintf(stderr, "scepctl: warning: challenge_mode is not onetime; "
+		    "scepd will not accept these\n");
+	if (!open_ledger(cfg, &l))
+		return 1;
+	for (i = 0; i < count && rv == LEDGER_CHALLENGE_OK; i++) {
+		rv = admin_new_password(l, ttl, NULL, cfg->challenge_max, pw);
+		if (rv == LEDGER_CHALLENGE_OK)
+			printf("%s\n", pw);
+	}
+	OPENSSL_cleanse(pw, sizeof(pw));
+	ledger_close(l);
+	if (rv == LEDGER_CHALLENGE_FULL) {
+		fprintf(stderr, "scepctl: %d unused passwords are outstanding "
+		    "(challenge_max); wait for them to be used or expire\n",
+		    cfg->challenge_max);
+		return 1;
+	}
+	if (rv != LEDGER_CHALLENGE_OK) {
+		fprintf(stderr, "scepctl: cannot store the password\n");
+		return 1;
+	}
+	fprintf(stderr, "valid for %ld minutes, once each\n", ttl / 60);
+	return 0;
+}
+
 static int
 cmd_challenge(const struct scepd_config *cfg, int argc, char **argv)
 {
 	char plain[CA_MAX_CHALLENGE + 2], text[CHALLENGE_HASH_MAX];
 	const char *why = "";
 
+	if (argc >= 2 && strcmp(argv[1], "new") == 0)
+		return challenge_new(cfg, argc, argv);
 	if (argc != 2)
 		usage();
 	if (strcmp(argv[1], "reset") == 0) {

@@ -24,6 +24,10 @@ enum stmt {
 	ST_PENDING_FIND,
 	ST_PENDING_DECIDE,
 	ST_PENDING_ISSUED,
+	ST_CHALLENGE_COUNT,
+	ST_CHALLENGE_ADD,
+	ST_CHALLENGE_USE,
+	ST_CHALLENGE_REUSE,
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
@@ -79,6 +83,15 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " transaction_id = ?1) AND state = 'pending' RETURNING operation_id",
 	[ST_PENDING_ISSUED] = "UPDATE pending SET state = 'issued',"
 	    " cert_serial = ?2 WHERE id = ?1 AND state = 'approved'",
+	[ST_CHALLENGE_COUNT] = "SELECT count(*) FROM challenges WHERE"
+	    " used_us IS NULL AND expires_us > ?1",
+	[ST_CHALLENGE_ADD] = "INSERT INTO challenges (sha256, created_us,"
+	    " expires_us, profile) VALUES (?1, ?2, ?3, ?4)",
+	[ST_CHALLENGE_USE] = "UPDATE challenges SET used_us = ?2,"
+	    " used_by_txid = ?3, used_by_key = ?4 WHERE sha256 = ?1 AND"
+	    " used_us IS NULL AND expires_us > ?2 RETURNING profile",
+	[ST_CHALLENGE_REUSE] = "SELECT profile FROM challenges WHERE"
+	    " sha256 = ?1 AND used_by_txid = ?2 AND used_by_key = ?3",
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
@@ -409,7 +422,8 @@ ledger_record(ledger *l, const struct ledger_op *op,
 	if ((detail = outcome_detail(l, op)) == NULL)
 		goto rollback;
 	if (!insert_event(l, id, op->received_us, "request_received", "server",
-	    NULL) ||
+	    NULL) || (op->challenge_event != NULL &&
+	    !insert_event(l, id, now, op->challenge_event, "server", NULL)) ||
 	    !insert_event(l, id, now, op->outcome, "server", detail))
 		goto rollback;
 	if (op->renewal_of != NULL && strcmp(op->outcome, "issued") == 0 &&
@@ -742,6 +756,90 @@ rollback:
 out:
 	pthread_mutex_unlock(&l->mu);
 	free(detail);
+	return ret;
+}
+
+int
+ledger_challenge_add(ledger *l, const char *sha256, int64_t expires_us,
+    const char *profile, int max_outstanding)
+{
+	sqlite3_stmt *st;
+	int64_t now = now_us();
+	int ret = LEDGER_CHALLENGE_ERROR, outstanding;
+
+	pthread_mutex_lock(&l->mu);
+	if (run(l->st[ST_BEGIN]) != SQLITE_DONE)
+		goto out;
+	st = l->st[ST_CHALLENGE_COUNT];
+	sqlite3_bind_int64(st, 1, now);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		goto rollback;
+	}
+	outstanding = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	/* Like NDES's PasswordMax: a cache that can fill up. */
+	if (outstanding >= max_outstanding) {
+		ret = LEDGER_CHALLENGE_FULL;
+		goto rollback;
+	}
+	st = l->st[ST_CHALLENGE_ADD];
+	bind_text(st, 1, sha256);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 3, expires_us);
+	bind_text(st, 4, profile);
+	if (run(st) != SQLITE_DONE || run(l->st[ST_COMMIT]) != SQLITE_DONE)
+		goto rollback;
+	ret = LEDGER_CHALLENGE_OK;
+	goto out;
+rollback:
+	run(l->st[ST_ROLLBACK]);
+out:
+	pthread_mutex_unlock(&l->mu);
+	return ret;
+}
+
+int
+ledger_challenge_use(ledger *l, const char *sha256, const char *txid,
+    const char *pubkey_sha256, char **profile)
+{
+	sqlite3_stmt *st = l->st[ST_CHALLENGE_USE];
+	int rc, ret = LEDGER_CHALLENGE_ERROR;
+
+	*profile = NULL;
+	pthread_mutex_lock(&l->mu);
+	bind_text(st, 1, sha256);
+	sqlite3_bind_int64(st, 2, now_us());
+	bind_text(st, 3, txid);
+	bind_text(st, 4, pubkey_sha256);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*profile = column_dup(st, 0);
+		ret = LEDGER_CHALLENGE_OK;
+	}
+	while (rc == SQLITE_ROW)
+		rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (ret == LEDGER_CHALLENGE_OK || rc != SQLITE_DONE)
+		goto out;
+	/* Already used, but by this very request sent again. */
+	st = l->st[ST_CHALLENGE_REUSE];
+	bind_text(st, 1, sha256);
+	bind_text(st, 2, txid);
+	bind_text(st, 3, pubkey_sha256);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*profile = column_dup(st, 0);
+		ret = LEDGER_CHALLENGE_OK;
+	} else if (rc == SQLITE_DONE) {
+		ret = LEDGER_CHALLENGE_UNKNOWN;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+out:
+	pthread_mutex_unlock(&l->mu);
 	return ret;
 }
 

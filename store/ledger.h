@@ -60,6 +60,8 @@ struct ledger_op {
 	size_t		 pending_csr_len;
 	/* outcome "issued" for an approved request: its pending row. */
 	int64_t		 completes_pending;
+	/* An extra event for the challenge check: challenge_ok, ... */
+	const char	*challenge_event;
 };
 
 #define LEDGER_B64_HEAD	1024
@@ -163,6 +165,28 @@ int ledger_pending_decide(ledger *l, const char *txid, int approve,
     const char *reason);
 /* Requests still waiting, as JSON (one object a line). */
 int ledger_pending_json(ledger *l, FILE *out);
+
+enum ledger_challenge_result {
+	LEDGER_CHALLENGE_OK = 0,
+	LEDGER_CHALLENGE_FULL,		/* challenge_max outstanding already */
+	LEDGER_CHALLENGE_UNKNOWN,	/* no such password, used or expired */
+	LEDGER_CHALLENGE_ERROR,
+};
+
+/*
+ * Store a one-time password's SHA-256 (hex) until expires_us, unless max
+ * unused, unexpired ones are outstanding already.
+ */
+int ledger_challenge_add(ledger *l, const char *sha256, int64_t expires_us,
+    const char *profile, int max_outstanding);
+/*
+ * Use a one-time password: one statement, so one use even under
+ * concurrent requests.  The same transaction and key may present it
+ * again (a re-sent request).  *profile (malloc'd or NULL) is the profile
+ * it was made for.
+ */
+int ledger_challenge_use(ledger *l, const char *sha256, const char *txid,
+    const char *pubkey_sha256, char **profile);
 
 /* Current schema version (PRAGMA user_version). */
 int ledger_schema_version(ledger *l);

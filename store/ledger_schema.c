@@ -132,6 +132,22 @@ const char *const ledger_migrations[] = {
 	") STRICT;"
 	"CREATE INDEX pending_txid ON pending(transaction_id);"
 	"CREATE INDEX pending_state ON pending(state);",
+
+	/*
+	 * 4 -> 5: one-time challenge passwords (challenge_mode = onetime),
+	 * kept as SHA-256 of random passwords; used at most once.
+	 */
+	"CREATE TABLE challenges ("
+	"  id            INTEGER PRIMARY KEY,"
+	"  sha256        TEXT NOT NULL UNIQUE,"
+	"  created_us    INTEGER NOT NULL,"
+	"  expires_us    INTEGER NOT NULL,"
+	"  profile       TEXT,"
+	"  used_us       INTEGER,"
+	"  used_by_txid  TEXT,"
+	"  used_by_key   TEXT"
+	") STRICT;"
+	"CREATE INDEX challenges_open ON challenges(used_us, expires_us);",
 };
 
 const int ledger_schema_latest =

@@ -2,11 +2,14 @@
  * End to end: the real bin/scepd on 127.0.0.1 port 0, driven over HTTP by
  * a SCEP client that shares no code with the server.
  */
+#include <sys/stat.h>
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <check.h>
 #include <openssl/bn.h>
@@ -47,8 +50,9 @@ stop_checked(struct tu_server *s)
 static void
 start_main(void)
 {
+	/* Failed-challenge limits have their own test; none here. */
 	static const char *const extra[] = { "legacy_algorithms=no",
-	    "max_clock_skew=300", NULL };
+	    "max_clock_skew=300", "challenge_failures=0", NULL };
 
 	start_or_exit(&srv, extra);
 }
@@ -1204,6 +1208,210 @@ START_TEST(test_manual_approval)
 }
 END_TEST
 
+/* Enroll against s with this challenge; the reply's status and reason. */
+static int
+try_challenge(const struct tu_server *s, const char *cn, const char *pw,
+    char **reason)
+{
+	struct tc_opts o = { .cn = cn, .challenge = pw };
+	struct tc_req req;
+	struct tc_rep rep;
+	struct tu_http h;
+	int status;
+
+	build(s, &o, &req);
+	post(s, MSCEP, NULL, &req, &h);
+	check_certrep(s, &req, &h, &rep);
+	status = rep.status;
+	if (reason != NULL)
+		*reason = ledger_query(s, "SELECT reason FROM operations WHERE"
+		    " transaction_id = ?1", req.txid);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	tu_http_free(&h);
+	return status;
+}
+
+struct racer {
+	const struct tu_server	*s;
+	struct tc_req		 req;
+	pthread_barrier_t	*barrier;
+	int			 status;
+};
+
+static void *
+race(void *arg)
+{
+	struct racer *r = arg;
+	struct tu_http h;
+	struct tc_rep rep;
+
+	pthread_barrier_wait(r->barrier);
+	r->status = -1;
+	if (tu_http(r->s->port, "POST", MSCEP "?operation=PKIOperation", NULL,
+	    r->req.der, r->req.len, &h)) {
+		if (tc_parse_certrep(h.body, h.len, &r->req, &rep)) {
+			r->status = rep.status;
+			tc_rep_free(&rep);
+		}
+		tu_http_free(&h);
+	}
+	return NULL;
+}
+
+/* challenge_mode = onetime: scepctl and NDES's page; one use each. */
+START_TEST(test_onetime_challenge)
+{
+	static const char *const extra[] = { "challenge_mode=onetime",
+	    "admin_password=page-secret", "challenge_max=3",
+	    "challenge_failures=0", NULL };
+	struct tu_server s;
+	struct tu_http h;
+	char *out, *reason, pw[2][64], url[128];
+	int i;
+
+	ck_assert(tu_server_start(&s, extra));
+	out = tu_scepctl(&s, "challenge new --count 2 --ttl 10m 2>/dev/null");
+	ck_assert_int_eq(sscanf(out, "%63s %63s", pw[0], pw[1]), 2);
+	free(out);
+	/* The password cache is full at challenge_max, like NDES's. */
+	out = tu_scepctl(&s, "-o challenge_max=3 challenge new --count 2 2>&1");
+	ck_assert_ptr_nonnull(strstr(out, "outstanding"));
+	free(out);
+
+	ck_assert_int_eq(try_challenge(&s, "first", pw[0], NULL), 0);
+	ck_assert_int_eq(try_challenge(&s, "second", pw[0], &reason), 2);
+	ck_assert_str_eq(reason, "one-time challenge password unknown, used or "
+	    "expired");
+	free(reason);
+	ck_assert_int_eq(try_challenge(&s, "typo", "not-a-password", NULL), 2);
+
+	/* Eight requests race for one password: exactly one wins. */
+	{
+		struct racer r[8];
+		pthread_t t[8];
+		pthread_barrier_t barrier;
+		struct tc_opts o = { .cn = "racer", .challenge = pw[1] };
+		int wins = 0;
+
+		pthread_barrier_init(&barrier, NULL, 8);
+		for (i = 0; i < 8; i++) {
+			r[i].s = &s;
+			r[i].barrier = &barrier;
+			build(&s, &o, &r[i].req);
+		}
+		for (i = 0; i < 8; i++)
+			pthread_create(&t[i], NULL, race, &r[i]);
+		for (i = 0; i < 8; i++) {
+			pthread_join(t[i], NULL);
+			wins += r[i].status == 0;
+			ck_assert(r[i].status == 0 || r[i].status == 2);
+			tc_req_free(&r[i].req);
+		}
+		pthread_barrier_destroy(&barrier);
+		ck_assert_int_eq(wins, 1);
+	}
+
+	/* NDES's page: Basic auth, then a password in NDES's words. */
+	snprintf(url, sizeof(url), "/certsrv/mscep_admin/");
+	ck_assert(tu_http(s.port, "GET", url, NULL, NULL, 0, &h));
+	ck_assert_int_eq(h.status, 401);
+	tu_http_free(&h);
+	{
+		/* "admin:page-secret" in base64, as a browser sends it. */
+		char *auth = b64_encode((const unsigned char *)"admin:page-secret",
+		    17, 0), target[512], *p, page_pw[64];
+
+		snprintf(target, sizeof(target), "%s HTTP/1.1\r\nAuthorization: "
+		    "Basic %s\r\nX-Ignore:", url, auth);
+		/* tu_http puts the target on the request line: smuggle the header. */
+		ck_assert(tu_http(s.port, "GET", target, NULL, NULL, 0, &h));
+		ck_assert_int_eq(h.status, 200);
+		ck_assert_ptr_nonnull(strstr(h.ctype, "text/html"));
+		p = strstr((char *)h.body, "The enrollment challenge password is: <B> ");
+		ck_assert_ptr_nonnull(p);
+		ck_assert_int_eq(sscanf(p + 42, "%63s", page_pw), 1);
+		ck_assert_ptr_nonnull(strstr((char *)h.body, "used only once and "
+		    "will expire within 60 minutes"));
+		tu_http_free(&h);
+		ck_assert_int_eq(try_challenge(&s, "from-page", page_pw, NULL), 0);
+		free(auth);
+	}
+	ck_assert(tu_server_stop(&s));
+}
+END_TEST
+
+/* challenge_mode = exec: a program decides; its first line is the reason. */
+START_TEST(test_exec_challenge)
+{
+	char dir[] = "/tmp/scepd-exec-XXXXXX", script[256], opt[300], stdin_copy[300];
+	const char *extra[] = { "challenge_mode=exec", opt,
+	    "challenge_exec_timeout=2", NULL };
+	struct tu_server s;
+	char *reason;
+	unsigned char *csr;
+	size_t n;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(script, sizeof(script), "%s/decide", dir);
+	snprintf(stdin_copy, sizeof(stdin_copy), "%s/stdin", dir);
+	snprintf(opt, sizeof(opt), "challenge_exec=%s", script);
+	f = fopen(script, "w");
+	fprintf(f, "#!/bin/sh\ncat > %s\n"
+	    "case \"$SCEP_CHALLENGE\" in\n"
+	    "let-me-in) echo \"allowed: $SCEP_SUBJECT from $SCEP_CLIENT_ADDR\";"
+	    " exit 0;;\n"
+	    "slow) sleep 10;;\n"
+	    "esac\necho \"unknown device $SCEP_TRANSACTION_ID\"; exit 1\n",
+	    stdin_copy);
+	fclose(f);
+	chmod(script, 0755);
+	ck_assert(tu_server_start(&s, extra));
+	ck_assert_int_eq(try_challenge(&s, "exec-ok", "let-me-in", &reason), 0);
+	ck_assert_str_eq(reason, "allowed: CN=exec-ok from 127.0.0.1");
+	free(reason);
+	csr = tu_read_file(stdin_copy, &n);
+	ck_assert(strncmp((char *)csr, "-----BEGIN CERTIFICATE REQUEST-----", 35) == 0);
+	free(csr);
+	ck_assert_int_eq(try_challenge(&s, "exec-no", "guess", &reason), 2);
+	ck_assert(strncmp(reason, "unknown device ", 15) == 0);
+	free(reason);
+	ck_assert_int_eq(try_challenge(&s, "exec-slow", "slow", &reason), 2);
+	ck_assert_str_eq(reason, "challenge program timed out after 2 s");
+	free(reason);
+	ck_assert(tu_server_stop(&s));
+	unlink(script);
+	unlink(stdin_copy);
+	rmdir(dir);
+}
+END_TEST
+
+/* Failed challenges are limited per address, each one an event. */
+START_TEST(test_challenge_rate_limit)
+{
+	static const char *const extra[] = { "challenge_failures=3",
+	    "challenge_failure_window=1h", NULL };
+	struct tu_server s;
+	char *reason, *v;
+	int i;
+
+	ck_assert(tu_server_start(&s, extra));
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(try_challenge(&s, "guesser", "wrong", NULL), 2);
+	/* Even the right password is not looked at now. */
+	ck_assert_int_eq(try_challenge(&s, "guesser", "lab-secret", &reason), 2);
+	ck_assert_ptr_nonnull(strstr(reason, "too many failed challenges"));
+	free(reason);
+	v = ledger_query(&s, "SELECT group_concat(kind, ',') FROM (SELECT kind"
+	    " FROM events WHERE kind LIKE 'challenge%' ORDER BY id)", NULL);
+	ck_assert_str_eq(v, "challenge_failed,challenge_failed,challenge_failed,"
+	    "challenge_rate_limited");
+	free(v);
+	ck_assert(tu_server_stop(&s));
+}
+END_TEST
+
 START_TEST(test_ec_client)
 {
 	struct tc_opts o = { .cn = "ec-device", .challenge = "lab-secret",
@@ -1509,6 +1717,9 @@ e2e_suite(void)
 	tcase_add_test(t, test_getcert);
 	tcase_add_test(t, test_getcrl);
 	tcase_add_test(t, test_manual_approval);
+	tcase_add_test(t, test_onetime_challenge);
+	tcase_add_test(t, test_exec_challenge);
+	tcase_add_test(t, test_challenge_rate_limit);
 	tcase_add_test(t, test_ec_client);
 	tcase_add_test(t, test_ledger_row);
 	tcase_add_test(t, test_concurrent);

@@ -81,11 +81,11 @@ START_TEST(test_schema_version)
 	sqlite3 *db;
 	char *err = NULL;
 
-	ck_assert_int_eq(ledger_schema_version(l), 4);
+	ck_assert_int_eq(ledger_schema_version(l), 5);
 	ledger_close(l);
 	/* Reopening does not migrate twice. */
 	ck_assert_int_eq(ledger_open(path, &l, &why), LEDGER_OK);
-	ck_assert_int_eq(ledger_schema_version(l), 4);
+	ck_assert_int_eq(ledger_schema_version(l), 5);
 	ledger_close(l);
 	l = NULL;
 	/* A ledger from a newer scepd is refused, not damaged. */
@@ -118,7 +118,7 @@ START_TEST(test_migrate_from_v1)
 	    " 4102444800, 0);", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	ck_assert_int_eq(ledger_open(v1, &old, &why), LEDGER_OK);
-	ck_assert_int_eq(ledger_schema_version(old), 4);
+	ck_assert_int_eq(ledger_schema_version(old), 5);
 	ck_assert_int_eq(ledger_cert_state(old, "0a", &cs), LEDGER_OK);
 	ck_assert_int_eq(cs.known, 1);
 	ck_assert_int_eq(cs.revoked_us, 0);
@@ -250,6 +250,40 @@ START_TEST(test_revoke)
 }
 END_TEST
 
+/* One-time passwords: a cap on outstanding ones, one use each. */
+START_TEST(test_challenges)
+{
+	int64_t later = ((int64_t)time(NULL) + 600) * 1000000;
+	int64_t past = ((int64_t)time(NULL) - 1) * 1000000;
+	char *profile = NULL;
+
+	ck_assert_int_eq(ledger_challenge_add(l, "aa", later, "wifi", 2),
+	    LEDGER_CHALLENGE_OK);
+	ck_assert_int_eq(ledger_challenge_add(l, "bb", later, NULL, 2),
+	    LEDGER_CHALLENGE_OK);
+	ck_assert_int_eq(ledger_challenge_add(l, "cc", later, NULL, 2),
+	    LEDGER_CHALLENGE_FULL);
+	/* Expired ones do not count against the cap, and do not work. */
+	ck_assert_int_eq(ledger_challenge_add(l, "dd", past, NULL, 3),
+	    LEDGER_CHALLENGE_OK);
+	ck_assert_int_eq(ledger_challenge_use(l, "dd", "t1", "k1", &profile),
+	    LEDGER_CHALLENGE_UNKNOWN);
+	ck_assert_int_eq(ledger_challenge_use(l, "aa", "t1", "k1", &profile),
+	    LEDGER_CHALLENGE_OK);
+	ck_assert_str_eq(profile, "wifi");
+	free(profile);
+	/* Used: only the same request, sent again, may present it. */
+	ck_assert_int_eq(ledger_challenge_use(l, "aa", "t2", "k2", &profile),
+	    LEDGER_CHALLENGE_UNKNOWN);
+	ck_assert_int_eq(ledger_challenge_use(l, "aa", "t1", "k1", &profile),
+	    LEDGER_CHALLENGE_OK);
+	free(profile);
+	ck_assert_int_eq(ledger_challenge_use(l, "zz", "t1", "k1", &profile),
+	    LEDGER_CHALLENGE_UNKNOWN);
+	ck_assert_ptr_null(profile);
+}
+END_TEST
+
 START_TEST(test_duplicate_serial)
 {
 	struct ledger_op o = op("tx1", "key1", "issued", "0A0B");
@@ -369,6 +403,7 @@ store_suite(void)
 	tcase_add_test(t, test_wal);
 	tcase_add_test(t, test_renewal_scope);
 	tcase_add_test(t, test_revoke);
+	tcase_add_test(t, test_challenges);
 	tcase_add_test(t, test_record_and_lookup);
 	tcase_add_test(t, test_duplicate_serial);
 	tcase_add_test(t, test_rejection_and_events);
