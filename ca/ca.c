@@ -254,8 +254,19 @@ load_or_create(const char *dir, const char *base, const struct ca_params *p,
 		*why = "ca_key_bits out of range (2048..8192)";
 		return 0;
 	}
-	if ((*key = EVP_RSA_gen((unsigned int)p->key_bits)) == NULL) {
-		*why = "RSA key generation failed";
+	/*
+	 * The CA key may be EC; the RA key stays RSA, because SCEP clients
+	 * encrypt to it with RSA key transport.
+	 */
+	if (issuer == NULL && p->key_type != NULL &&
+	    strncmp(p->key_type, "ec-", 3) == 0) {
+		*key = EVP_EC_gen(strcmp(p->key_type, "ec-p384") == 0 ?
+		    "P-384" : "P-256");
+	} else {
+		*key = EVP_RSA_gen((unsigned int)p->key_bits);
+	}
+	if (*key == NULL) {
+		*why = "key generation failed";
 		return 0;
 	}
 	*cert = make_cert(*key, subject, issuer, issuer_key, p->ca_days, why);

@@ -29,7 +29,8 @@ enum ca_result {
 typedef struct ca ca;
 
 struct ca_params {
-	int		 key_bits;	/* RSA bits for the CA and RA keys */
+	int		 key_bits;	/* RSA bits for the RA key (and an RSA CA) */
+	const char	*key_type;	/* CA key: "rsa", "ec-p256", "ec-p384" */
 	const char	*ca_subject;	/* "CN=...,O=..." or "/CN=.../O=..." */
 	int		 ca_days;
 	const char	*ra_subject;	/* empty: no RA, the CA decrypts */
@@ -69,11 +70,26 @@ int ca_csr_challenge(X509_REQ *req, char *buf, size_t cap, int *present,
 /* Subject as one line and SANs as "DNS:a, IP:1.2.3.4, UPN:u@x"; malloc'd. */
 int ca_csr_describe(X509_REQ *req, char **subject, char **sans);
 
+enum ca_san_policy {
+	CA_SAN_COPY,	/* copy what the CSR asks for (allowed types only) */
+	CA_SAN_ALLOW,	/* every SAN must match san_allow */
+	CA_SAN_REQUIRE,	/* at least one SAN, and every one matches san_allow */
+};
+
+/* NDES's templates: what an issued certificate looks like. */
 struct ca_profile {
 	int		 days;
 	const char	*eku;	/* OpenSSL list: "clientAuth,serverAuth,1.2.3" */
 	const char	*crl_url; /* CRL Distribution Point; NULL or "": none */
+	const char	*key_usage; /* "digitalSignature,..."; NULL: by key type */
+	int		 san_policy;
+	const char	*san_allow; /* "DNS:*.lab.example,email:*@lab.example" */
+	const char	*subject;   /* override, "{cn}" is the CSR's CN; NULL */
 };
+
+/* The key usage a CSR asks for, as NDES picks a template by it. */
+enum ca_ku_class { CA_KU_GENERAL, CA_KU_SIGNATURE, CA_KU_ENCRYPTION };
+int ca_csr_ku_class(X509_REQ *req);
 
 /* Check that an EKU list is one OpenSSL understands. */
 int ca_profile_check(const struct ca_profile *p, const char **why);

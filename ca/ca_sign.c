@@ -1,4 +1,10 @@
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <fnmatch.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/err.h>
 #include <openssl/objects.h>
@@ -6,6 +12,56 @@
 
 #include "ca/ca.h"
 #include "ca/ca_int.h"
+
+/* "TYPE:glob" entries of san_allow: DNS, IP, email, URI, UPN. */
+static int
+san_type_of(const char *entry, size_t *prefix)
+{
+	static const struct { const char *name; int type; } types[] = {
+		{ "DNS:", GEN_DNS }, { "IP:", GEN_IPADD }, { "email:", GEN_EMAIL },
+		{ "URI:", GEN_URI }, { "UPN:", GEN_OTHERNAME },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (strncasecmp(entry, types[i].name, strlen(types[i].name)) == 0) {
+			*prefix = strlen(types[i].name);
+			return types[i].type;
+		}
+	}
+	return -1;
+}
+
+/* Does one SAN value of this type match an entry of the allow-list? */
+static int
+san_allowed(const char *allow, int type, const char *value)
+{
+	char *copy, *entry, *save = NULL, lower[512];
+	size_t prefix = 0, i;
+	int ok = 0;
+
+	if ((copy = strdup(allow)) == NULL)
+		return 0;
+	/* DNS names, emails and UPNs compare without regard to case. */
+	for (i = 0; value[i] != '\0' && i + 1 < sizeof(lower); i++)
+		lower[i] = (char)tolower((unsigned char)value[i]);
+	lower[i] = '\0';
+	for (entry = strtok_r(copy, ",", &save); entry != NULL && !ok;
+	    entry = strtok_r(NULL, ",", &save)) {
+		char pat[512];
+
+		while (*entry == ' ')
+			entry++;
+		if (san_type_of(entry, &prefix) != type)
+			continue;
+		for (i = 0; entry[prefix + i] != '\0' && i + 1 < sizeof(pat); i++)
+			pat[i] = (char)tolower((unsigned char)entry[prefix + i]);
+		pat[i] = '\0';
+		ok = fnmatch(pat, lower, 0) == 0;
+	}
+	free(copy);
+	return ok;
+}
 
 int
 ca_profile_check(const struct ca_profile *p, const char **why)
@@ -23,6 +79,44 @@ ca_profile_check(const struct ca_profile *p, const char **why)
 			return CA_REJECT;
 		}
 	}
+	if (p->san_allow != NULL && *p->san_allow != '\0') {
+		char *copy = strdup(p->san_allow), *e, *save = NULL;
+		size_t prefix = 0;
+		int bad = 0;
+
+		for (e = strtok_r(copy, ",", &save); e != NULL && !bad;
+		    e = strtok_r(NULL, ",", &save)) {
+			while (*e == ' ')
+				e++;
+			bad = san_type_of(e, &prefix) < 0 || e[prefix] == '\0';
+		}
+		free(copy);
+		if (bad) {
+			*why = "san_allow entries are TYPE:pattern with TYPE one of "
+			    "DNS, IP, email, URI, UPN";
+			return CA_REJECT;
+		}
+	} else if (p->san_policy != CA_SAN_COPY) {
+		*why = "san_policy allow or require needs san_allow";
+		return CA_REJECT;
+	}
+	if (p->key_usage != NULL && *p->key_usage != '\0') {
+		if ((ext = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage,
+		    p->key_usage)) == NULL) {
+			ERR_clear_error();
+			*why = "unknown key usage (use names such as "
+			    "digitalSignature, keyEncipherment)";
+			return CA_REJECT;
+		}
+		X509_EXTENSION_free(ext);
+	}
+	if (p->subject != NULL && *p->subject != '\0') {
+		X509_NAME *n = ca_name_parse(p->subject, why);
+
+		if (n == NULL)
+			return CA_REJECT;
+		X509_NAME_free(n);
+	}
 	if (p->eku == NULL || *p->eku == '\0')
 		return CA_OK;
 	ext = X509V3_EXT_conf_nid(NULL, NULL, NID_ext_key_usage, p->eku);
@@ -36,21 +130,62 @@ ca_profile_check(const struct ca_profile *p, const char **why)
 	return CA_OK;
 }
 
+/* One SAN against the profile's allow-list; UPNs preserved as they are. */
+static int
+san_matches(const struct ca_profile *p, const GENERAL_NAME *g)
+{
+	char value[512], ip[INET6_ADDRSTRLEN];
+	const ASN1_STRING *str = NULL;
+	int type = g->type, n;
+
+	switch (g->type) {
+	case GEN_DNS:
+		str = g->d.dNSName;
+		break;
+	case GEN_EMAIL:
+		str = g->d.rfc822Name;
+		break;
+	case GEN_URI:
+		str = g->d.uniformResourceIdentifier;
+		break;
+	case GEN_OTHERNAME:
+		str = g->d.otherName->value->value.utf8string;
+		break;
+	case GEN_IPADD:
+		n = ASN1_STRING_length(g->d.iPAddress);
+		if (inet_ntop(n == 16 ? AF_INET6 : AF_INET,
+		    ASN1_STRING_get0_data(g->d.iPAddress), ip, sizeof(ip)) == NULL)
+			return 0;
+		return san_allowed(p->san_allow, type, ip);
+	default:
+		return 0;
+	}
+	n = ASN1_STRING_length(str);
+	if (n <= 0 || (size_t)n >= sizeof(value))
+		return 0;
+	memcpy(value, ASN1_STRING_get0_data(str), (size_t)n);
+	value[n] = '\0';
+	if (strlen(value) != (size_t)n)
+		return 0;	/* embedded NUL */
+	return san_allowed(p->san_allow, type, value);
+}
+
 /* RFC 8894 3.3.1: copy the SANs a device may ask for; refuse others. */
 static int
-copy_sans(X509 *x, X509_REQ *req, int critical, const char **why)
+copy_sans(X509 *x, X509_REQ *req, int critical, const struct ca_profile *p,
+    const char **why)
 {
 	STACK_OF(X509_EXTENSION) *exts = NULL;
 	GENERAL_NAMES *gens = NULL;
 	int i, ret = CA_REJECT;
 
 	exts = X509_REQ_get_extensions(req);
-	if (exts == NULL) {
-		ret = CA_OK;
-		goto out;
-	}
-	i = X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1);
+	i = exts != NULL ? X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1) : -1;
 	if (i < 0) {
+		if (p->san_policy == CA_SAN_REQUIRE) {
+			*why = "profile requires a subjectAltName";
+			goto out;
+		}
 		ret = CA_OK;
 		goto out;
 	}
@@ -93,6 +228,11 @@ copy_sans(X509 *x, X509_REQ *req, int critical, const char **why)
 			    "email, URI and UPN are)";
 			goto out;
 		}
+		if (p->san_policy != CA_SAN_COPY && !san_matches(p, g)) {
+			*why = "CSR subjectAltName not allowed by the profile's "
+			    "san_allow";
+			goto out;
+		}
 	}
 	ret = CA_ERROR;
 	if (!X509_add1_ext_i2d(x, NID_subject_alt_name, gens, critical,
@@ -103,6 +243,29 @@ out:
 	GENERAL_NAMES_free(gens);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	return ret;
+}
+
+/* The profile's subject with "{cn}" replaced by the CSR's common name. */
+static X509_NAME *
+profile_subject(const char *tmpl, const X509_NAME *csr_subject, const char **why)
+{
+	char cn[256] = "", out[1024];
+	const char *at = strstr(tmpl, "{cn}");
+	X509_NAME *n;
+
+	if (at != NULL) {
+		if (X509_NAME_get_text_by_NID((X509_NAME *)csr_subject,
+		    NID_commonName, cn, sizeof(cn)) <= 0 || strpbrk(cn, ",/=") != NULL) {
+			*why = "profile subject needs a plain CN from the CSR";
+			return NULL;
+		}
+		snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - tmpl), tmpl, cn,
+		    at + 4);
+		tmpl = out;
+	}
+	if ((n = ca_name_parse(tmpl, why)) == NULL)
+		*why = "profile subject cannot be built";
+	return n;
 }
 
 static int
@@ -132,6 +295,7 @@ ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
     X509 *subject_from, time_t now, X509 **out, const char **why)
 {
 	X509 *x = NULL, *cacert = ca_cert_get0(c);
+	X509_NAME *override = NULL;
 	EVP_PKEY *pub;
 	const X509_NAME *subject = subject_from != NULL ?
 	    X509_get_subject_name(subject_from) : X509_REQ_get_subject_name(req);
@@ -150,17 +314,31 @@ ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
 		ret = CA_REJECT;
 		goto out;
 	}
+	if (subject_from == NULL && p->subject != NULL && *p->subject != '\0') {
+		if ((override = profile_subject(p->subject, subject, why)) == NULL) {
+			ret = CA_REJECT;
+			goto out;
+		}
+		subject = override;
+	}
 	x = ca_cert_new(pub, subject, cacert, p->days, now);
 	if (x == NULL)
 		goto out;
 	if (!ca_add_ext(x, cacert, NID_basic_constraints, "critical,CA:FALSE"))
 		goto out;
-	/* RFC 5480 3: keyEncipherment makes no sense for an EC key. */
-	if (!ca_add_ext(x, cacert, NID_key_usage,
+	if (p->key_usage != NULL && *p->key_usage != '\0') {
+		char ku[256];
+
+		snprintf(ku, sizeof(ku), "critical,%s", p->key_usage);
+		if (!ca_add_ext(x, cacert, NID_key_usage, ku))
+			goto out;
+	} else if (!ca_add_ext(x, cacert, NID_key_usage,
+	    /* RFC 5480 3: keyEncipherment makes no sense for an EC key. */
 	    EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC ?
 	    "critical,digitalSignature,keyAgreement" :
-	    "critical,digitalSignature,keyEncipherment"))
+	    "critical,digitalSignature,keyEncipherment")) {
 		goto out;
+	}
 	if (p->eku != NULL && *p->eku != '\0' &&
 	    !ca_add_ext(x, cacert, NID_ext_key_usage, p->eku))
 		goto out;
@@ -177,7 +355,7 @@ ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
 	if (subject_from != NULL) {
 		if (!keep_sans(x, subject_from))
 			goto out;
-	} else if ((rv = copy_sans(x, req, empty_subject, why)) != CA_OK) {
+	} else if ((rv = copy_sans(x, req, empty_subject, p, why)) != CA_OK) {
 		/* RFC 5280 4.2.1.6: with an empty subject the SAN is critical. */
 		ret = rv;
 		goto out;
@@ -189,6 +367,7 @@ ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
 	ret = CA_OK;
 out:
 	X509_free(x);
+	X509_NAME_free(override);
 	ERR_clear_error();
 	return ret;
 }
@@ -226,4 +405,28 @@ out:
 	X509_STORE_free(store);
 	ERR_clear_error();
 	return ret;
+}
+
+int
+ca_csr_ku_class(X509_REQ *req)
+{
+	STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+	ASN1_BIT_STRING *ku = NULL;
+	int sig, enc, cls = CA_KU_GENERAL;
+
+	if (exts != NULL)
+		ku = X509V3_get_d2i(exts, NID_key_usage, NULL, NULL);
+	if (ku != NULL) {
+		sig = ASN1_BIT_STRING_get_bit(ku, 0);		/* digitalSignature */
+		enc = ASN1_BIT_STRING_get_bit(ku, 2) ||	/* keyEncipherment */
+		    ASN1_BIT_STRING_get_bit(ku, 4);		/* keyAgreement */
+		if (sig && !enc)
+			cls = CA_KU_SIGNATURE;
+		else if (enc && !sig)
+			cls = CA_KU_ENCRYPTION;
+	}
+	ASN1_BIT_STRING_free(ku);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	ERR_clear_error();
+	return cls;
 }

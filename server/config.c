@@ -22,6 +22,8 @@ struct key {
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const renewal_subjects[] = { "same", "csr", NULL };
 static const char *const approvals[] = { "auto", "manual", NULL };
+static const char *const key_types[] = { "rsa", "ec-p256", "ec-p384", NULL };
+static const char *const san_policies[] = { "copy", "allow", "require", NULL };
 static const char *const challenge_modes[] = { "none", "static", "onetime",
     "exec", NULL };
 
@@ -62,6 +64,10 @@ static const struct key keys[] = {
 	{ "admin_user",			K_STR,      F(admin_user), 1, 0, NULL },
 	{ "admin_password",		K_STR,      F(admin_password), 0, 0, NULL },
 	{ "admin_remote",		K_BOOL,     F(admin_remote), 0, 1, NULL },
+	{ "ca_key_type",		K_ENUM,     F(ca_key_type), 0, 0, key_types },
+	{ "profile_signature",		K_STR,      F(profile_signature), 0, 0, NULL },
+	{ "profile_encryption",		K_STR,      F(profile_encryption), 0, 0, NULL },
+	{ "profile_general",		K_STR,      F(profile_general), 0, 0, NULL },
 	{ "crl_days",			K_INT,      F(crl_days), 1, 365, NULL },
 	{ "crl_url",			K_STR,      F(crl_url), 0, 0, NULL },
 };
@@ -135,16 +141,28 @@ config_init(struct scepd_config *c)
 	set_str(c, "admin_user", "admin");
 	set_str(c, "admin_password", "");
 	c->admin_remote = 0;
+	c->ca_key_type = CA_KEY_RSA;
+	set_str(c, "profile_signature", "");
+	set_str(c, "profile_encryption", "");
+	set_str(c, "profile_general", "");
 }
 
 void
 config_free(struct scepd_config *c)
 {
 	size_t i;
+	int p;
 
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (keys[i].kind == K_STR || keys[i].kind == K_LISTEN)
 			free(*str_field(c, &keys[i]));
+	for (p = 0; p < c->n_profiles; p++) {
+		free(c->profiles[p].name);
+		free(c->profiles[p].eku);
+		free(c->profiles[p].key_usage);
+		free(c->profiles[p].san_allow);
+		free(c->profiles[p].subject);
+	}
 	memset(c, 0, sizeof(*c));
 }
 
@@ -219,6 +237,132 @@ parse_scaled(const char *v, const struct unit *units, long *out)
 	return 1;
 }
 
+const struct scepd_profile *
+config_profile(const struct scepd_config *c, const char *name)
+{
+	int i;
+
+	for (i = 0; i < c->n_profiles; i++)
+		if (strcmp(c->profiles[i].name, name) == 0)
+			return &c->profiles[i];
+	return NULL;
+}
+
+const char *
+config_ca_key_type(const struct scepd_config *c)
+{
+	return key_types[c->ca_key_type];
+}
+
+static int
+replace_str(char **field, const char *v)
+{
+	char *dup = strdup(v);
+
+	if (dup == NULL)
+		return 0;
+	free(*field);
+	*field = dup;
+	return 1;
+}
+
+/* profile.NAME.KEY = value */
+static int
+set_profile_key(struct scepd_config *c, const char *name, const char *v,
+    char *err, size_t cap)
+{
+	const char *dot = strchr(name + 8, '.'), *key;
+	struct scepd_profile *p = NULL;
+	char pname[64], *end;
+	size_t n, i;
+	long days;
+
+	if (dot == NULL || dot == name + 8 ||
+	    (n = (size_t)(dot - (name + 8))) >= sizeof(pname)) {
+		snprintf(err, cap, "%s: want profile.NAME.KEY", name);
+		return 0;
+	}
+	memcpy(pname, name + 8, n);
+	pname[n] = '\0';
+	for (i = 0; i < n; i++) {
+		if (!isalnum((unsigned char)pname[i]) && pname[i] != '-' &&
+		    pname[i] != '_') {
+			snprintf(err, cap, "%s: profile names use letters, digits, "
+			    "'-' and '_'", name);
+			return 0;
+		}
+	}
+	key = dot + 1;
+	for (i = 0; i < (size_t)c->n_profiles; i++)
+		if (strcmp(c->profiles[i].name, pname) == 0)
+			p = &c->profiles[i];
+	if (p == NULL) {
+		if (c->n_profiles == CONFIG_MAX_PROFILES) {
+			snprintf(err, cap, "more than %d profiles", CONFIG_MAX_PROFILES);
+			return 0;
+		}
+		p = &c->profiles[c->n_profiles];
+		memset(p, 0, sizeof(*p));
+		p->approval = -1;
+		if ((p->name = strdup(pname)) == NULL) {
+			snprintf(err, cap, "out of memory");
+			return 0;
+		}
+		c->n_profiles++;
+	}
+	if (strcmp(key, "days") == 0) {
+		days = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || days < 1 || days > 36500) {
+			snprintf(err, cap, "%s: want 1..36500, got '%s'", name, v);
+			return 0;
+		}
+		p->days = (int)days;
+		return 1;
+	}
+	if (strcmp(key, "san_policy") == 0 || strcmp(key, "approval") == 0) {
+		const char *const *choices = key[0] == 's' ? san_policies : approvals;
+
+		for (i = 0; choices[i] != NULL; i++) {
+			if (strcasecmp(v, choices[i]) == 0) {
+				*(key[0] == 's' ? &p->san_policy : &p->approval) = (int)i;
+				return 1;
+			}
+		}
+		snprintf(err, cap, "%s: want %s, got '%s'", name, key[0] == 's' ?
+		    "copy, allow or require" : "auto or manual", v);
+		return 0;
+	}
+	if (strcmp(key, "eku") == 0)
+		return replace_str(&p->eku, v);
+	if (strcmp(key, "key_usage") == 0)
+		return replace_str(&p->key_usage, v);
+	if (strcmp(key, "san_allow") == 0)
+		return replace_str(&p->san_allow, v);
+	if (strcmp(key, "subject") == 0)
+		return replace_str(&p->subject, v);
+	snprintf(err, cap, "%s: unknown profile key '%s' (days, eku, key_usage, "
+	    "san_policy, san_allow, subject, approval)", name, key);
+	return 0;
+}
+
+int
+config_check(const struct scepd_config *c, char *err, size_t cap)
+{
+	const char *names[] = { c->profile_signature, c->profile_encryption,
+	    c->profile_general };
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		if (*names[i] != '\0' && strcmp(names[i], "default") != 0 &&
+		    config_profile(c, names[i]) == NULL) {
+			snprintf(err, cap, "no profile named '%s' (define "
+			    "profile.%s.days and friends)", names[i], names[i]);
+			return 0;
+		}
+	}
+	return 1;
+}
+
 static int
 set_key(struct scepd_config *c, const char *name, const char *v,
     char *err, size_t cap)
@@ -229,6 +373,8 @@ set_key(struct scepd_config *c, const char *name, const char *v,
 	int port;
 	size_t i;
 
+	if (strncmp(name, "profile.", 8) == 0)
+		return set_profile_key(c, name, v, err, cap);
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (strcmp(keys[i].name, name) == 0)
 			k = &keys[i];

@@ -9,6 +9,20 @@
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
+#define CONFIG_MAX_PROFILES 16
+
+/* profile.NAME.KEY entries: NDES's certificate templates. */
+struct scepd_profile {
+	char	*name;
+	int	 days;		/* 0: cert_days */
+	char	*eku;		/* NULL: eku */
+	char	*key_usage;	/* NULL: by key type */
+	int	 san_policy;	/* enum ca_san_policy */
+	char	*san_allow;
+	char	*subject;	/* NULL: the CSR's */
+	int	 approval;	/* -1: approval */
+};
+
 struct scepd_config {
 	char	*listen;		/* "127.0.0.1:8080", "[::1]:0" */
 	char	*port_file;		/* "" for none */
@@ -42,12 +56,20 @@ struct scepd_config {
 	char	*admin_user;		/* /certsrv/mscep_admin/ Basic auth */
 	char	*admin_password;	/* "": the page is off */
 	int	 admin_remote;		/* serve it beyond loopback */
+	int	 ca_key_type;		/* enum ca_key_type */
+	struct scepd_profile profiles[CONFIG_MAX_PROFILES];
+	int	 n_profiles;
+	/* NDES's SignatureTemplate, EncryptionTemplate, GeneralPurposeTemplate */
+	char	*profile_signature;
+	char	*profile_encryption;
+	char	*profile_general;
 	int	 crl_days;		/* CRL validity (nextUpdate) */
 	char	*crl_url;		/* CDP in issued certificates; "" none */
 };
 
 enum renewal_subject { RENEWAL_SUBJECT_SAME, RENEWAL_SUBJECT_CSR };
 enum approval { APPROVAL_AUTO, APPROVAL_MANUAL };
+enum ca_key_type { CA_KEY_RSA, CA_KEY_EC_P256, CA_KEY_EC_P384 };
 enum challenge_mode { CHALLENGE_NONE, CHALLENGE_STATIC, CHALLENGE_ONETIME,
     CHALLENGE_EXEC };
 
@@ -61,6 +83,12 @@ int config_load(struct scepd_config *c, const char *path, char *err,
 /* Apply "key=value" from the command line. */
 int config_override(struct scepd_config *c, const char *kv, char *err,
     size_t cap);
+/* Cross-key checks after loading: profile names that must exist. */
+int config_check(const struct scepd_config *c, char *err, size_t cap);
+const struct scepd_profile *config_profile(const struct scepd_config *c,
+    const char *name);
+const char *config_ca_key_type(const struct scepd_config *c);
+
 /* Split "host:port" / "[v6]:port"; host into buf. */
 int config_listen_parse(const char *s, char *host, size_t cap, int *port);
 

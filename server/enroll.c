@@ -44,6 +44,7 @@ struct op {
 	char			 challenge[CA_MAX_CHALLENGE + 1];
 	char			 exec_reason[EXEC_MAX_REASON + 1];
 	char			*profile_name;	/* from a one-time challenge */
+	const struct enroll_profile *profile;	/* chosen for issuance */
 };
 
 int
@@ -56,6 +57,69 @@ enroll_init(struct enroll_ctx *e, ca *c, ledger *l)
 	for (i = 0; i < ENROLL_STRIPES; i++)
 		if (pthread_mutex_init(&e->stripes[i], NULL) != 0)
 			return 0;
+	return 1;
+}
+
+static void
+profile_from_config(struct enroll_profile *ep, const char *name, int days,
+    const char *eku, const struct scepd_config *cfg, int approval)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->name = name;
+	ep->cp.days = days > 0 ? days : cfg->cert_days;
+	ep->cp.eku = eku != NULL ? eku : cfg->eku;
+	ep->cp.crl_url = cfg->crl_url;
+	ep->manual = (approval >= 0 ? approval : cfg->approval) == APPROVAL_MANUAL;
+}
+
+static int
+profile_index(const struct enroll_ctx *e, const char *name)
+{
+	int i;
+
+	if (name == NULL || *name == '\0')
+		return 0;
+	for (i = 0; i < e->n_profiles; i++)
+		if (strcmp(e->profiles[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+int
+enroll_profiles(struct enroll_ctx *e, const struct scepd_config *cfg,
+    const char **why)
+{
+	const char *by_ku[3];
+	int i;
+
+	profile_from_config(&e->profiles[0], "default", cfg->cert_days, cfg->eku,
+	    cfg, -1);
+	e->n_profiles = 1;
+	for (i = 0; i < cfg->n_profiles; i++) {
+		const struct scepd_profile *p = &cfg->profiles[i];
+		struct enroll_profile *ep = &e->profiles[e->n_profiles++];
+
+		profile_from_config(ep, p->name, p->days, p->eku, cfg, p->approval);
+		ep->cp.key_usage = p->key_usage;
+		ep->cp.san_policy = p->san_policy;
+		ep->cp.san_allow = p->san_allow;
+		ep->cp.subject = p->subject;
+	}
+	for (i = 0; i < e->n_profiles; i++) {
+		if (ca_profile_check(&e->profiles[i].cp, why) != CA_OK) {
+			log_error("profile %s: %s", e->profiles[i].name, *why);
+			return 0;
+		}
+	}
+	by_ku[CA_KU_GENERAL] = cfg->profile_general;
+	by_ku[CA_KU_SIGNATURE] = cfg->profile_signature;
+	by_ku[CA_KU_ENCRYPTION] = cfg->profile_encryption;
+	for (i = 0; i < 3; i++) {
+		if ((e->by_ku[i] = profile_index(e, by_ku[i])) < 0) {
+			*why = "profile_signature/encryption/general names no profile";
+			return 0;
+		}
+	}
 	return 1;
 }
 
@@ -542,7 +606,7 @@ issue(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 		o->cert = NULL;
 		free(o->cert_serial);
 		o->cert_serial = NULL;
-		rv = ca_sign(e->ca, o->csr, &e->profile,
+		rv = ca_sign(e->ca, o->csr, &o->profile->cp,
 		    e->renewal_keep_subject ? o->renewed : NULL, time(NULL),
 		    &o->cert, &why);
 		if (rv != CA_OK) {
@@ -573,6 +637,26 @@ issue(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 		}
 	}
 	fail_internal(e, o, "cannot issue the certificate", rep);
+}
+
+/*
+ * The profile, as NDES picks a template: the one a one-time challenge was
+ * made for, else by the key usage the CSR asks for.
+ */
+static scep_err
+choose_profile(struct enroll_ctx *e, struct op *o, const char *name,
+    const char **why)
+{
+	int i = name != NULL ? profile_index(e, name) :
+	    e->by_ku[ca_csr_ku_class(o->csr)];
+
+	if (i < 0) {
+		*why = "the challenge names a profile that no longer exists";
+		return SCEP_ERR_BAD_REQUEST;
+	}
+	o->profile = &e->profiles[i];
+	o->row.profile = o->profile->name;
+	return SCEP_OK;
 }
 
 /* Send again a certificate the ledger holds (DER), as "reissued". */
@@ -682,7 +766,8 @@ enroll_request(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 	int state;
 	scep_err err;
 
-	if ((err = check_request(e, o, &why)) != SCEP_OK) {
+	if ((err = check_request(e, o, &why)) != SCEP_OK ||
+	    (err = choose_profile(e, o, o->profile_name, &why)) != SCEP_OK) {
 		if (err == SCEP_ERR_INTERNAL)
 			fail_internal(e, o, "internal error checking the request", rep);
 		else
@@ -712,7 +797,7 @@ enroll_request(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 		    "same transactionID and key: same certificate", rep);
 		break;
 	default:
-		if (e->manual_approval)
+		if (o->profile->manual)
 			await_approval(e, o, rep);
 		else
 			issue(e, o, rep);
@@ -776,6 +861,10 @@ poll_request(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 		goto out;
 	}
 	o->row.csr_subject = o->subject;
+	if (choose_profile(e, o, p.profile, &why) != SCEP_OK) {
+		fail(e, o, SCEP_ERR_BAD_REQUEST, why, rep);
+		goto out;
+	}
 	snprintf(o->pubkey_sha256, sizeof(o->pubkey_sha256), "%s",
 	    p.pubkey_sha256);
 	o->row.pubkey_sha256 = o->pubkey_sha256;

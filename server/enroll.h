@@ -12,25 +12,35 @@
 
 #include "ca/ca.h"
 #include "server/challenge.h"
+#include "server/config.h"
 #include "server/ratelimit.h"
 #include "store/ledger.h"
 
 #define ENROLL_STRIPES 64
 
+#define ENROLL_MAX_PROFILES 17	/* "default" and CONFIG_MAX_PROFILES */
+
+struct enroll_profile {
+	const char		*name;
+	struct ca_profile	 cp;
+	int			 manual;	/* approval = manual */
+};
+
 struct enroll_ctx {
 	ca			*ca;
 	ledger			*ledger;
+	struct enroll_profile	 profiles[ENROLL_MAX_PROFILES];	/* [0]: default */
+	int			 n_profiles;
+	int			 by_ku[3];	/* enum ca_ku_class -> profile index */
 	int			 challenge_mode;	/* enum challenge_mode */
 	struct challenge	 challenge;	/* static */
 	const char		*challenge_exec;	/* exec */
 	int			 challenge_exec_timeout;
 	struct ratelimit	 failures;	/* failed challenges per address */
-	struct ca_profile	 profile;
 	int			 allow_legacy;
 	long			 max_clock_skew;
 	long			 renewal_window;	/* 0: any time */
 	int			 renewal_keep_subject;
-	int			 manual_approval;	/* approval = manual */
 	const char		*state_dir;	/* where the CRL lives */
 	int			 crl_days;
 	/* Serialises requests that share a transactionID (idempotency). */
@@ -56,6 +66,9 @@ struct enroll_reply {
 };
 
 int enroll_init(struct enroll_ctx *e, ca *c, ledger *l);
+/* Profiles from the configuration; 0 with *why when one is invalid. */
+int enroll_profiles(struct enroll_ctx *e, const struct scepd_config *cfg,
+    const char **why);
 void enroll_fini(struct enroll_ctx *e);
 
 void enroll_pkioperation(struct enroll_ctx *e, const struct enroll_request *req,

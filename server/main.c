@@ -175,10 +175,7 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	log_set_level(cfg.log_level);
-	e.profile.days = cfg.cert_days;
-	e.profile.eku = cfg.eku;
-	e.profile.crl_url = cfg.crl_url;
-	if (ca_profile_check(&e.profile, &why) != CA_OK) {
+	if (!enroll_profiles(&e, &cfg, &why)) {
 		fprintf(stderr, "scepd: %s\n", why);
 		goto out;
 	}
@@ -222,7 +219,6 @@ main(int argc, char *argv[])
 	e.max_clock_skew = cfg.max_clock_skew;
 	e.renewal_window = cfg.renewal_window;
 	e.renewal_keep_subject = cfg.renewal_subject == RENEWAL_SUBJECT_SAME;
-	e.manual_approval = cfg.approval == APPROVAL_MANUAL;
 	e.state_dir = cfg.state_dir;
 	e.crl_days = cfg.crl_days;
 	{

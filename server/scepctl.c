@@ -36,7 +36,7 @@ usage(void)
 	    "                         deny a pending request\n"
 	    "  revoke SERIAL [--reason REASON]\n"
 	    "                         revoke a certificate (RFC 5280 reason name)\n"
-	    "  challenge new [--ttl 60m] [--count N]\n"
+	    "  challenge new [--ttl 60m] [--count N] [--profile NAME]\n"
 	    "                         one-time passwords (challenge_mode = onetime)\n"
 	    "  challenge reset        new challenge password (challenge = auto)\n"
 	    "  challenge hash         read a password on stdin, print its hash\n");
@@ -268,6 +268,7 @@ static int
 challenge_new(const struct scepd_config *cfg, int argc, char **argv)
 {
 	char pw[CHALLENGE_GEN_LEN + 1], *end;
+	const char *profile = NULL;
 	long ttl = cfg->challenge_ttl, count = 1, i;
 	ledger *l = NULL;
 	int a, rv = LEDGER_CHALLENGE_OK;
@@ -283,6 +284,14 @@ challenge_new(const struct scepd_config *cfg, int argc, char **argv)
 				end++;
 			if (*end != '\0' || ttl < 60 || ttl > 30L * 86400)
 				usage();
+		} else if (strcmp(argv[a], "--profile") == 0) {
+			profile = argv[a + 1];
+			if (strcmp(profile, "default") != 0 &&
+			    config_profile(cfg, profile) == NULL) {
+				fprintf(stderr, "scepctl: no profile named '%s'\n",
+				    profile);
+				return 1;
+			}
 		} else if (strcmp(argv[a], "--count") == 0) {
 			count = strtol(argv[a + 1], &end, 10);
 			if (*end != '\0' || count < 1 || count > 1000)
@@ -299,7 +308,7 @@ challenge_new(const struct scepd_config *cfg, int argc, char **argv)
 	if (!open_ledger(cfg, &l))
 		return 1;
 	for (i = 0; i < count && rv == LEDGER_CHALLENGE_OK; i++) {
-		rv = admin_new_password(l, ttl, NULL, cfg->challenge_max, pw);
+		rv = admin_new_password(l, ttl, profile, cfg->challenge_max, pw);
 		if (rv == LEDGER_CHALLENGE_OK)
 			printf("%s\n", pw);
 	}

@@ -22,7 +22,7 @@ setup_config(struct scepd_config *cfg, const char *path,
 	for (i = 0; i < n; i++)
 		if (!config_override(cfg, overrides[i], err, cap))
 			return 0;
-	return 1;
+	return config_check(cfg, err, cap);
 }
 
 int
@@ -45,6 +45,7 @@ void
 setup_ca_params(const struct scepd_config *cfg, struct ca_params *p)
 {
 	p->key_bits = cfg->ca_key_bits;
+	p->key_type = config_ca_key_type(cfg);
 	p->ca_subject = cfg->ca_subject;
 	p->ca_days = cfg->ca_days;
 	p->ra_subject = cfg->ra_subject;

@@ -43,9 +43,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " user_agent, http_method, transaction_id, message_type,"
 	    " request_nonce, reply_nonce, request_sha256, request_b64_head,"
 	    " csr_subject, csr_sans, pubkey_sha256, digest, cipher, outcome,"
-	    " pki_status, fail_info, http_status, reason, cert_serial, renewal_of)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-	    " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+	    " pki_status, fail_info, http_status, reason, cert_serial, renewal_of,"
+	    " profile) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+	    " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
 	[ST_INSERT_EVENT] =
 	    "INSERT INTO events (operation_id, at_us, kind, source, detail)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -74,9 +74,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " RETURNING number",
 	[ST_PENDING_ADD] = "INSERT INTO pending (transaction_id, pubkey_sha256,"
 	    " renewal_of, csr, subject, client_addr, operation_id, created_us,"
-	    " state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
+	    " state, profile) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending',"
+	    " ?9)",
 	[ST_PENDING_FIND] = "SELECT id, transaction_id, pubkey_sha256,"
-	    " renewal_of, csr, subject, state, reason, cert_serial FROM pending"
+	    " renewal_of, csr, subject, state, reason, cert_serial, profile"
+	    " FROM pending"
 	    " WHERE transaction_id = ?1 ORDER BY id DESC LIMIT 1",
 	[ST_PENDING_DECIDE] = "UPDATE pending SET state = ?2, decided_us = ?3,"
 	    " reason = ?4 WHERE id = (SELECT max(id) FROM pending WHERE"
@@ -416,6 +418,7 @@ ledger_record(ledger *l, const struct ledger_op *op,
 	bind_text(st, 21, op->reason);
 	bind_text(st, 22, op->cert_serial);
 	bind_text(st, 23, op->renewal_of);
+	bind_text(st, 24, op->profile);
 	if (run(st) != SQLITE_DONE)
 		goto rollback;
 	id = sqlite3_last_insert_rowid(l->db);
@@ -440,6 +443,7 @@ ledger_record(ledger *l, const struct ledger_op *op,
 		bind_text(st, 6, op->client_addr);
 		sqlite3_bind_int64(st, 7, id);
 		sqlite3_bind_int64(st, 8, now);
+		bind_text(st, 9, op->profile);
 		if (run(st) != SQLITE_DONE)
 			goto rollback;
 	}
@@ -673,6 +677,7 @@ ledger_pending_clear(struct ledger_pending *p)
 	free(p->subject);
 	free(p->reason);
 	free(p->cert_serial);
+	free(p->profile);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -700,6 +705,7 @@ ledger_pending_find(ledger *l, const char *txid, struct ledger_pending *p,
 		    (const char *)sqlite3_column_text(st, 6));
 		p->reason = column_dup(st, 7);
 		p->cert_serial = column_dup(st, 8);
+		p->profile = column_dup(st, 9);
 		if (p->transaction_id != NULL && p->pubkey_sha256 != NULL &&
 		    p->subject != NULL && copy_blob(st, 4, &p->csr, &p->csr_len)) {
 			*found = 1;
@@ -872,6 +878,7 @@ static const char dump_sql[] =
     " 'reason', o.reason,"
     " 'serial', o.cert_serial,"
     " 'renewal_of', o.renewal_of,"
+    " 'profile', o.profile,"
     " 'revoked_at', " ISO("c.revoked_us") ","
     " 'revocation_reason', c.revocation_reason,"
     " 'cert_sha256', c.sha256,"

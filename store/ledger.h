@@ -62,6 +62,7 @@ struct ledger_op {
 	int64_t		 completes_pending;
 	/* An extra event for the challenge check: challenge_ok, ... */
 	const char	*challenge_event;
+	const char	*profile;	/* certificate profile chosen */
 };
 
 #define LEDGER_B64_HEAD	1024
@@ -147,6 +148,7 @@ struct ledger_pending {
 	char		 state[16];	/* pending, approved, denied, issued */
 	char		*reason;	/* why denied */
 	char		*cert_serial;	/* once issued */
+	char		*profile;	/* profile chosen when it was parked */
 };
 
 /* The latest pending row for txid; *found 0 when there is none. */

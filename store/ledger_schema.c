@@ -148,6 +148,10 @@ const char *const ledger_migrations[] = {
 	"  used_by_key   TEXT"
 	") STRICT;"
 	"CREATE INDEX challenges_open ON challenges(used_us, expires_us);",
+
+	/* 5 -> 6: the certificate profile (NDES template) each request got. */
+	"ALTER TABLE operations ADD COLUMN profile TEXT;"
+	"ALTER TABLE pending ADD COLUMN profile TEXT;",
 };
 
 const int ledger_schema_latest =

@@ -20,7 +20,8 @@
 static char *dir;
 static ca *the_ca;
 static const struct ca_params params = {
-	2048, "CN=Test CA,O=scepd tests", 400, "CN=Test RA,O=scepd tests"
+	.key_bits = 2048, .key_type = "rsa", .ca_subject = "CN=Test CA,O=scepd tests",
+	.ca_days = 400, .ra_subject = "CN=Test RA,O=scepd tests",
 };
 
 static void
@@ -146,11 +147,15 @@ csr_for(const struct tc_opts *o, EVP_PKEY **key)
 	X509_REQ_set_subject_name(req, n);
 	X509_NAME_free(n);
 	X509_REQ_set_pubkey(req, k);
-	if (o->sans != NULL) {
+	if (o->sans != NULL || o->key_usage != NULL) {
 		STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
 
-		sk_X509_EXTENSION_push(exts, X509V3_EXT_conf_nid(NULL, NULL,
-		    NID_subject_alt_name, o->sans));
+		if (o->sans != NULL)
+			sk_X509_EXTENSION_push(exts, X509V3_EXT_conf_nid(NULL, NULL,
+			    NID_subject_alt_name, o->sans));
+		if (o->key_usage != NULL)
+			sk_X509_EXTENSION_push(exts, X509V3_EXT_conf_nid(NULL, NULL,
+			    NID_key_usage, o->key_usage));
 		X509_REQ_add_extensions(req, exts);
 		sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	}
@@ -166,7 +171,7 @@ csr_for(const struct tc_opts *o, EVP_PKEY **key)
 	return req;
 }
 
-static const struct ca_profile profile = { 365, "clientAuth,serverAuth", NULL };
+static const struct ca_profile profile = { .days = 365, .eku = "clientAuth,serverAuth", .crl_url = NULL };
 
 START_TEST(test_issue_full)
 {
@@ -238,7 +243,7 @@ END_TEST
 START_TEST(test_validity_capped_by_ca)
 {
 	struct tc_opts o = { .cn = "long" };
-	struct ca_profile p = { 3650, "clientAuth", NULL };
+	struct ca_profile p = { .days = 3650, .eku = "clientAuth", .crl_url = NULL };
 	X509_REQ *req = csr_for(&o, NULL);
 	X509 *x = NULL;
 	const char *why = NULL;
@@ -437,7 +442,7 @@ START_TEST(test_verify_issued)
 	ck_assert_int_eq(ca_sign(the_ca, req, &profile, NULL, now, &x, &why), CA_OK);
 	ck_assert_int_eq(ca_verify_issued(the_ca, x, now, &why), CA_OK);
 	/* Issued a long time ago for one day: expired now. */
-	ck_assert_int_eq(ca_sign(the_ca, req, &(struct ca_profile){ 1, "clientAuth", NULL },
+	ck_assert_int_eq(ca_sign(the_ca, req, &(struct ca_profile){ .days = 1, .eku = "clientAuth", .crl_url = NULL },
 	    NULL, now - 10 * 86400, &old, &why), CA_OK);
 	ck_assert_int_eq(ca_verify_issued(the_ca, old, now, &why), CA_REJECT);
 	ck_assert_ptr_nonnull(strstr(why, "expired"));
@@ -516,8 +521,8 @@ END_TEST
 
 START_TEST(test_cdp)
 {
-	struct ca_profile p = { 30, "clientAuth", "http://pki.lab.example/lab.crl" };
-	struct ca_profile bad = { 30, "clientAuth", "ldap://x" };
+	struct ca_profile p = { .days = 30, .eku = "clientAuth", .crl_url = "http://pki.lab.example/lab.crl" };
+	struct ca_profile bad = { .days = 30, .eku = "clientAuth", .crl_url = "ldap://x" };
 	struct tc_opts o = { .cn = "cdp" };
 	X509_REQ *req = csr_for(&o, NULL);
 	X509 *x = NULL;
@@ -533,6 +538,119 @@ START_TEST(test_cdp)
 	sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
 	X509_free(x);
 	X509_REQ_free(req);
+}
+END_TEST
+
+/* NDES templates: key usage, SAN allow-lists, subject override. */
+START_TEST(test_profile_policies)
+{
+	struct ca_profile wifi = { .days = 30, .eku = "clientAuth",
+	    .key_usage = "digitalSignature", .san_policy = CA_SAN_REQUIRE,
+	    .san_allow = "DNS:*.wifi.example, UPN:*@lab.example",
+	    .subject = "CN={cn},O=Wifi" };
+	struct ca_profile allow = { .days = 30, .san_policy = CA_SAN_ALLOW,
+	    .san_allow = "IP:192.0.2.*" };
+	struct tc_opts ok = { .cn = "ap1", .sans = "DNS:AP1.wifi.example,"
+	    "otherName:1.3.6.1.4.1.311.20.2.3;UTF8:joe@lab.example" };
+	struct tc_opts bad = { .cn = "ap2", .sans = "DNS:ap2.evil.example" };
+	struct tc_opts none = { .cn = "ap3" };
+	struct tc_opts ip = { .cn = "dev", .sans = "IP:192.0.2.9" };
+	X509_REQ *req;
+	X509 *x = NULL;
+	X509_NAME *want;
+	const char *why = NULL;
+
+	ck_assert_int_eq(ca_profile_check(&wifi, &why), CA_OK);
+	req = csr_for(&ok, NULL);
+	ck_assert_int_eq(ca_sign(the_ca, req, &wifi, NULL, time(NULL), &x, &why),
+	    CA_OK);
+	ck_assert_uint_eq(X509_get_key_usage(x), KU_DIGITAL_SIGNATURE);
+	want = ca_name_parse("CN=ap1,O=Wifi", &why);
+	ck_assert_int_eq(X509_NAME_cmp(X509_get_subject_name(x), want), 0);
+	X509_NAME_free(want);
+	X509_free(x);
+	x = NULL;
+	X509_REQ_free(req);
+	req = csr_for(&bad, NULL);
+	ck_assert_int_eq(ca_sign(the_ca, req, &wifi, NULL, time(NULL), &x, &why),
+	    CA_REJECT);
+	ck_assert_ptr_nonnull(strstr(why, "san_allow"));
+	X509_REQ_free(req);
+	req = csr_for(&none, NULL);
+	ck_assert_int_eq(ca_sign(the_ca, req, &wifi, NULL, time(NULL), &x, &why),
+	    CA_REJECT);
+	ck_assert_ptr_nonnull(strstr(why, "requires a subjectAltName"));
+	/* allow: no SAN is fine, a listed IP is fine. */
+	ck_assert_int_eq(ca_sign(the_ca, req, &allow, NULL, time(NULL), &x, &why),
+	    CA_OK);
+	X509_free(x);
+	x = NULL;
+	X509_REQ_free(req);
+	req = csr_for(&ip, NULL);
+	ck_assert_int_eq(ca_sign(the_ca, req, &allow, NULL, time(NULL), &x, &why),
+	    CA_OK);
+	X509_free(x);
+	X509_REQ_free(req);
+	/* Bad profiles are refused at start, not at the first request. */
+	allow.san_allow = "RID:1.2.3";
+	ck_assert_int_eq(ca_profile_check(&allow, &why), CA_REJECT);
+	allow.san_allow = NULL;
+	ck_assert_int_eq(ca_profile_check(&allow, &why), CA_REJECT);
+	wifi.key_usage = "flyingUsage";
+	ck_assert_int_eq(ca_profile_check(&wifi, &why), CA_REJECT);
+}
+END_TEST
+
+START_TEST(test_ku_class)
+{
+	struct tc_opts sig = { .cn = "s", .key_usage = "digitalSignature" };
+	struct tc_opts enc = { .cn = "e", .key_usage = "keyEncipherment" };
+	struct tc_opts both = { .cn = "b",
+	    .key_usage = "digitalSignature,keyEncipherment" };
+	struct tc_opts none = { .cn = "n" };
+	X509_REQ *r;
+
+	r = csr_for(&sig, NULL);
+	ck_assert_int_eq(ca_csr_ku_class(r), CA_KU_SIGNATURE);
+	X509_REQ_free(r);
+	r = csr_for(&enc, NULL);
+	ck_assert_int_eq(ca_csr_ku_class(r), CA_KU_ENCRYPTION);
+	X509_REQ_free(r);
+	r = csr_for(&both, NULL);
+	ck_assert_int_eq(ca_csr_ku_class(r), CA_KU_GENERAL);
+	X509_REQ_free(r);
+	r = csr_for(&none, NULL);
+	ck_assert_int_eq(ca_csr_ku_class(r), CA_KU_GENERAL);
+	X509_REQ_free(r);
+}
+END_TEST
+
+/* An EC CA; the RA stays RSA for key transport. */
+START_TEST(test_ec_ca)
+{
+	struct ca_params ec = params;
+	struct tc_opts o = { .cn = "under-ec" };
+	X509_REQ *req = csr_for(&o, NULL);
+	X509 *x = NULL;
+	X509_CRL *crl = NULL;
+	char *d = tu_tmpdir();
+	const char *why = NULL;
+	ca *c = NULL;
+
+	ec.key_type = "ec-p384";
+	ck_assert_int_eq(ca_open(d, &ec, NULL, &c, &why), CA_OK);
+	ck_assert_int_eq(EVP_PKEY_get_base_id(ca_key_get0(c)), EVP_PKEY_EC);
+	ck_assert_int_eq(EVP_PKEY_get_base_id(ca_ra_key_get0(c)), EVP_PKEY_RSA);
+	ck_assert_int_eq(ca_sign(c, req, &profile, NULL, time(NULL), &x, &why), CA_OK);
+	ck_assert_int_eq(X509_verify(x, X509_get0_pubkey(ca_cert_get0(c))), 1);
+	ck_assert_int_eq(ca_crl(c, NULL, 0, 1, time(NULL), 7, &crl, &why), CA_OK);
+	ck_assert_int_eq(X509_CRL_verify(crl, X509_get0_pubkey(ca_cert_get0(c))), 1);
+	X509_CRL_free(crl);
+	X509_free(x);
+	X509_REQ_free(req);
+	ca_free(c);
+	tu_rm_rf(d);
+	free(d);
 }
 END_TEST
 
@@ -560,9 +678,9 @@ END_TEST
 
 START_TEST(test_profile_check)
 {
-	struct ca_profile good = { 30, "clientAuth,1.3.6.1.5.5.7.3.2", NULL };
-	struct ca_profile bad = { 30, "noSuchUsage", NULL };
-	struct ca_profile days = { 0, "clientAuth", NULL };
+	struct ca_profile good = { .days = 30, .eku = "clientAuth,1.3.6.1.5.5.7.3.2", .crl_url = NULL };
+	struct ca_profile bad = { .days = 30, .eku = "noSuchUsage", .crl_url = NULL };
+	struct ca_profile days = { .days = 0, .eku = "clientAuth", .crl_url = NULL };
 	const char *why = NULL;
 
 	ck_assert_int_eq(ca_profile_check(&good, &why), CA_OK);
@@ -595,6 +713,9 @@ ca_suite(void)
 	tcase_add_test(t, test_verify_issued);
 	tcase_add_test(t, test_crl);
 	tcase_add_test(t, test_cdp);
+	tcase_add_test(t, test_profile_policies);
+	tcase_add_test(t, test_ku_class);
+	tcase_add_test(t, test_ec_ca);
 	tcase_add_test(t, test_name_parse);
 	tcase_add_test(t, test_profile_check);
 	tcase_set_timeout(t, 60);

@@ -116,6 +116,11 @@ static const struct bad_line bad_lines[] = {
 	{ "timeout = 5x\n", "want a duration", 1 },
 	{ "log_level = loud\n", "want one of error, warn, info, debug", 1 },
 	{ "renewal_subject = maybe\n", "want one of same, csr", 1 },
+	{ "profile.wifi.colour = red\n", "unknown profile key 'colour'", 1 },
+	{ "profile.wi fi.days = 3\n", "profile names use letters", 1 },
+	{ "profile.wifi.days = 0\n", "want 1..36500", 1 },
+	{ "profile.wifi.san_policy = some\n", "copy, allow or require", 1 },
+	{ "profile.x\n", "expected 'key = value'", 1 },
 	{ "state_dir =\n", "must not be empty", 1 },
 };
 
@@ -131,6 +136,36 @@ START_TEST(test_bad_line)
 	snprintf(want, sizeof(want), "%s:%d: ", path, b->line);
 	ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "got '%s'", err);
 	ck_assert_msg(strstr(err, b->want) != NULL, "got '%s'", err);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_profiles_config)
+{
+	struct scepd_config c;
+	char err[CONFIG_ERR_MAX];
+	const struct scepd_profile *p;
+	char *path = write_conf(
+	    "profile.wifi.days = 30\n"
+	    "profile.wifi.san_policy = require\n"
+	    "profile.wifi.san_allow = DNS:*.wifi.example\n"
+	    "profile.wifi.approval = manual\n"
+	    "profile_general = wifi\n");
+
+	config_init(&c);
+	ck_assert_msg(config_load(&c, path, err, sizeof(err)), "%s", err);
+	ck_assert_int_eq(config_check(&c, err, sizeof(err)), 1);
+	ck_assert_int_eq(c.n_profiles, 1);
+	p = config_profile(&c, "wifi");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(p->days, 30);
+	ck_assert_int_eq(p->san_policy, 2);
+	ck_assert_str_eq(p->san_allow, "DNS:*.wifi.example");
+	ck_assert_int_eq(p->approval, APPROVAL_MANUAL);
+	/* A template name that was never defined is caught before start. */
+	ck_assert(config_override(&c, "profile_signature=ghost", err, sizeof(err)));
+	ck_assert_int_eq(config_check(&c, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "no profile named 'ghost'"));
 	config_free(&c);
 }
 END_TEST
@@ -341,6 +376,7 @@ config_suite(void)
 	tcase_add_test(t, test_values_and_overrides);
 	tcase_add_loop_test(t, test_bad_line, 0,
 	    (int)(sizeof(bad_lines) / sizeof(bad_lines[0])));
+	tcase_add_test(t, test_profiles_config);
 	tcase_add_test(t, test_bad_override);
 	tcase_add_test(t, test_listen_parse);
 	tcase_add_test(t, test_scepd_check_flag);

@@ -18,6 +18,7 @@
 #include <openssl/x509v3.h>
 #include <sqlite3.h>
 
+#include "ca/ca.h"
 #include "server/b64.h"
 #include "tests/scep_client.h"
 #include "tests/testutil.h"
@@ -1412,6 +1413,162 @@ START_TEST(test_challenge_rate_limit)
 }
 END_TEST
 
+/* Enroll against s with these options; the parsed reply. */
+static void
+enroll_with(const struct tu_server *s, const struct tc_opts *o,
+    struct tc_req *req, struct tc_rep *rep)
+{
+	struct tu_http h;
+
+	build(s, o, req);
+	post(s, MSCEP, NULL, req, &h);
+	check_certrep(s, req, &h, rep);
+	tu_http_free(&h);
+}
+
+static char *
+one_password(const struct tu_server *s, const char *profile)
+{
+	char args[128], *out;
+
+	/* scepctl reads the file; the server's -o profiles must be given too. */
+	snprintf(args, sizeof(args), "-o profile.wifi.days=30 challenge new%s%s"
+	    " 2>/dev/null", profile ? " --profile " : "", profile ? profile : "");
+	out = tu_scepctl(s, args);
+	out[strcspn(out, "\n")] = '\0';
+	return out;
+}
+
+/*
+ * NDES's templates: chosen by the key usage a CSR asks for, or by the
+ * profile a one-time password was made for; each shapes what is issued.
+ */
+START_TEST(test_profiles)
+{
+	static const char *const extra[] = { "challenge_mode=onetime",
+	    "challenge_max=50", "challenge_failures=0",
+	    "profile.sign.key_usage=digitalSignature",
+	    "profile.sign.eku=emailProtection", "profile.sign.days=10",
+	    "profile.held.approval=manual",
+	    "profile.wifi.days=30", "profile.wifi.san_policy=require",
+	    "profile.wifi.san_allow=DNS:*.wifi.lab.example",
+	    "profile.wifi.subject=CN={cn},O=Wifi Lab",
+	    "profile_signature=sign", "profile_encryption=held", NULL };
+	struct tu_server s;
+	struct tc_opts o = { .cn = "p" };
+	struct tc_req req;
+	struct tc_rep rep;
+	X509_NAME *want;
+	const char *why;
+	char *pw, *v;
+	int day, sec;
+
+	ck_assert(tu_server_start(&s, extra));
+	/* Signature only: the "sign" template. */
+	pw = one_password(&s, NULL);
+	o.challenge = pw;
+	o.key_usage = "digitalSignature";
+	enroll_with(&s, &o, &req, &rep);
+	ck_assert_int_eq(rep.status, 0);
+	ck_assert_uint_eq(X509_get_key_usage(rep.cert), KU_DIGITAL_SIGNATURE);
+	ck_assert(X509_get_extended_key_usage(rep.cert) & XKU_SMIME);
+	ck_assert(ASN1_TIME_diff(&day, &sec, X509_get0_notBefore(rep.cert),
+	    X509_get0_notAfter(rep.cert)));
+	ck_assert_int_eq(day, 10);
+	v = ledger_query(&s, "SELECT profile FROM operations WHERE"
+	    " transaction_id = ?1", req.txid);
+	ck_assert_str_eq(v, "sign");
+	free(v);
+	free(pw);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+
+	/* Encryption only: "held", which waits for an administrator. */
+	pw = one_password(&s, NULL);
+	o.challenge = pw;
+	o.key_usage = "keyEncipherment";
+	enroll_with(&s, &o, &req, &rep);
+	ck_assert_int_eq(rep.status, 3);
+	free(pw);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+
+	/* Both, or none: the default profile. */
+	pw = one_password(&s, NULL);
+	o.challenge = pw;
+	o.key_usage = NULL;
+	enroll_with(&s, &o, &req, &rep);
+	ck_assert_int_eq(rep.status, 0);
+	v = ledger_query(&s, "SELECT profile FROM operations WHERE"
+	    " transaction_id = ?1", req.txid);
+	ck_assert_str_eq(v, "default");
+	free(v);
+	free(pw);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+
+	/* A password made for "wifi": its SAN policy and subject apply. */
+	pw = one_password(&s, "wifi");
+	o.challenge = pw;
+	o.cn = "ap7";
+	o.sans = "DNS:ap7.wifi.lab.example";
+	enroll_with(&s, &o, &req, &rep);
+	ck_assert_int_eq(rep.status, 0);
+	want = ca_name_parse("CN=ap7,O=Wifi Lab", &why);
+	ck_assert_int_eq(X509_NAME_cmp(X509_get_subject_name(rep.cert), want), 0);
+	X509_NAME_free(want);
+	ck_assert(ASN1_TIME_diff(&day, &sec, X509_get0_notBefore(rep.cert),
+	    X509_get0_notAfter(rep.cert)));
+	ck_assert_int_eq(day, 30);
+	free(pw);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	pw = one_password(&s, "wifi");
+	o.challenge = pw;
+	o.sans = "DNS:laptop.corp.example";
+	enroll_with(&s, &o, &req, &rep);
+	ck_assert_int_eq(rep.status, 2);
+	ck_assert_int_eq(rep.fail_info, 2);
+	v = ledger_query(&s, "SELECT profile || '|' || reason FROM operations"
+	    " WHERE transaction_id = ?1", req.txid);
+	ck_assert_str_eq(v, "wifi|CSR subjectAltName not allowed by the "
+	    "profile's san_allow");
+	free(v);
+	free(pw);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	/* scepctl refuses a profile that does not exist. */
+	v = tu_scepctl(&s, "challenge new --profile nope 2>&1");
+	ck_assert_ptr_nonnull(strstr(v, "no profile named 'nope'"));
+	free(v);
+	ck_assert(tu_server_stop(&s));
+}
+END_TEST
+
+/* ca_key_type = ec-p256: an EC CA, an RSA RA, clients none the wiser. */
+START_TEST(test_ec_ca)
+{
+	static const char *const extra[] = { "ca_key_type=ec-p256", NULL };
+	struct tu_server s;
+	struct tc_opts o = { .cn = "under-ec", .challenge = "lab-secret" };
+	struct tc_req req;
+	struct tc_rep rep;
+	X509 *cacert;
+
+	ck_assert(tu_server_start(&s, extra));
+	cacert = tu_server_cert(&s, "ca");
+	ck_assert_int_eq(EVP_PKEY_get_base_id(X509_get0_pubkey(cacert)),
+	    EVP_PKEY_EC);
+	enroll_ok(&s, &o, MSCEP, NULL, &req, &rep);
+	ck_assert_int_eq(X509_get_signature_nid(rep.cert),
+	    NID_ecdsa_with_SHA256);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	X509_free(cacert);
+	ck_assert(tu_server_stop(&s));
+}
+END_TEST
+
 START_TEST(test_ec_client)
 {
 	struct tc_opts o = { .cn = "ec-device", .challenge = "lab-secret",
@@ -1720,6 +1877,8 @@ e2e_suite(void)
 	tcase_add_test(t, test_onetime_challenge);
 	tcase_add_test(t, test_exec_challenge);
 	tcase_add_test(t, test_challenge_rate_limit);
+	tcase_add_test(t, test_profiles);
+	tcase_add_test(t, test_ec_ca);
 	tcase_add_test(t, test_ec_client);
 	tcase_add_test(t, test_ledger_row);
 	tcase_add_test(t, test_concurrent);

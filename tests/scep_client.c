@@ -65,17 +65,26 @@ make_csr(const struct tc_opts *o, EVP_PKEY *key, const EVP_MD *md)
 		X509_REQ_add1_attr_by_NID(req, NID_pkcs9_challengePassword,
 		    o->challenge_utf8 ? V_ASN1_UTF8STRING : V_ASN1_PRINTABLESTRING,
 		    (const unsigned char *)o->challenge, (int)strlen(o->challenge));
-	if (o->sans != NULL) {
+	if (o->sans != NULL || o->key_usage != NULL) {
 		STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
 		X509_EXTENSION *ext;
 
-		ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name,
-		    o->sans);
-		if (ext == NULL) {
-			fprintf(stderr, "bad SAN spec %s\n", o->sans);
-			abort();
+		if (o->sans != NULL) {
+			ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name,
+			    o->sans);
+			if (ext == NULL) {
+				fprintf(stderr, "bad SAN spec %s\n", o->sans);
+				abort();
+			}
+			sk_X509_EXTENSION_push(exts, ext);
 		}
-		sk_X509_EXTENSION_push(exts, ext);
+		if (o->key_usage != NULL) {
+			ext = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage,
+			    o->key_usage);
+			if (ext == NULL)
+				abort();
+			sk_X509_EXTENSION_push(exts, ext);
+		}
 		X509_REQ_add_extensions(req, exts);
 		sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	}

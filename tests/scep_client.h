@@ -36,6 +36,7 @@ struct tc_opts {
 	const char		*challenge;	/* NULL: none */
 	int			 challenge_utf8;
 	const char		*sans;		/* OpenSSL syntax; NULL: none */
+	const char		*key_usage;	/* requested KU; NULL: none */
 	int			 key_bits;	/* RSA; 0: 2048 */
 	const char		*ec_curve;	/* instead of RSA */
 	EVP_PKEY		*key;		/* reuse this key (not owned) */
