@@ -1,7 +1,12 @@
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <openssl/bn.h>
@@ -14,23 +19,68 @@
 #include "ca/ca_files.h"
 #include "ca/ca_int.h"
 
+/*
+ * One CA generation: its certificate and key and its RA.  The current one
+ * also knows the next (STATE_DIR/next, after a rollover) and the previous
+ * ones (STATE_DIR/previous/<id>/), whose certificates still verify.
+ */
 struct ca {
 	X509		*cert;
 	EVP_PKEY	*key;
 	X509		*ra_cert;	/* NULL: no RA */
 	EVP_PKEY	*ra_key;
+	struct ca	*next;
+	struct ca	**prev;
+	size_t		 n_prev;
 };
 
 void
 ca_free(ca *c)
 {
+	size_t i;
+
 	if (c == NULL)
 		return;
 	X509_free(c->cert);
 	EVP_PKEY_free(c->key);
 	X509_free(c->ra_cert);
 	EVP_PKEY_free(c->ra_key);
+	ca_free(c->next);
+	for (i = 0; i < c->n_prev; i++)
+		ca_free(c->prev[i]);
+	free(c->prev);
 	free(c);
+}
+
+const ca *ca_next(const ca *c) { return c->next; }
+size_t ca_previous_count(const ca *c) { return c->n_prev; }
+const ca *ca_previous(const ca *c, size_t i) { return c->prev[i]; }
+
+const ca *
+ca_by_subject(const ca *c, const X509_NAME *name)
+{
+	size_t i;
+
+	if (X509_NAME_cmp(X509_get_subject_name(c->cert), name) == 0)
+		return c;
+	for (i = 0; i < c->n_prev; i++)
+		if (X509_NAME_cmp(X509_get_subject_name(c->prev[i]->cert), name) == 0)
+			return c->prev[i];
+	return NULL;
+}
+
+const ca *
+ca_by_id(const ca *c, const char *id)
+{
+	char cid[CA_ID_LEN + 1];
+	size_t i;
+
+	if (ca_id(c, cid) && strcmp(cid, id) == 0)
+		return c;
+	for (i = 0; i < c->n_prev; i++)
+		if (ca_id(c->prev[i], cid) && strcmp(cid, id) == 0)
+			return c->prev[i];
+	return NULL;
 }
 
 X509 *ca_cert_get0(const ca *c) { return c->cert; }
@@ -279,23 +329,31 @@ load_or_create(const char *dir, const char *base, const struct ca_params *p,
 	return 1;
 }
 
-int
-ca_open(const char *dir, const struct ca_params *p, int *created, ca **out,
-    const char **why)
+/* Load one generation from dir; create it when create is set and absent. */
+static int
+open_generation(const char *dir, const struct ca_params *p, int create,
+    int *created, ca **out, const char **why)
 {
+	char path[PATH_MAX];
 	ca *c = NULL;
-	int ret = CA_ERROR, dummy_created = 0;
+	int ret = CA_ERROR;
 
 	*out = NULL;
-	if (created == NULL)
-		created = &dummy_created;
-	*created = 0;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		goto out;
+	if (!join(path, sizeof(path), dir, "ca.pem"))
+		goto out;
+	if (!create && !ca_file_exists(path)) {
+		*why = "CA certificate missing";
+		goto out;
+	}
 	if (!load_or_create(dir, "ca", p, p->ca_subject, NULL, NULL, &c->cert,
 	    &c->key, created, why))
 		goto out;
-	if (p->ra_subject != NULL && *p->ra_subject != '\0') {
+	if (!join(path, sizeof(path), dir, "ra.pem"))
+		goto out;
+	if ((create && p->ra_subject != NULL && *p->ra_subject != '\0') ||
+	    (!create && ca_file_exists(path))) {
 		if (!load_or_create(dir, "ra", p, p->ra_subject, c->cert, c->key,
 		    &c->ra_cert, &c->ra_key, created, why))
 			goto out;
@@ -310,6 +368,153 @@ ca_open(const char *dir, const struct ca_params *p, int *created, ca **out,
 out:
 	ca_free(c);
 	ERR_clear_error();
+	return ret;
+}
+
+static int
+load_previous(ca *c, const char *dir, const struct ca_params *p,
+    const char **why)
+{
+	char pdir[PATH_MAX], gdir[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	ca *g, **np;
+	int ok = 1;
+
+	if (!join(pdir, sizeof(pdir), dir, "previous") ||
+	    (d = opendir(pdir)) == NULL)
+		return 1;	/* none yet */
+	while (ok && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (!join(gdir, sizeof(gdir), pdir, de->d_name) ||
+		    open_generation(gdir, p, 0, NULL, &g, why) != CA_OK) {
+			ok = 0;
+			break;
+		}
+		if ((np = realloc(c->prev, (c->n_prev + 1) * sizeof(*np))) == NULL) {
+			ca_free(g);
+			ok = 0;
+			break;
+		}
+		c->prev = np;
+		c->prev[c->n_prev++] = g;
+	}
+	closedir(d);
+	return ok;
+}
+
+int
+ca_open(const char *dir, const struct ca_params *p, int *created, ca **out,
+    const char **why)
+{
+	char path[PATH_MAX], next[PATH_MAX];
+	int dummy_created = 0, ret = CA_ERROR;
+	ca *c = NULL;
+
+	*out = NULL;
+	if (created == NULL)
+		created = &dummy_created;
+	*created = 0;
+	if (!join(path, sizeof(path), dir, "ca.pem") ||
+	    !join(next, sizeof(next), dir, "next"))
+		return CA_ERROR;
+	/* An activation cut short: never paper over it with a new CA. */
+	if (!ca_file_exists(path) && ca_file_exists(next)) {
+		*why = "no current CA but a next one: finish with "
+		    "`scepctl ca activate`";
+		return CA_ERROR;
+	}
+	if (open_generation(dir, p, 1, created, &c, why) != CA_OK)
+		goto out;
+	if (ca_file_exists(next) &&
+	    open_generation(next, p, 0, NULL, &c->next, why) != CA_OK)
+		goto out;
+	if (!load_previous(c, dir, p, why))
+		goto out;
+	*out = c;
+	c = NULL;
+	ret = CA_OK;
+out:
+	ca_free(c);
+	return ret;
+}
+
+int
+ca_rollover(const char *dir, const struct ca_params *p, const char **why)
+{
+	char next[PATH_MAX];
+	int created = 0;
+	ca *g = NULL;
+
+	if (!join(next, sizeof(next), dir, "next"))
+		return CA_ERROR;
+	if (mkdir(next, 0700) != 0) {
+		*why = errno == EEXIST ? "a next CA exists already; activate it "
+		    "first" : "cannot create the next/ directory";
+		return CA_REJECT;
+	}
+	if (open_generation(next, p, 1, &created, &g, why) != CA_OK)
+		return CA_ERROR;
+	ca_free(g);
+	return CA_OK;
+}
+
+/* Move dir/NAME.{pem,key} for ca and ra into to/, where they exist. */
+static int
+move_generation(const char *from, const char *to)
+{
+	static const char *const files[] = { "ca.pem", "ca.key", "ra.pem",
+	    "ra.key" };
+	char a[PATH_MAX], b[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (!join(a, sizeof(a), from, files[i]) ||
+		    !join(b, sizeof(b), to, files[i]))
+			return 0;
+		if (ca_file_exists(a) && rename(a, b) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+int
+ca_activate(const char *dir, const struct ca_params *p, const char **why)
+{
+	char next[PATH_MAX], prev[PATH_MAX], gen[PATH_MAX], cur[PATH_MAX];
+	char id[CA_ID_LEN + 1];
+	ca *old = NULL;
+	int ret = CA_ERROR;
+
+	if (!join(next, sizeof(next), dir, "next") ||
+	    !join(prev, sizeof(prev), dir, "previous") ||
+	    !join(cur, sizeof(cur), dir, "ca.pem"))
+		return CA_ERROR;
+	if (!ca_file_exists(next)) {
+		*why = "no next CA (run `scepctl ca rollover` first)";
+		return CA_REJECT;
+	}
+	/* The current generation retires to previous/<id>/ ... */
+	if (ca_file_exists(cur)) {
+		if (open_generation(dir, p, 0, NULL, &old, why) != CA_OK ||
+		    !ca_id(old, id) || !join(gen, sizeof(gen), prev, id))
+			goto out;
+		if ((mkdir(prev, 0700) != 0 && errno != EEXIST) ||
+		    (mkdir(gen, 0700) != 0 && errno != EEXIST) ||
+		    !move_generation(dir, gen)) {
+			*why = "cannot move the current CA to previous/";
+			goto out;
+		}
+	}
+	/* ... and the next one takes its place (resumable if cut short). */
+	if (!move_generation(next, dir) || rmdir(next) != 0) {
+		*why = "cannot move the next CA into place";
+		goto out;
+	}
+	ret = CA_OK;
+out:
+	ca_free(old);
 	return ret;
 }
 

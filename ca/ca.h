@@ -41,6 +41,21 @@ int ca_open(const char *dir, const struct ca_params *p, int *created,
     ca **out, const char **why);
 void ca_free(ca *c);
 
+/*
+ * CA rollover (RFC 8894 4.7): ca_rollover makes the next CA and RA in
+ * dir/next/; ca_activate retires the current one to dir/previous/<id>/
+ * and puts the next in its place.  Previous CAs keep verifying.
+ */
+int ca_rollover(const char *dir, const struct ca_params *p, const char **why);
+int ca_activate(const char *dir, const struct ca_params *p, const char **why);
+const ca *ca_next(const ca *c);			/* NULL: none */
+size_t ca_previous_count(const ca *c);
+const ca *ca_previous(const ca *c, size_t i);
+/* The current or a previous CA with this subject, or NULL. */
+const ca *ca_by_subject(const ca *c, const X509_NAME *name);
+/* The current or a previous CA with this ca_id, or NULL. */
+const ca *ca_by_id(const ca *c, const char *id);
+
 X509 *ca_cert_get0(const ca *c);
 EVP_PKEY *ca_key_get0(const ca *c);
 X509 *ca_ra_cert_get0(const ca *c);	/* NULL when there is no RA */

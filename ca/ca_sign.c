@@ -379,9 +379,16 @@ ca_verify_issued(const ca *c, X509 *x, time_t now, const char **why)
 	X509_STORE_CTX *ctx = NULL;
 	int ret = CA_ERROR, err;
 
+	size_t i;
+
+	/* Certificates of previous CAs still verify until they expire. */
 	if ((store = X509_STORE_new()) == NULL ||
-	    !X509_STORE_add_cert(store, ca_cert_get0(c)) ||
-	    (ctx = X509_STORE_CTX_new()) == NULL ||
+	    !X509_STORE_add_cert(store, ca_cert_get0(c)))
+		goto out;
+	for (i = 0; i < ca_previous_count(c); i++)
+		if (!X509_STORE_add_cert(store, ca_cert_get0(ca_previous(c, i))))
+			goto out;
+	if ((ctx = X509_STORE_CTX_new()) == NULL ||
 	    !X509_STORE_CTX_init(ctx, store, x, NULL))
 		goto out;
 	X509_STORE_CTX_set_time(ctx, 0, now);

@@ -246,3 +246,30 @@ bad:
 	ERR_clear_error();
 	return SCEP_ERR_BAD_REQUEST;
 }
+
+scep_err
+scep_next_ca_der(X509 *signer, EVP_PKEY *key, STACK_OF(X509) *certs,
+    unsigned char **der, size_t *len)
+{
+	unsigned char *inner = NULL;
+	size_t inner_len = 0;
+	CMS_ContentInfo *cms = NULL;
+	BIO *in = NULL;
+	scep_err ret;
+
+	if ((ret = scep_certs_only_der(certs, NULL, &inner, &inner_len)) != SCEP_OK)
+		return ret;
+	ret = SCEP_ERR_INTERNAL;
+	if ((in = BIO_new_mem_buf(inner, (int)inner_len)) == NULL)
+		goto out;
+	cms = CMS_sign(signer, key, NULL, in, CMS_BINARY | CMS_NOSMIMECAP);
+	if (cms == NULL)
+		goto out;
+	ret = cms_der(cms, der, len);
+out:
+	CMS_ContentInfo_free(cms);
+	BIO_free(in);
+	OPENSSL_free(inner);
+	ERR_clear_error();
+	return ret;
+}

@@ -40,6 +40,14 @@ scep_err scep_certs_only_der(STACK_OF(X509) *certs, STACK_OF(X509_CRL) *crls,
     unsigned char **der, size_t *len);
 
 /*
+ * GetNextCACert (RFC 8894 4.7.1): a SignedData signed by the current CA
+ * whose content is a certificates-only SignedData with the next CA (and
+ * RA) certificates.
+ */
+scep_err scep_next_ca_der(X509 *signer, EVP_PKEY *key, STACK_OF(X509) *certs,
+    unsigned char **der, size_t *len);
+
+/*
  * The messageData of GetCert and GetCRL (RFC 8894 3.3.3, 3.3.4):
  * IssuerAndSerialNumber.  The caller frees both.
  */

@@ -109,7 +109,7 @@ crl_publish(const ca *c, ledger *l, const char *state_dir, int days,
 		*why = "cannot lock the crl directory";
 		goto out;
 	}
-	if (ledger_revoked(l, (int64_t)now, collect, &rl) != LEDGER_OK ||
+	if (ledger_revoked(l, (int64_t)now, id, collect, &rl) != LEDGER_OK ||
 	    ledger_next_crl_number(l, id, &number) != LEDGER_OK) {
 		*why = "cannot read revocations from the ledger";
 		goto out;

@@ -54,6 +54,8 @@ enroll_init(struct enroll_ctx *e, ca *c, ledger *l)
 
 	e->ca = c;
 	e->ledger = l;
+	if (!ca_id(c, e->ca_id))
+		return 0;
 	for (i = 0; i < ENROLL_STRIPES; i++)
 		if (pthread_mutex_init(&e->stripes[i], NULL) != 0)
 			return 0;
@@ -237,6 +239,7 @@ op_record(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 		lc.der = der;
 		lc.der_len = (size_t)der_len;
 		lc.subject = subject;
+		lc.ca_id = e->ca_id;
 		new_cert = &lc;
 	}
 	rc = ledger_record(e->ledger, &o->row, new_cert, &rep->op_id, &why);
@@ -445,23 +448,35 @@ check_signer(struct enroll_ctx *e, struct op *o, const char **why)
 	return SCEP_OK;
 }
 
-/* RFC 8894 3.2.2: open the pkcsPKIEnvelope with the RA key, else the CA's. */
+/*
+ * RFC 8894 3.2.2: open the pkcsPKIEnvelope with the RA key, else the CA's;
+ * after a rollover, clients that cached the previous RA still get in.
+ */
 static scep_err
 open_envelope(struct enroll_ctx *e, struct op *o, const char **why)
 {
-	X509 *certs[2];
-	EVP_PKEY *keys[2];
-	size_t n = 0;
-	scep_err err;
+	size_t n = 0, g, gens = 1 + ca_previous_count(e->ca);
+	X509 **certs = calloc(2 * gens, sizeof(*certs));
+	EVP_PKEY **keys = calloc(2 * gens, sizeof(*keys));
+	scep_err err = SCEP_ERR_INTERNAL;
 
-	if (ca_ra_cert_get0(e->ca) != NULL) {
-		certs[n] = ca_ra_cert_get0(e->ca);
-		keys[n++] = ca_ra_key_get0(e->ca);
+	if (certs == NULL || keys == NULL)
+		goto out;
+	for (g = 0; g < gens; g++) {
+		const ca *c = g == 0 ? e->ca : ca_previous(e->ca, g - 1);
+
+		if (ca_ra_cert_get0(c) != NULL) {
+			certs[n] = ca_ra_cert_get0(c);
+			keys[n++] = ca_ra_key_get0(c);
+		}
+		certs[n] = ca_cert_get0(c);
+		keys[n++] = ca_key_get0(c);
 	}
-	certs[n] = ca_cert_get0(e->ca);
-	keys[n++] = ca_key_get0(e->ca);
 	err = scep_msg_decrypt(o->msg, certs, keys, n, e->allow_legacy, why);
 	o->row.cipher = scep_msg_cipher_name(o->msg);
+out:
+	free(certs);
+	free(keys);
 	return err;
 }
 
@@ -895,9 +910,9 @@ out:
 	free(der);
 }
 
-/* The CA's current CRL, published first if there is none yet. */
+/* A CA's current CRL, published first if there is none yet. */
 static X509_CRL *
-current_crl(struct enroll_ctx *e)
+current_crl(struct enroll_ctx *e, const ca *gen)
 {
 	unsigned char *der;
 	const unsigned char *p;
@@ -905,10 +920,10 @@ current_crl(struct enroll_ctx *e)
 	X509_CRL *crl = NULL;
 	size_t len = 0;
 
-	if ((der = crl_read(e->ca, e->state_dir, &len)) == NULL) {
-		if (!crl_publish(e->ca, e->ledger, e->state_dir, e->crl_days, &why))
+	if ((der = crl_read(gen, e->state_dir, &len)) == NULL) {
+		if (!crl_publish(gen, e->ledger, e->state_dir, e->crl_days, &why))
 			log_error("CRL: %s", why);
-		der = crl_read(e->ca, e->state_dir, &len);
+		der = crl_read(gen, e->state_dir, &len);
 	}
 	if (der != NULL) {
 		p = der;
@@ -927,6 +942,8 @@ fetch_request(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 {
 	X509_NAME *issuer = NULL;
 	ASN1_INTEGER *serial = NULL;
+	struct ledger_cert_state cs;
+	const ca *gen;
 	BIGNUM *bn = NULL;
 	unsigned char *der = NULL;
 	const unsigned char *content;
@@ -948,23 +965,31 @@ fetch_request(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 			fail(e, o, err, why, rep);
 		goto out;
 	}
-	if (X509_NAME_cmp(issuer, X509_get_subject_name(ca_cert_get0(e->ca))) != 0) {
+	/* The current CA, or a previous one whose certificates still live. */
+	if ((gen = ca_by_subject(e->ca, issuer)) == NULL) {
 		fail(e, o, SCEP_ERR_BAD_CERT_ID,
 		    "RFC 8894 3.3.3: issuer is not this CA", rep);
 		goto out;
 	}
+	if ((bn = ASN1_INTEGER_to_BN(serial, NULL)) == NULL ||
+	    (hex = BN_bn2hex(bn)) == NULL) {
+		fail_internal(e, o, "cannot read the serial number", rep);
+		goto out;
+	}
+	/*
+	 * A rolled-over CA usually keeps its name: the CA that issued the
+	 * serial, when the ledger knows it, is the one whose CRL is wanted.
+	 */
+	if (ledger_cert_state(e->ledger, hex, &cs) == LEDGER_OK && cs.known &&
+	    ca_by_id(e->ca, cs.ca_id) != NULL)
+		gen = ca_by_id(e->ca, cs.ca_id);
 	o->row.outcome = "returned";
 	if (o->row.message_type == SCEP_MSG_GETCRL) {
-		if ((o->crl = current_crl(e)) == NULL) {
+		if ((o->crl = current_crl(e, gen)) == NULL) {
 			fail_internal(e, o, "no CRL available", rep);
 			goto out;
 		}
 	} else {
-		if ((bn = ASN1_INTEGER_to_BN(serial, NULL)) == NULL ||
-		    (hex = BN_bn2hex(bn)) == NULL) {
-			fail_internal(e, o, "cannot read the serial number", rep);
-			goto out;
-		}
 		if (ledger_cert_der(e->ledger, hex, &der, &der_len) != LEDGER_OK) {
 			fail(e, o, SCEP_ERR_BAD_CERT_ID,
 			    "RFC 8894 3.3.3: no certificate with this serial", rep);

@@ -28,6 +28,7 @@ struct enroll_profile {
 
 struct enroll_ctx {
 	ca			*ca;
+	char			 ca_id[CA_ID_LEN + 1];	/* the current CA */
 	ledger			*ledger;
 	struct enroll_profile	 profiles[ENROLL_MAX_PROFILES];	/* [0]: default */
 	int			 n_profiles;

@@ -28,8 +28,10 @@ struct http_server {
 	size_t			 cacert_len;
 	const char		*cacert_type;
 	const char		*caps;
-	char			 crl_path[64];	/* "/crl/<ca id>.crl" */
 	struct http_admin	 admin;
+	unsigned char		*nextca;	/* GetNextCACert reply, or NULL */
+	size_t			 nextca_len;
+	char			 caps_buf[160];
 };
 
 /* Per-request state, from the first callback to the completion notice. */
@@ -378,15 +380,25 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	}
 
-	if (strcmp(url, s->crl_path) == 0 &&
+	if (strncmp(url, "/crl/", 5) == 0 &&
 	    (strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)) {
+		/* /crl/<ca id>.crl for the current CA and previous ones. */
+		char id[CA_ID_LEN + 1];
+		const ca *gen = NULL;
 		size_t len = 0;
-		unsigned char *crl = crl_read(s->enroll->ca, s->enroll->state_dir,
-		    &len);
+		unsigned char *crl;
 
+		if (strlen(url) == 5 + CA_ID_LEN + 4 &&
+		    strcmp(url + 5 + CA_ID_LEN, ".crl") == 0) {
+			memcpy(id, url + 5, CA_ID_LEN);
+			id[CA_ID_LEN] = '\0';
+			gen = ca_by_id(s->enroll->ca, id);
+		}
+		if (gen == NULL)
+			return respond_text(c, 404, "no CA with that id\n");
 		/* RFC 5280 4.2.1.13 / RFC 2585: DER, application/pkix-crl. */
-		if (crl == NULL)
+		if ((crl = crl_read(gen, s->enroll->state_dir, &len)) == NULL)
 			return respond_text(c, 503, "CRL not published yet\n");
 		return respond(c, 200, "application/pkix-crl", crl, len,
 		    MHD_RESPMEM_MUST_FREE);
@@ -421,8 +433,16 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 	if (strcasecmp(op, "GetCACert") == 0)
 		return respond(c, 200, s->cacert_type, s->cacert, s->cacert_len,
 		    MHD_RESPMEM_PERSISTENT);
+	/* RFC 8894 4.7: only while a rollover is prepared. */
+	if (strcasecmp(op, "GetNextCACert") == 0) {
+		if (s->nextca == NULL)
+			return respond_text(c, 404, "no next CA (no rollover "
+			    "in progress)\n");
+		return respond(c, 200, "application/x-x509-next-ca-cert",
+		    s->nextca, s->nextca_len, MHD_RESPMEM_PERSISTENT);
+	}
 	return respond_text(c, 400, "unknown operation (want GetCACert, "
-	    "GetCACaps or PKIOperation)\n");
+	    "GetCACaps, GetNextCACert or PKIOperation)\n");
 }
 
 static void
@@ -473,6 +493,34 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("http: %s", buf);
 }
 
+/* GetNextCACert: the next CA and RA, signed by the current CA. */
+static int
+build_nextca(http_server *s, const ca *c)
+{
+	STACK_OF(X509) *certs = NULL;
+	const ca *next = ca_next(c);
+	unsigned char *der = NULL;
+	size_t len = 0;
+	int ok = 0;
+
+	if (next == NULL)
+		return 1;
+	if ((certs = sk_X509_new_null()) == NULL ||
+	    (ca_ra_cert_get0(next) != NULL &&
+	    !sk_X509_push(certs, ca_ra_cert_get0(next))) ||
+	    !sk_X509_push(certs, ca_cert_get0(next)) ||
+	    scep_next_ca_der(ca_cert_get0(c), ca_key_get0(c), certs, &der,
+	    &len) != SCEP_OK || (s->nextca = malloc(len)) == NULL)
+		goto out;
+	memcpy(s->nextca, der, len);
+	s->nextca_len = len;
+	ok = 1;
+out:
+	OPENSSL_free(der);
+	sk_X509_free(certs);
+	return ok;
+}
+
 /* GetCACert: RA + CA as a degenerate PKCS#7, or the CA alone as DER. */
 static int
 build_cacert(http_server *s, const ca *c)
@@ -514,6 +562,7 @@ http_stop(http_server *s)
 	if (s->daemon != NULL)
 		MHD_stop_daemon(s->daemon);
 	free(s->cacert);
+	free(s->nextca);
 	free(s);
 }
 
@@ -557,15 +606,14 @@ http_start(const struct scepd_config *cfg, struct enroll_ctx *e,
 	s->enroll = e;
 	s->admin = *admin;
 	s->max_body = cfg->max_body;
-	s->caps = http_caps_text(cfg->legacy_algorithms);
-	{
-		char id[CA_ID_LEN + 1];
-
-		if (!ca_id(e->ca, id)) {
-			*why = "cannot name the CA";
-			goto out;
-		}
-		snprintf(s->crl_path, sizeof(s->crl_path), "/crl/%s.crl", id);
+	/* RFC 8894 3.5.2: GetNextCACert only while a next CA exists. */
+	snprintf(s->caps_buf, sizeof(s->caps_buf), "%s%s",
+	    http_caps_text(cfg->legacy_algorithms),
+	    ca_next(e->ca) != NULL ? "GetNextCACert\n" : "");
+	s->caps = s->caps_buf;
+	if (!build_nextca(s, e->ca)) {
+		*why = "cannot encode the GetNextCACert reply";
+		goto out;
 	}
 	if (!build_cacert(s, e->ca)) {
 		*why = "cannot encode the GetCACert reply";

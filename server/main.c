@@ -30,7 +30,28 @@ usage(void)
 	exit(2);
 }
 
-/* Republishes the CRL before its nextUpdate; stops when told. */
+/* The CRLs of the current CA and every previous one, each before nextUpdate. */
+static int
+refresh_all(struct enroll_ctx *e, const char **why)
+{
+	size_t i, n = ca_previous_count(e->ca);
+	int published, ok = 1;
+
+	for (i = 0; i <= n; i++) {
+		const ca *gen = i == 0 ? e->ca : ca_previous(e->ca, i - 1);
+
+		if (!crl_refresh(gen, e->ledger, e->state_dir, e->crl_days,
+		    &published, why)) {
+			log_error("CRL: %s", *why);
+			ok = 0;
+		} else if (published) {
+			log_info("CRL %zu of %zu published", i + 1, n + 1);
+		}
+	}
+	return ok;
+}
+
+/* Republishes the CRLs before their nextUpdate; stops when told. */
 struct refresher {
 	pthread_t	 thread;
 	pthread_mutex_t	 mu;
@@ -46,7 +67,6 @@ refresh_loop(void *arg)
 	struct refresher *r = arg;
 	struct timespec until;
 	const char *why = "";
-	int published;
 
 	pthread_mutex_lock(&r->mu);
 	while (!r->stop) {
@@ -56,11 +76,7 @@ refresh_loop(void *arg)
 		if (r->stop)
 			break;
 		pthread_mutex_unlock(&r->mu);
-		if (!crl_refresh(r->e->ca, r->e->ledger, r->e->state_dir,
-		    r->e->crl_days, &published, &why))
-			log_error("CRL: %s", why);
-		else if (published)
-			log_info("CRL republished before its nextUpdate");
+		refresh_all(r->e, &why);
 		pthread_mutex_lock(&r->mu);
 	}
 	pthread_mutex_unlock(&r->mu);
@@ -121,6 +137,17 @@ banner(const struct scepd_config *cfg, const ca *c, int port,
 		    "new one: scepctl challenge reset)\n");
 	else
 		printf("  challenge:       (from the configuration)\n");
+	if (ca_next(c) != NULL) {
+		char next[EVP_MAX_MD_SIZE * 2 + 1];
+
+		ca_thumbprint(ca_cert_get0(ca_next(c)), EVP_sha256(), next,
+		    sizeof(next));
+		printf("  next CA SHA-256: %s (GetNextCACert; `scepctl ca "
+		    "activate` switches)\n", next);
+	}
+	if (ca_previous_count(c) > 0)
+		printf("  previous CAs:    %zu (their certificates still verify)\n",
+		    ca_previous_count(c));
 	printf("  state:           %s\n", cfg->state_dir);
 	fflush(stdout);
 	free(subject);
@@ -221,15 +248,9 @@ main(int argc, char *argv[])
 	e.renewal_keep_subject = cfg.renewal_subject == RENEWAL_SUBJECT_SAME;
 	e.state_dir = cfg.state_dir;
 	e.crl_days = cfg.crl_days;
-	{
-		int published;
-
-		if (!crl_refresh(c, l, cfg.state_dir, cfg.crl_days, &published,
-		    &why)) {
-			log_error("CRL: %s", why);
-			goto out;
-		}
-	}
+	if (ledger_claim_unassigned(l, e.ca_id) != LEDGER_OK ||
+	    !refresh_all(&e, &why))
+		goto out;
 	refresher.e = &e;
 	if (pthread_create(&refresher.thread, NULL, refresh_loop, &refresher) != 0) {
 		log_error("cannot start the CRL refresher");

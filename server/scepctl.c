@@ -29,7 +29,9 @@ usage(void)
 	    "commands:\n"
 	    "  ledger --json          every PKIOperation with its events, as JSON\n"
 	    "  cert SERIAL            an issued certificate, PEM\n"
-	    "  ca                     the CA's subject and thumbprints\n"
+	    "  ca                     the CAs' subjects and thumbprints\n"
+	    "  ca rollover            make the next CA and RA (GetNextCACert)\n"
+	    "  ca activate            switch to the next CA\n"
 	    "  pending                requests awaiting approval, as JSON\n"
 	    "  approve TXID           approve a pending request\n"
 	    "  deny TXID --reason TEXT\n"
@@ -171,18 +173,28 @@ reason_code(const char *name)
 	return -1;
 }
 
-/* RFC 5280 CRLs follow every revocation: LEDGER_REVOKED, or -1. */
+/*
+ * RFC 5280 CRLs follow every revocation, from the CA that issued the
+ * certificate (the current one or a previous one): LEDGER_REVOKED, or -1.
+ */
 static int
-publish_crl(const struct scepd_config *cfg, ledger *l)
+publish_crl(const struct scepd_config *cfg, ledger *l, const char *serial)
 {
+	struct ledger_cert_state cs;
 	struct ca_params cp;
 	const char *why = "";
+	const ca *gen = NULL;
 	ca *c = NULL;
 	int ok;
 
 	setup_ca_params(cfg, &cp);
 	ok = ca_open(cfg->state_dir, &cp, NULL, &c, &why) == CA_OK &&
-	    crl_publish(c, l, cfg->state_dir, cfg->crl_days, &why);
+	    ledger_cert_state(l, serial, &cs) == LEDGER_OK;
+	if (ok && (gen = ca_by_id(c, cs.ca_id)) == NULL) {
+		why = "the issuing CA is no longer in the state directory";
+		ok = 0;
+	}
+	ok = ok && crl_publish(gen, l, cfg->state_dir, cfg->crl_days, &why);
 	if (!ok)
 		fprintf(stderr, "scepctl: CRL: %s\n", why);
 	ca_free(c);
@@ -211,7 +223,7 @@ cmd_revoke(const struct scepd_config *cfg, int argc, char **argv)
 		return 1;
 	rv = ledger_revoke(l, argv[1], reason);
 	if (rv == LEDGER_REVOKED)
-		rv = publish_crl(cfg, l);
+		rv = publish_crl(cfg, l, argv[1]);
 	ledger_close(l);
 	switch (rv) {
 	case LEDGER_REVOKED:
@@ -233,16 +245,50 @@ cmd_revoke(const struct scepd_config *cfg, int argc, char **argv)
 	return 1;
 }
 
+static void
+print_ca(const char *label, const ca *c)
+{
+	char sha256[EVP_MAX_MD_SIZE * 2 + 1], sha1[EVP_MAX_MD_SIZE * 2 + 1];
+	char id[CA_ID_LEN + 1];
+	char *subject = ca_name_oneline(X509_get_subject_name(ca_cert_get0(c)));
+
+	ca_thumbprint(ca_cert_get0(c), EVP_sha256(), sha256, sizeof(sha256));
+	ca_thumbprint(ca_cert_get0(c), EVP_sha1(), sha1, sizeof(sha1));
+	ca_id(c, id);
+	printf("%s\n  subject:    %s\n  id:         %s\n  sha256:     %s\n"
+	    "  sha1:       %s\n", label, subject ? subject : "?", id, sha256, sha1);
+	free(subject);
+}
+
 static int
-cmd_ca(const struct scepd_config *cfg)
+cmd_ca(const struct scepd_config *cfg, int argc, char **argv)
 {
 	struct ca_params cp;
-	char sha256[EVP_MAX_MD_SIZE * 2 + 1], sha1[EVP_MAX_MD_SIZE * 2 + 1];
 	const char *why = "";
-	char *subject;
+	size_t i;
 	ca *c = NULL;
 
 	setup_ca_params(cfg, &cp);
+	if (argc == 2 && strcmp(argv[1], "rollover") == 0) {
+		if (ca_rollover(cfg->state_dir, &cp, &why) != CA_OK) {
+			fprintf(stderr, "scepctl: ca rollover: %s\n", why);
+			return 1;
+		}
+		printf("next CA created in %s/next; restart scepd to offer it "
+		    "(GetNextCACert), then `scepctl ca activate`\n", cfg->state_dir);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "activate") == 0) {
+		if (ca_activate(cfg->state_dir, &cp, &why) != CA_OK) {
+			fprintf(stderr, "scepctl: ca activate: %s\n", why);
+			return 1;
+		}
+		printf("next CA is now current; the previous one keeps verifying "
+		    "its certificates; restart scepd\n");
+		return 0;
+	}
+	if (argc != 1)
+		usage();
 	/* Opening never creates: refuse when the state directory is empty. */
 	if (access(cfg->state_dir, F_OK) != 0) {
 		fprintf(stderr, "scepctl: %s: no state yet (start scepd first)\n",
@@ -253,12 +299,11 @@ cmd_ca(const struct scepd_config *cfg)
 		fprintf(stderr, "scepctl: CA: %s\n", why);
 		return 1;
 	}
-	subject = ca_name_oneline(X509_get_subject_name(ca_cert_get0(c)));
-	ca_thumbprint(ca_cert_get0(c), EVP_sha256(), sha256, sizeof(sha256));
-	ca_thumbprint(ca_cert_get0(c), EVP_sha1(), sha1, sizeof(sha1));
-	printf("subject:    %s\nsha256:     %s\nsha1:       %s\n",
-	    subject ? subject : "?", sha256, sha1);
-	free(subject);
+	print_ca("current CA", c);
+	if (ca_next(c) != NULL)
+		print_ca("next CA (after a rollover)", ca_next(c));
+	for (i = 0; i < ca_previous_count(c); i++)
+		print_ca("previous CA", ca_previous(c, i));
 	ca_free(c);
 	return 0;
 }
@@ -405,7 +450,7 @@ main(int argc, char *argv[])
 	else if (strcmp(argv[0], "cert") == 0)
 		ret = cmd_cert(&cfg, argc, argv);
 	else if (strcmp(argv[0], "ca") == 0)
-		ret = cmd_ca(&cfg);
+		ret = cmd_ca(&cfg, argc, argv);
 	else if (strcmp(argv[0], "pending") == 0)
 		ret = cmd_pending(&cfg, argc);
 	else if (strcmp(argv[0], "approve") == 0 || strcmp(argv[0], "deny") == 0)

@@ -37,7 +37,8 @@ enum stmt {
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_INSERT_CERT] =
 	    "INSERT INTO certificates (serial, sha256, der, subject,"
-	    " not_before, not_after, issued_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	    " not_before, not_after, issued_us, ca_id)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[ST_INSERT_OP] =
 	    "INSERT INTO operations (received_us, completed_us, client_addr,"
 	    " user_agent, http_method, transaction_id, message_type,"
@@ -57,8 +58,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " AND c.not_after > ?3 AND o.renewal_of IS ?4"
 	    " ORDER BY o.pubkey_sha256 = ?2 DESC, o.id DESC LIMIT 1",
 	[ST_CERT_DER] = "SELECT der FROM certificates WHERE serial = upper(?1)",
-	[ST_CERT_STATE] = "SELECT not_after, revoked_us, revocation_reason"
-	    " FROM certificates WHERE serial = upper(?1)",
+	[ST_CERT_STATE] = "SELECT not_after, revoked_us, revocation_reason,"
+	    " ca_id FROM certificates WHERE serial = upper(?1)",
 	/* The operation that first issued a certificate. */
 	[ST_ISSUING_OP] = "SELECT id FROM operations WHERE cert_serial ="
 	    " upper(?1) AND outcome = 'issued' ORDER BY id LIMIT 1",
@@ -68,7 +69,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	/* Revoked and not yet expired: what a CRL must list. */
 	[ST_REVOKED_LIST] = "SELECT serial, revoked_us, revocation_reason"
 	    " FROM certificates WHERE revoked_us IS NOT NULL AND not_after > ?1"
-	    " ORDER BY revoked_us",
+	    " AND ca_id = ?2 ORDER BY revoked_us",
 	[ST_CRL_NUMBER] = "INSERT INTO crls (ca_id, number) VALUES (?1, 1)"
 	    " ON CONFLICT (ca_id) DO UPDATE SET number = number + 1"
 	    " RETURNING number",
@@ -385,6 +386,7 @@ ledger_record(ledger *l, const struct ledger_op *op,
 		sqlite3_bind_int64(st, 5, cert->not_before);
 		sqlite3_bind_int64(st, 6, cert->not_after);
 		sqlite3_bind_int64(st, 7, now);
+		bind_text(st, 8, cert->ca_id);
 		rc = run(st);
 		if (rc == SQLITE_CONSTRAINT) {
 			*why = "serial number already in the ledger";
@@ -564,6 +566,9 @@ ledger_cert_state(ledger *l, const char *serial, struct ledger_cert_state *cs)
 		cs->not_after = sqlite3_column_int64(st, 0);
 		cs->revoked_us = sqlite3_column_int64(st, 1);
 		cs->reason = sqlite3_column_int(st, 2);
+		if (sqlite3_column_text(st, 3) != NULL)
+			snprintf(cs->ca_id, sizeof(cs->ca_id), "%s",
+			    (const char *)sqlite3_column_text(st, 3));
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -616,13 +621,33 @@ out:
 }
 
 int
-ledger_revoked(ledger *l, int64_t now, ledger_revoked_fn fn, void *arg)
+ledger_claim_unassigned(ledger *l, const char *ca_id)
+{
+	sqlite3_stmt *st = NULL;
+	int ok;
+
+	pthread_mutex_lock(&l->mu);
+	ok = sqlite3_prepare_v2(l->db, "UPDATE certificates SET ca_id = ?1"
+	    " WHERE ca_id IS NULL", -1, &st, NULL) == SQLITE_OK;
+	if (ok) {
+		bind_text(st, 1, ca_id);
+		ok = sqlite3_step(st) == SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&l->mu);
+	return ok ? LEDGER_OK : LEDGER_ERROR;
+}
+
+int
+ledger_revoked(ledger *l, int64_t now, const char *ca_id,
+    ledger_revoked_fn fn, void *arg)
 {
 	sqlite3_stmt *st = l->st[ST_REVOKED_LIST];
 	int rc, ret = LEDGER_OK;
 
 	pthread_mutex_lock(&l->mu);
 	sqlite3_bind_int64(st, 1, now);
+	bind_text(st, 2, ca_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (!fn(arg, (const char *)sqlite3_column_text(st, 0),
 		    sqlite3_column_int64(st, 1), sqlite3_column_int(st, 2))) {

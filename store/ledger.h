@@ -28,6 +28,7 @@ struct ledger_cert {
 	const char		*subject;
 	int64_t			 not_before;	/* Unix seconds */
 	int64_t			 not_after;
+	const char		*ca_id;		/* the issuing CA */
 };
 
 /* One PKIOperation and its outcome.  NULL strings are stored as NULL. */
@@ -106,6 +107,7 @@ struct ledger_cert_state {
 	int64_t	not_after;	/* Unix seconds */
 	int64_t	revoked_us;	/* 0: not revoked */
 	int	reason;		/* RFC 5280 CRLReason when revoked */
+	char	ca_id[17];	/* the issuing CA; "" if unknown */
 };
 
 int ledger_cert_state(ledger *l, const char *serial, struct ledger_cert_state *st);
@@ -130,8 +132,14 @@ int ledger_cert_der(ledger *l, const char *serial, unsigned char **der,
 typedef int (*ledger_revoked_fn)(void *arg, const char *serial,
     int64_t revoked_us, int reason);
 
-/* Every revoked certificate that has not expired at now, oldest first. */
-int ledger_revoked(ledger *l, int64_t now, ledger_revoked_fn fn, void *arg);
+/*
+ * Every revoked certificate of CA ca_id that has not expired at now,
+ * oldest first.
+ */
+int ledger_revoked(ledger *l, int64_t now, const char *ca_id,
+    ledger_revoked_fn fn, void *arg);
+/* Certificates from before schema 7 belong to the CA of the day. */
+int ledger_claim_unassigned(ledger *l, const char *ca_id);
 
 /* The next CRL number for a CA (1, 2, ...), kept across restarts. */
 int ledger_next_crl_number(ledger *l, const char *ca_id, int64_t *number);

@@ -152,6 +152,14 @@ const char *const ledger_migrations[] = {
 	/* 5 -> 6: the certificate profile (NDES template) each request got. */
 	"ALTER TABLE operations ADD COLUMN profile TEXT;"
 	"ALTER TABLE pending ADD COLUMN profile TEXT;",
+
+	/*
+	 * 6 -> 7: which CA issued each certificate (16 hex digits of its
+	 * SHA-256), so that after a rollover each CA's CRL lists its own.
+	 * scepd assigns the rows from before this to the CA of the day.
+	 */
+	"ALTER TABLE certificates ADD COLUMN ca_id TEXT;"
+	"CREATE INDEX certificates_ca ON certificates(ca_id);",
 };
 
 const int ledger_schema_latest =

@@ -10,6 +10,7 @@
 #include "server/b64.h"
 #include "server/challenge.h"
 #include "server/config.h"
+#include "server/crl.h"
 #include "server/setup.h"
 #include "tests/testutil.h"
 
@@ -364,6 +365,45 @@ START_TEST(test_b64_encode)
 }
 END_TEST
 
+/* A CRL past half its life is republished; a fresh one is left alone. */
+START_TEST(test_crl_refresh)
+{
+	const struct ca_params params = { .key_bits = 2048, .key_type = "rsa",
+	    .ca_subject = "CN=Refresh CA", .ca_days = 30, .ra_subject = "" };
+	char path[512], id[CA_ID_LEN + 1], crlpath[600];
+	const char *why = "";
+	X509_CRL *old = NULL;
+	unsigned char *der = NULL;
+	ledger *l = NULL;
+	ca *c = NULL;
+	int published, n;
+	FILE *f;
+
+	ck_assert_int_eq(ca_open(dir, &params, NULL, &c, &why), CA_OK);
+	snprintf(path, sizeof(path), "%s/ledger.db", dir);
+	ck_assert_int_eq(ledger_open(path, &l, &why), LEDGER_OK);
+	ck_assert(crl_refresh(c, l, dir, 2, &published, &why));
+	ck_assert_int_eq(published, 1);		/* none yet */
+	ck_assert(crl_refresh(c, l, dir, 2, &published, &why));
+	ck_assert_int_eq(published, 0);		/* fresh */
+	/* Replace it with one made 30 hours ago for 2 days: 18 h left. */
+	ck_assert_int_eq(ca_crl(c, NULL, 0, 99, time(NULL) - 30 * 3600, 2, &old,
+	    &why), CA_OK);
+	n = i2d_X509_CRL(old, &der);
+	ck_assert(ca_id(c, id));
+	snprintf(crlpath, sizeof(crlpath), "%s/crl/%s.crl", dir, id);
+	f = fopen(crlpath, "wb");
+	ck_assert_int_eq(fwrite(der, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	ck_assert(crl_refresh(c, l, dir, 2, &published, &why));
+	ck_assert_int_eq(published, 1);
+	OPENSSL_free(der);
+	X509_CRL_free(old);
+	ledger_close(l);
+	ca_free(c);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -389,6 +429,12 @@ config_suite(void)
 	tcase_add_test(t, test_challenge_hash_text);
 	tcase_add_test(t, test_challenge_auto);
 	tcase_set_timeout(t, 30);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("crl");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_test(t, test_crl_refresh);
+	tcase_set_timeout(t, 60);
 	suite_add_tcase(s, t);
 
 	t = tcase_create("base64");

@@ -13,6 +13,7 @@
 
 #include <check.h>
 #include <openssl/bn.h>
+#include <openssl/cms.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
@@ -1569,6 +1570,159 @@ START_TEST(test_ec_ca)
 }
 END_TEST
 
+static X509 *
+read_state_cert(const struct tu_server *s, const char *rel)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/var/%s", s->dir, rel);
+	return tu_read_cert(path);
+}
+
+/*
+ * CA rollover (RFC 8894 4.7): the next CA is offered by GetNextCACert,
+ * then activated; the previous CA's certificates keep working.
+ */
+START_TEST(test_rollover)
+{
+	struct tu_server s;
+	struct tc_req first, req;
+	struct tc_rep old, rep;
+	struct tc_opts renew = { .cn = "after-rollover", .msg_type = 17 };
+	struct tc_opts o = { .cn = "to-old-ra", .challenge = "lab-secret" };
+	struct tu_http h;
+	X509 *ca1, *ra1, *ca2, *next;
+	STACK_OF(X509) *certs;
+	CMS_ContentInfo *cms;
+	const unsigned char *p;
+	char *out, *serial, args[128], *v;
+	int i, found;
+
+	ck_assert(tu_server_start(&s, NULL));
+	ca1 = tu_server_cert(&s, "ca");
+	ra1 = tu_server_cert(&s, "ra");
+	first_cert(&s, "before-rollover", &first, &old);
+	ck_assert(tu_http(s.port, "GET", MSCEP "?operation=GetNextCACert", NULL,
+	    NULL, 0, &h));
+	ck_assert_int_eq(h.status, 404);
+	tu_http_free(&h);
+
+	out = tu_scepctl(&s, "ca rollover");
+	ck_assert_ptr_nonnull(strstr(out, "next CA created"));
+	free(out);
+	out = tu_scepctl(&s, "ca rollover 2>&1");
+	ck_assert_ptr_nonnull(strstr(out, "exists already"));
+	free(out);
+	ck_assert(tu_server_restart(&s));
+	next = read_state_cert(&s, "next/ca.pem");
+	ck_assert_ptr_nonnull(next);
+
+	/* GetCACaps offers it; GetNextCACert is signed by the current CA. */
+	ck_assert(tu_http(s.port, "GET", MSCEP "?operation=GetCACaps", NULL, NULL,
+	    0, &h));
+	ck_assert_ptr_nonnull(strstr((char *)h.body, "\nGetNextCACert\n"));
+	tu_http_free(&h);
+	ck_assert(tu_http(s.port, "GET", MSCEP "?operation=GetNextCACert", NULL,
+	    NULL, 0, &h));
+	ck_assert_int_eq(h.status, 200);
+	ck_assert_str_eq(h.ctype, "application/x-x509-next-ca-cert");
+	p = h.body;
+	cms = d2i_CMS_ContentInfo(NULL, &p, (long)h.len);
+	ck_assert_ptr_nonnull(cms);
+	{
+		STACK_OF(X509) *trust = sk_X509_new_null();
+		BIO *content = BIO_new(BIO_s_mem());
+		BUF_MEM *bm;
+
+		sk_X509_push(trust, ca1);
+		ck_assert_int_eq(CMS_verify(cms, trust, NULL, NULL, content,
+		    CMS_NOINTERN | CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY), 1);
+		BIO_get_mem_ptr(content, &bm);
+		certs = tc_certs_only((unsigned char *)bm->data, bm->length);
+		ck_assert_ptr_nonnull(certs);
+		for (i = 0, found = 0; i < sk_X509_num(certs); i++)
+			found |= X509_cmp(sk_X509_value(certs, i), next) == 0;
+		ck_assert(found);
+		ck_assert_int_eq(sk_X509_num(certs), 2);	/* CA and RA */
+		sk_X509_pop_free(certs, X509_free);
+		sk_X509_free(trust);
+		BIO_free(content);
+	}
+	CMS_ContentInfo_free(cms);
+	tu_http_free(&h);
+
+	/* Switch over. */
+	out = tu_scepctl(&s, "ca activate");
+	ck_assert_ptr_nonnull(strstr(out, "now current"));
+	free(out);
+	ck_assert(tu_server_restart(&s));
+	ca2 = tu_server_cert(&s, "ca");
+	ck_assert_int_eq(X509_cmp(ca2, next), 0);
+	ck_assert(tu_http(s.port, "GET", MSCEP "?operation=GetCACaps", NULL, NULL,
+	    0, &h));
+	ck_assert_ptr_null(strstr((char *)h.body, "GetNextCACert"));
+	tu_http_free(&h);
+
+	/* A certificate of the previous CA renews, under the new CA. */
+	renew.sign_cert = old.cert;
+	renew.sign_key = first.key;
+	enroll_ok(&s, &renew, MSCEP, NULL, &req, &rep);
+	ck_assert_int_eq(X509_check_issued(ca2, rep.cert), X509_V_OK);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+
+	/* A client that still encrypts to the previous RA gets in. */
+	ck_assert(tc_build(&o, ra1, &req));
+	post(&s, MSCEP, NULL, &req, &h);
+	ck_assert(tc_parse_certrep(h.body, h.len, &req, &rep));
+	ck_assert_int_eq(rep.status, 0);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	tu_http_free(&h);
+
+	/* GetCert and revocation still work for the previous CA. */
+	fetch(&s, 21, X509_get_subject_name(ca1), X509_get0_serialNumber(old.cert),
+	    &req, &rep);
+	ck_assert_int_eq(rep.status, 0);
+	ck_assert_int_eq(X509_cmp(rep.cert, old.cert), 0);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	serial = serial_of(old.cert);
+	snprintf(args, sizeof(args), "revoke %s", serial);
+	out = tu_scepctl(&s, args);
+	ck_assert_ptr_nonnull(strstr(out, "CRL republished"));
+	free(out);
+	fetch(&s, 22, X509_get_subject_name(ca1), X509_get0_serialNumber(old.cert),
+	    &req, &rep);
+	ck_assert_int_eq(rep.status, 0);
+	ck_assert_ptr_nonnull(rep.crl);
+	ck_assert_int_eq(X509_CRL_verify(rep.crl, X509_get0_pubkey(ca1)), 1);
+	ck_assert_int_eq(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(rep.crl)), 1);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	/* ... and the new CA's CRL does not list it. */
+	fetch(&s, 22, X509_get_subject_name(ca2), X509_get0_serialNumber(ca2),
+	    &req, &rep);
+	ck_assert_int_eq(X509_CRL_verify(rep.crl, X509_get0_pubkey(ca2)), 1);
+	/* An empty CRL has no revokedCertificates at all. */
+	ck_assert_ptr_null(X509_CRL_get_REVOKED(rep.crl));
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	v = ledger_query(&s, "SELECT count(DISTINCT ca_id) FROM certificates", NULL);
+	ck_assert_str_eq(v, "2");
+	free(v);
+
+	free(serial);
+	X509_free(ca1);
+	X509_free(ra1);
+	X509_free(ca2);
+	X509_free(next);
+	tc_rep_free(&old);
+	tc_req_free(&first);
+	ck_assert(tu_server_stop(&s));
+}
+END_TEST
+
 START_TEST(test_ec_client)
 {
 	struct tc_opts o = { .cn = "ec-device", .challenge = "lab-secret",
@@ -1879,6 +2033,7 @@ e2e_suite(void)
 	tcase_add_test(t, test_challenge_rate_limit);
 	tcase_add_test(t, test_profiles);
 	tcase_add_test(t, test_ec_ca);
+	tcase_add_test(t, test_rollover);
 	tcase_add_test(t, test_ec_client);
 	tcase_add_test(t, test_ledger_row);
 	tcase_add_test(t, test_concurrent);

@@ -133,16 +133,14 @@ bin_dir(void)
 	return b != NULL ? b : "bin";
 }
 
-int
-tu_server_start(struct tu_server *s, const char *const *extra)
+static int
+spawn(struct tu_server *s)
 {
+	const char *const *extra = s->extra;
 	char *argv[64], opt[2][1024], port_path[512], log_path[512], prog[512];
 	int argc = 0, i, fd;
 	struct timespec ts = { 0, 20 * 1000 * 1000 };
 
-	memset(s, 0, sizeof(*s));
-	if ((s->dir = tu_tmpdir()) == NULL)
-		return 0;
 	snprintf(prog, sizeof(prog), "%s/scepd", bin_dir());
 	snprintf(port_path, sizeof(port_path), "%s/port", s->dir);
 	snprintf(log_path, sizeof(log_path), "%s/log", s->dir);
@@ -168,8 +166,9 @@ tu_server_start(struct tu_server *s, const char *const *extra)
 		argv[argc++] = (char *)extra[i];
 	}
 	argv[argc] = NULL;
+	unlink(port_path);
 	if ((s->pid = fork()) == 0) {
-		fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		dup2(fd, 1);
 		dup2(fd, 2);
 		execv(prog, argv);
@@ -193,6 +192,32 @@ tu_server_start(struct tu_server *s, const char *const *extra)
 		nanosleep(&ts, NULL);
 	}
 	return 0;
+}
+
+int
+tu_server_start(struct tu_server *s, const char *const *extra)
+{
+	memset(s, 0, sizeof(*s));
+	s->extra = extra;
+	if ((s->dir = tu_tmpdir()) == NULL)
+		return 0;
+	return spawn(s);
+}
+
+int
+tu_server_restart(struct tu_server *s)
+{
+	int status;
+
+	if (s->pid > 0) {
+		kill(s->pid, SIGTERM);
+		if (waitpid(s->pid, &status, 0) != s->pid || !WIFEXITED(status) ||
+		    WEXITSTATUS(status) != 0)
+			return 0;
+	}
+	s->pid = 0;
+	s->port = 0;
+	return spawn(s);
 }
 
 int

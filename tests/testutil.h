@@ -23,9 +23,10 @@ X509_REQ *tu_read_csr(const char *path);
 int tu_run_suite(Suite *s, int legacy_provider);
 
 struct tu_server {
-	pid_t	 pid;
-	int	 port;
-	char	*dir;
+	pid_t			 pid;
+	int			 port;
+	char			*dir;
+	const char *const	*extra;
 };
 
 /*
@@ -33,6 +34,8 @@ struct tu_server {
  * and challenge "lab-secret"; extra is a NULL-terminated list of -o values.
  */
 int tu_server_start(struct tu_server *s, const char *const *extra);
+/* Stop and start it again on the same state; 0 on failure. */
+int tu_server_restart(struct tu_server *s);
 /* Stop it; 0 if it did not exit cleanly (its log goes to stderr). */
 int tu_server_stop(struct tu_server *s);
 X509 *tu_server_cert(const struct tu_server *s, const char *which);
