@@ -35,6 +35,7 @@ challenge_exec(const struct exec_request *r, char *reason, size_t cap)
 	size_t in_len = strlen(r->csr_pem), in_off = 0, out_len = 0;
 	int in[2] = { -1, -1 }, outp[2] = { -1, -1 }, status = 0, ret = EXEC_ERROR;
 	struct timespec t0;
+	long max_fd;
 	pid_t pid = -1;
 
 	snprintf(reason, cap, "challenge program failed");
@@ -50,11 +51,17 @@ challenge_exec(const struct exec_request *r, char *reason, size_t cap)
 		fcntl(in[i], F_SETFD, FD_CLOEXEC);
 		fcntl(outp[i], F_SETFD, FD_CLOEXEC);
 	}
+	max_fd = sysconf(_SC_OPEN_MAX);
+	if (max_fd < 0 || max_fd > 65536)
+		max_fd = 65536;
 	if ((pid = fork()) < 0)
 		goto out;
 	if (pid == 0) {
 		if (dup2(in[0], 0) < 0 || dup2(outp[1], 1) < 0)
 			_exit(126);
+		/* Nothing of scepd's (ledger, sockets) reaches the program. */
+		for (long fd = 3; fd < max_fd; fd++)
+			close((int)fd);
 		execve(r->program, argv, envp);
 		_exit(127);
 	}
