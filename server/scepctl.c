@@ -16,6 +16,7 @@
 #include "server/admin_page.h"
 #include "server/challenge.h"
 #include "server/crl.h"
+#include "server/ingest.h"
 #include "server/setup.h"
 #include "store/ledger.h"
 
@@ -29,6 +30,9 @@ usage(void)
 	    "commands:\n"
 	    "  ledger --json          every PKIOperation with its events, as JSON\n"
 	    "  cert SERIAL            an issued certificate, PEM\n"
+	    "  show ID [--json]       a transaction's status and timeline (ID:\n"
+	    "                         transactionID, serial or subject CN)\n"
+	    "  ingest FILE...         device logs as delivery evidence\n"
 	    "  ca                     the CAs' subjects and thumbprints\n"
 	    "  ca rollover            make the next CA and RA (GetNextCACert)\n"
 	    "  ca activate            switch to the next CA\n"
@@ -74,6 +78,57 @@ cmd_ledger(const struct scepd_config *cfg, int argc, char **argv)
 	if (!ok)
 		fprintf(stderr, "scepctl: cannot read the ledger\n");
 	return ok ? 0 : 1;
+}
+
+static int
+cmd_show(const struct scepd_config *cfg, int argc, char **argv)
+{
+	ledger *l = NULL;
+	int json = argc == 3 && strcmp(argv[2], "--json") == 0, found = 0, rv;
+
+	if (argc != 2 && !json)
+		usage();
+	if (!open_ledger(cfg, &l))
+		return 1;
+	rv = json ? ledger_show_json(l, argv[1], stdout, &found) :
+	    ledger_show_text(l, argv[1], stdout, &found);
+	ledger_close(l);
+	if (rv != LEDGER_OK) {
+		fprintf(stderr, "scepctl: cannot read the ledger\n");
+		return 1;
+	}
+	if (!found) {
+		fprintf(stderr, "scepctl: no transaction, serial or CN '%s'\n",
+		    argv[1]);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+cmd_ingest(const struct scepd_config *cfg, int argc, char **argv)
+{
+	struct ingest_counts c;
+	const char *why = "";
+	ledger *l = NULL;
+	int i, ret = 0;
+
+	if (argc < 2)
+		usage();
+	if (!open_ledger(cfg, &l))
+		return 1;
+	for (i = 1; i < argc; i++) {
+		memset(&c, 0, sizeof(c));
+		if (!ingest_file(l, argv[i], &c, &why)) {
+			fprintf(stderr, "scepctl: %s: %s\n", argv[i], why);
+			ret = 1;
+			continue;
+		}
+		printf("%s: %ld matched, %ld unmatched, %ld ignored; %ld new "
+		    "events\n", argv[i], c.matched, c.unmatched, c.ignored, c.added);
+	}
+	ledger_close(l);
+	return ret;
 }
 
 static int
@@ -447,6 +502,10 @@ main(int argc, char *argv[])
 	}
 	if (strcmp(argv[0], "ledger") == 0)
 		ret = cmd_ledger(&cfg, argc, argv);
+	else if (strcmp(argv[0], "show") == 0)
+		ret = cmd_show(&cfg, argc, argv);
+	else if (strcmp(argv[0], "ingest") == 0)
+		ret = cmd_ingest(&cfg, argc, argv);
 	else if (strcmp(argv[0], "cert") == 0)
 		ret = cmd_cert(&cfg, argc, argv);
 	else if (strcmp(argv[0], "ca") == 0)

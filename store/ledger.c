@@ -874,12 +874,119 @@ out:
 	return ret;
 }
 
+int64_t
+ledger_match_reply(ledger *l, const char *txid, const char *reply_nonce)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+
+	pthread_mutex_lock(&l->mu);
+	if (sqlite3_prepare_v2(l->db, "SELECT id FROM operations WHERE"
+	    " transaction_id = ?1 AND reply_nonce = lower(?2) ORDER BY id DESC"
+	    " LIMIT 1", -1, &st, NULL) == SQLITE_OK) {
+		bind_text(st, 1, txid);
+		bind_text(st, 2, reply_nonce);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			id = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&l->mu);
+	return id;
+}
+
+int64_t
+ledger_match_request_prefix(ledger *l, const char *b64_prefix)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+
+	if (strlen(b64_prefix) < LEDGER_MIN_PREFIX)
+		return 0;
+	pthread_mutex_lock(&l->mu);
+	/* substr, not LIKE: base64 has no wildcards, but be exact anyway. */
+	if (sqlite3_prepare_v2(l->db, "SELECT id FROM operations WHERE"
+	    " substr(request_b64_head, 1, length(?1)) = ?1 ORDER BY id DESC"
+	    " LIMIT 2", -1, &st, NULL) == SQLITE_OK) {
+		bind_text(st, 1, b64_prefix);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			id = sqlite3_column_int64(st, 0);
+		/* Two requests with that start: no guessing. */
+		if (sqlite3_step(st) == SQLITE_ROW)
+			id = 0;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&l->mu);
+	return id;
+}
+
+int
+ledger_add_evidence(ledger *l, int64_t op_id, const char *kind,
+    const char *source, const char *evidence, const char *file, long line,
+    const char *text, int *added)
+{
+	sqlite3_stmt *st = NULL;
+	char *detail = NULL;
+	int ret = LEDGER_ERROR;
+
+	*added = 0;
+	pthread_mutex_lock(&l->mu);
+	if (sqlite3_prepare_v2(l->db, "SELECT EXISTS (SELECT 1 FROM events WHERE"
+	    " operation_id = ?1 AND kind = ?2 AND source = ?3 AND"
+	    " json_extract(detail, '$.text') = ?4), json_object('evidence', ?5,"
+	    " 'file', ?6, 'line', ?7, 'text', ?4)", -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, op_id);
+	bind_text(st, 2, kind);
+	bind_text(st, 3, source);
+	bind_text(st, 4, text);
+	bind_text(st, 5, evidence);
+	bind_text(st, 6, file);
+	sqlite3_bind_int64(st, 7, line);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	if (sqlite3_column_int(st, 0) == 0) {
+		if ((detail = strdup((const char *)sqlite3_column_text(st, 1))) ==
+		    NULL || !insert_event(l, op_id, now_us(), kind, source, detail))
+			goto out;
+		*added = 1;
+	}
+	ret = LEDGER_OK;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&l->mu);
+	free(detail);
+	return ret;
+}
+
 /* Microseconds as ISO 8601 UTC with milliseconds, inside SQL. */
 #define ISO(col) "strftime('%Y-%m-%dT%H:%M:%fZ', " col " / 1e6, 'unixepoch')"
+
+/*
+ * A transaction's status, from its outcome, its certificate and its
+ * events: the furthest it got.
+ */
+#define HAS(k) "EXISTS (SELECT 1 FROM events x WHERE x.operation_id = o.id" \
+	" AND x.kind = '" k "')"
+#define STATUS \
+    "CASE" \
+    " WHEN c.revoked_us IS NOT NULL THEN 'revoked'" \
+    " WHEN " HAS("installed") " THEN 'installed'" \
+    " WHEN " HAS("install_failed") " THEN 'install_failed'" \
+    " WHEN o.outcome IN ('issued', 'reissued') AND c.not_after <" \
+    "   CAST(strftime('%s', 'now') AS INTEGER) THEN 'expired'" \
+    " WHEN o.outcome IN ('issued', 'reissued', 'returned') AND" \
+    "   " HAS("response_complete") " THEN 'delivered'" \
+    " WHEN o.outcome IN ('issued', 'reissued', 'returned') AND" \
+    "   " HAS("response_aborted") " THEN 'delivery_failed'" \
+    " WHEN o.outcome IN ('issued', 'reissued') THEN 'issued'" \
+    " WHEN o.outcome = 'pending' THEN 'pending'" \
+    " WHEN o.outcome IN ('rejected', 'denied') THEN 'rejected'" \
+    " ELSE 'received' END"
 
 static const char dump_sql[] =
     "SELECT json_object("
     " 'id', o.id,"
+    " 'status', " STATUS ","
     " 'received_at', " ISO("o.received_us") ","
     " 'completed_at', " ISO("o.completed_us") ","
     " 'client_addr', o.client_addr,"
@@ -960,4 +1067,99 @@ int
 ledger_pending_json(ledger *l, FILE *out)
 {
 	return json_rows(l, pending_sql, out);
+}
+
+int
+ledger_show_json(ledger *l, const char *id, FILE *out, int *found)
+{
+	/* dump_sql's rows, for one transactionID, serial or subject CN. */
+	static const char where[] =
+	    " WHERE o.transaction_id = ?1 OR o.cert_serial = upper(?1) OR"
+	    " (', ' || o.csr_subject || ',') LIKE '%, CN=' || ?1 || ',%'"
+	    " ORDER BY o.id";
+	char *sql = NULL;
+	sqlite3_stmt *st = NULL;
+	const char *order;
+	int rc, n = 0, ret = LEDGER_ERROR;
+
+	*found = 0;
+	/* Swap dump_sql's ORDER BY for the filter. */
+	order = strstr(dump_sql, " ORDER BY o.id");
+	if (order == NULL || (sql = malloc((size_t)(order - dump_sql) +
+	    sizeof(where))) == NULL)
+		return LEDGER_ERROR;
+	memcpy(sql, dump_sql, (size_t)(order - dump_sql));
+	memcpy(sql + (order - dump_sql), where, sizeof(where));
+	pthread_mutex_lock(&l->mu);
+	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	bind_text(st, 1, id);
+	fputs("[", out);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fprintf(out, "%s\n%s", n++ ? "," : "",
+		    (const char *)sqlite3_column_text(st, 0));
+	fputs(n ? "\n]\n" : "]\n", out);
+	if (rc == SQLITE_DONE)
+		ret = LEDGER_OK;
+	*found = n > 0;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&l->mu);
+	free(sql);
+	return ret;
+}
+
+int
+ledger_show_text(ledger *l, const char *id, FILE *out, int *found)
+{
+	/* One row per event, with its transaction's columns repeated. */
+	static const char sql[] =
+	    "SELECT o.id, o.transaction_id, " STATUS ", o.csr_subject,"
+	    " o.cert_serial, o.client_addr, coalesce(o.reason, ''),"
+	    " " ISO("e.at_us") ", e.kind, e.source, coalesce(e.detail, '')"
+	    " FROM operations o LEFT JOIN certificates c ON c.serial ="
+	    " o.cert_serial JOIN events e ON e.operation_id = o.id"
+	    " WHERE o.transaction_id = ?1 OR o.cert_serial = upper(?1) OR"
+	    " (', ' || o.csr_subject || ',') LIKE '%, CN=' || ?1 || ',%'"
+	    " ORDER BY o.id, e.id";
+	sqlite3_stmt *st = NULL;
+	int64_t last = 0;
+	int rc, ret = LEDGER_ERROR;
+
+	*found = 0;
+	pthread_mutex_lock(&l->mu);
+	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	bind_text(st, 1, id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_int64(st, 0) != last) {
+			last = sqlite3_column_int64(st, 0);
+			fprintf(out, "%stransaction %s  status %s\n  subject %s  "
+			    "serial %s  client %s\n", *found ? "\n" : "",
+			    sqlite3_column_text(st, 1) ? (const char *)
+			    sqlite3_column_text(st, 1) : "-",
+			    (const char *)sqlite3_column_text(st, 2),
+			    sqlite3_column_text(st, 3) ? (const char *)
+			    sqlite3_column_text(st, 3) : "-",
+			    sqlite3_column_text(st, 4) ? (const char *)
+			    sqlite3_column_text(st, 4) : "-",
+			    sqlite3_column_text(st, 5) ? (const char *)
+			    sqlite3_column_text(st, 5) : "-");
+			if (*(const char *)sqlite3_column_text(st, 6) != '\0')
+				fprintf(out, "  reason %s\n",
+				    (const char *)sqlite3_column_text(st, 6));
+			*found = 1;
+		}
+		fprintf(out, "  %s  %-20s %-13s %s\n",
+		    (const char *)sqlite3_column_text(st, 7),
+		    (const char *)sqlite3_column_text(st, 8),
+		    (const char *)sqlite3_column_text(st, 9),
+		    (const char *)sqlite3_column_text(st, 10));
+	}
+	if (rc == SQLITE_DONE)
+		ret = LEDGER_OK;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&l->mu);
+	return ret;
 }

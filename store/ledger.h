@@ -198,6 +198,34 @@ int ledger_challenge_add(ledger *l, const char *sha256, int64_t expires_us,
 int ledger_challenge_use(ledger *l, const char *sha256, const char *txid,
     const char *pubkey_sha256, char **profile);
 
+/*
+ * Device evidence (scepctl ingest).  Matches are exact: a reply by its
+ * transactionID and the senderNonce scepd generated for it, a request by
+ * the start of its base64 (at least LEDGER_MIN_PREFIX characters).
+ * Return the operation id, 0 when nothing matches.
+ */
+#define LEDGER_MIN_PREFIX 64
+int64_t ledger_match_reply(ledger *l, const char *txid, const char *reply_nonce);
+int64_t ledger_match_request_prefix(ledger *l, const char *b64_prefix);
+
+/*
+ * Record device evidence on an operation: detail {evidence, file, line,
+ * text}, built by SQLite.  Nothing is added when the same kind, source
+ * and text are there already (ingesting a file twice adds nothing);
+ * *added says whether it was.
+ */
+int ledger_add_evidence(ledger *l, int64_t op_id, const char *kind,
+    const char *source, const char *evidence, const char *file, long line,
+    const char *text, int *added);
+
+/*
+ * One transaction (by transactionID, serial in hex, or subject CN) with
+ * its status and timeline, as JSON; *found 0 when nothing matches.
+ */
+int ledger_show_json(ledger *l, const char *id, FILE *out, int *found);
+/* The same as lines of text: a header per transaction, then its events. */
+int ledger_show_text(ledger *l, const char *id, FILE *out, int *found);
+
 /* Current schema version (PRAGMA user_version). */
 int ledger_schema_version(ledger *l);
 

@@ -1723,6 +1723,161 @@ START_TEST(test_rollover)
 }
 END_TEST
 
+static char *
+status_of(const struct tu_server *s, const char *txid)
+{
+	char args[256], *json, *v = NULL;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	snprintf(args, sizeof(args), "show '%s' --json", txid);
+	json = tu_scepctl(s, args);
+	sqlite3_open(":memory:", &db);
+	if (sqlite3_prepare_v2(db, "SELECT json_extract(?1, '$[#-1].status')",
+	    -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+			v = strdup((const char *)sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	free(json);
+	return v;
+}
+
+/*
+ * Device logs as evidence: an Android OMA DM log and an iOS profiled log,
+ * written from real transactions and mixed with other devices' lines,
+ * turn the right transactions into "installed" and nothing else.
+ */
+START_TEST(test_ingest)
+{
+	struct tc_opts o = { .challenge = "lab-secret" };
+	struct tc_req a, b, c;
+	struct tc_rep ra, rb, rc;
+	char hex[33], other[33], path[2][512], *b64, *pct, *out, *v;
+	FILE *f;
+	int i;
+
+	o.cn = "android-1";
+	enroll_ok(&srv, &o, MSCEP, NULL, &a, &ra);
+	o.cn = "iphone-1";
+	enroll_ok(&srv, &o, MSCEP, NULL, &b, &rb);
+	o.cn = "bystander";
+	enroll_ok(&srv, &o, MSCEP, NULL, &c, &rc);
+	for (i = 0; i < 16; i++) {
+		sprintf(hex + 2 * i, "%02X", ra.sender_nonce[i]);
+		sprintf(other + 2 * i, "%02X", rc.sender_nonce[i]);
+	}
+	snprintf(path[0], sizeof(path[0]), "%s/omadm.log", srv.dir);
+	f = fopen(path[0], "w");
+	fprintf(f,
+	    "2026-11-25T05:16:08.25    VERB    Event     com.microsoft.omadm."
+	    "platforms.android.certmgr.CertificateEnrollmentManager    1   10"
+	    "    Trying to enroll certificate request: ModelName=AC_1%%2FLogical"
+	    "Name_2;Hash=77\n"
+	    "2026-11-25T05:16:20.61    VERB    Event     org.jscep.transport."
+	    "UrlConnectionGetTransport    1   10    Sending GetCACert(ca) to x\n"
+	    /* another device's reply, its nonce does not fit this txid */
+	    "2026-11-25T05:16:27.00    VERB    Event     org.jscep.transaction."
+	    "EnrollmentTransaction    1   10    Response: org.jscep.message.Cert"
+	    "Rep@1[failInfo=<null>,pkiStatus=SUCCESS,recipientNonce=Nonce [00],"
+	    "messageData=x,messageType=CERT_REP,senderNonce=Nonce [%s],"
+	    "transId=%s]\n"
+	    "2026-11-25T05:16:28.03    VERB    Event     org.jscep.transaction."
+	    "EnrollmentTransaction    1   10    Response: org.jscep.message.Cert"
+	    "Rep@3150777b[failInfo=<null>,pkiStatus=SUCCESS,recipientNonce="
+	    "Nonce [AA],messageData=org.spongycastle.cms.CMSSignedData@27cc8998,"
+	    "messageType=CERT_REP,senderNonce=Nonce [%s],transId=%s]\n"
+	    "2026-11-25T05:16:28.24    INFO    Event     com.microsoft.omadm."
+	    "platforms.android.certmgr.state.NativeScepCertInstallStateMachine"
+	    "    1   10    SCEP cert 'ModelName=AC_1%%2FLogicalName_2;Hash=77' "
+	    "state changed from CERT_ENROLLED to CERT_INSTALL_REQUESTED\n"
+	    "2026-11-25T05:20:15.35    INFO    Event     com.microsoft.omadm."
+	    "platforms.android.certmgr.state.NativeScepCertInstallStateMachine"
+	    "    1   21    SCEP cert 'ModelName=AC_1%%2FLogicalName_2;Hash=77' "
+	    "state changed from CERT_ACCESS_REQUESTED to CERT_ACCESS_GRANTED\n"
+	    "2026-11-25T05:20:16.00    INFO    Event     com.microsoft.omadm."
+	    "platforms.android.certmgr.state.NativeScepCertInstallStateMachine"
+	    "    1   22    SCEP cert 'ModelName=OTHER;Hash=1' state changed from "
+	    "CERT_INSTALLING to CERT_INSTALL_SUCCESS\n",
+	    other, a.txid, hex, a.txid);
+	fclose(f);
+
+	b64 = b64_encode(b.der, b.len, 0);
+	b64[800] = '\0';	/* the first ~200 characters are the same for every request */
+	pct = tu_pct(b64);
+	snprintf(path[1], sizeof(path[1]), "%s/profiled.log", srv.dir);
+	f = fopen(path[1], "w");
+	fprintf(f,
+	    "Debug 18:30:53.69 -0500 profiled Performing synchronous URL request:"
+	    " https://x/certsrv/mscep/mscep.dll?operation=GetCACert&message=SCEP"
+	    "%%20Authority\n"
+	    "Debug 18:30:55.48 -0500 profiled Performing synchronous URL request:"
+	    " https://x/certsrv/mscep/mscep.dll?operation=PKIOperation&message=%s\n"
+	    "Debug 18:30:57.28 -0500 profiled Adding dependent Microsoft.Profiles."
+	    "MDM to parent www.windowsintune.com.SCEP.ModelName=AC_9/Logical_9;"
+	    "Hash=-91 in domain ManagedProfileToManagingProfile to system\n"
+	    "Default 18:30:57.32 -0500 profiled Profile \u201cwww.windowsintune."
+	    "com.SCEP.ModelName=AC_9/Logical_9;Hash=-91\u201d installed.\n"
+	    "Default 18:31:00.00 -0500 profiled Profile \u201cwww.windowsintune."
+	    "com.SCEP.ModelName=NOT_OURS;Hash=5\u201d installed.\n",
+	    pct);
+	fclose(f);
+	free(b64);
+	free(pct);
+
+	{
+		char args[1200];
+
+		snprintf(args, sizeof(args), "ingest %s %s", path[0], path[1]);
+		out = tu_scepctl(&srv, args);
+		ck_assert_msg(strstr(out, "omadm.log: 2 matched, 2 unmatched,"
+		    " 3 ignored; 2 new events") != NULL, "%s", out);
+		ck_assert_msg(strstr(out, "profiled.log: 2 matched, 1 "
+		    "unmatched, 2 ignored; 2 new events") != NULL, "%s", out);
+		free(out);
+		/* Twice: the same evidence, no new events. */
+		out = tu_scepctl(&srv, args);
+		ck_assert_ptr_nonnull(strstr(out, "omadm.log: 2 matched, 2 unmatched,"
+		    " 3 ignored; 0 new events"));
+		ck_assert_ptr_nonnull(strstr(out, "; 0 new events\n"));
+		free(out);
+	}
+	v = status_of(&srv, a.txid);
+	ck_assert_str_eq(v, "installed");
+	free(v);
+	v = status_of(&srv, b.txid);
+	ck_assert_str_eq(v, "installed");
+	free(v);
+	v = status_of(&srv, c.txid);
+	ck_assert_str_eq(v, "delivered");
+	free(v);
+	/* The timeline names the evidence. */
+	{
+		char args[256];
+
+		snprintf(args, sizeof(args), "show '%s'", a.txid);
+		out = tu_scepctl(&srv, args);
+		ck_assert_ptr_nonnull(strstr(out, "status installed"));
+		ck_assert_ptr_nonnull(strstr(out, "received_by_device"));
+		ck_assert_ptr_nonnull(strstr(out, "android-log"));
+		ck_assert_ptr_nonnull(strstr(out, "ModelName/Hash key"));
+		free(out);
+		out = tu_scepctl(&srv, "show iphone-1");
+		ck_assert_ptr_nonnull(strstr(out, "ios-log"));
+		ck_assert_ptr_nonnull(strstr(out, "profile identifier"));
+		free(out);
+	}
+	tc_rep_free(&ra);
+	tc_rep_free(&rb);
+	tc_rep_free(&rc);
+	tc_req_free(&a);
+	tc_req_free(&b);
+	tc_req_free(&c);
+}
+END_TEST
+
 START_TEST(test_ec_client)
 {
 	struct tc_opts o = { .cn = "ec-device", .challenge = "lab-secret",
@@ -2034,6 +2189,7 @@ e2e_suite(void)
 	tcase_add_test(t, test_profiles);
 	tcase_add_test(t, test_ec_ca);
 	tcase_add_test(t, test_rollover);
+	tcase_add_test(t, test_ingest);
 	tcase_add_test(t, test_ec_client);
 	tcase_add_test(t, test_ledger_row);
 	tcase_add_test(t, test_concurrent);

@@ -1,0 +1,297 @@
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/ingest.h"
+
+#define INGEST_MAX_LINE	(1024 * 1024)	/* iOS logs whole GET URLs */
+#define INGEST_KEYS	256
+#define INGEST_TEXT	300		/* characters of a line kept */
+
+/* A device-side name (Android enrollment key, iOS profile id) -> operation. */
+struct binding {
+	char	*key;
+	int64_t	 op;
+};
+
+struct state {
+	ledger			*l;
+	const char		*file;
+	long			 lineno;
+	struct ingest_counts	*c;
+	char			*android_key;	/* "Trying to enroll …: KEY" */
+	int64_t			 ios_op;	/* last matched PKIOperation */
+	struct binding		 bind[INGEST_KEYS];
+	int			 n_bind;
+};
+
+static void
+bind_key(struct state *s, const char *key, size_t len, int64_t op)
+{
+	int i;
+
+	for (i = 0; i < s->n_bind; i++) {
+		if (strlen(s->bind[i].key) == len &&
+		    memcmp(s->bind[i].key, key, len) == 0) {
+			s->bind[i].op = op;
+			return;
+		}
+	}
+	if (s->n_bind == INGEST_KEYS ||
+	    (s->bind[s->n_bind].key = strndup(key, len)) == NULL)
+		return;
+	s->bind[s->n_bind++].op = op;
+}
+
+static int
+op_bound(const struct state *s, int64_t op)
+{
+	int i;
+
+	for (i = 0; i < s->n_bind; i++)
+		if (s->bind[i].op == op)
+			return 1;
+	return 0;
+}
+
+static int64_t
+bound(const struct state *s, const char *key, size_t len)
+{
+	int i;
+
+	for (i = 0; i < s->n_bind; i++)
+		if (strlen(s->bind[i].key) == len &&
+		    memcmp(s->bind[i].key, key, len) == 0)
+			return s->bind[i].op;
+	return 0;
+}
+
+/* Record evidence for op from the current line. */
+static void
+evidence(struct state *s, int64_t op, const char *kind, const char *source,
+    const char *what, const char *line)
+{
+	char text[INGEST_TEXT + 1];
+	int added = 0;
+
+	snprintf(text, sizeof(text), "%s", line);
+	if (ledger_add_evidence(s->l, op, kind, source, what, s->file,
+	    s->lineno, text, &added) == LEDGER_OK) {
+		s->c->matched++;
+		s->c->added += added;
+	}
+}
+
+/* The characters after "name" up to any of stop (or the end). */
+static size_t
+field(const char *line, const char *name, const char *stop, const char **at)
+{
+	const char *p = strstr(line, name);
+
+	if (p == NULL)
+		return 0;
+	*at = p + strlen(name);
+	return strcspn(*at, stop);
+}
+
+static void
+android_response(struct state *s, const char *line)
+{
+	const char *tx, *nonce;
+	size_t txlen, nlen;
+	char txid[256], hex[130];
+	int64_t op;
+
+	/* jscep prints the fields of the CertRep between brackets. */
+	txlen = field(line, "transId=", ",]", &tx);
+	nlen = field(line, "senderNonce=Nonce [", "]", &nonce);
+	if (txlen == 0 || txlen >= sizeof(txid) || nlen == 0 ||
+	    nlen >= sizeof(hex)) {
+		s->c->unmatched++;
+		return;
+	}
+	memcpy(txid, tx, txlen);
+	txid[txlen] = '\0';
+	memcpy(hex, nonce, nlen);
+	hex[nlen] = '\0';
+	if ((op = ledger_match_reply(s->l, txid, hex)) == 0) {
+		s->c->unmatched++;
+		return;
+	}
+	if (s->android_key != NULL)
+		bind_key(s, s->android_key, strlen(s->android_key), op);
+	evidence(s, op, "received_by_device", "android-log",
+	    "transactionID and the server's senderNonce", line);
+}
+
+static void
+android_state(struct state *s, const char *line)
+{
+	const char *key, *to;
+	size_t klen;
+	int64_t op;
+
+	klen = field(line, "SCEP cert '", "'", &key);
+	if (klen == 0 || (to = strstr(key + klen, " to ")) == NULL) {
+		s->c->ignored++;
+		return;
+	}
+	to += 4;
+	if (strncmp(to, "CERT_INSTALL_SUCCESS", 20) != 0 &&
+	    strncmp(to, "CERT_ACCESS_GRANTED", 19) != 0 &&
+	    strstr(to, "FAIL") == NULL && strstr(to, "DENIED") == NULL) {
+		s->c->ignored++;	/* an intermediate state */
+		return;
+	}
+	if ((op = bound(s, key, klen)) == 0) {
+		s->c->unmatched++;
+		return;
+	}
+	evidence(s, op, strstr(to, "FAIL") || strstr(to, "DENIED") ?
+	    "install_failed" : "installed", "android-log",
+	    "ModelName/Hash key of the matched enrollment", line);
+}
+
+static int
+unhex(int c)
+{
+	return isdigit(c) ? c - '0' : tolower(c) - 'a' + 10;
+}
+
+static void
+ios_request(struct state *s, const char *line)
+{
+	const char *m;
+	size_t len, i, n = 0;
+	char prefix[LEDGER_B64_HEAD + 1];
+
+	len = field(line, "operation=PKIOperation&message=", " \t\\&\"'", &m);
+	/* Percent-decode as far as the stored prefix reaches. */
+	for (i = 0; i < len && n < LEDGER_B64_HEAD; i++) {
+		if (m[i] == '%' && i + 2 < len && isxdigit((unsigned char)m[i + 1]) &&
+		    isxdigit((unsigned char)m[i + 2])) {
+			prefix[n++] = (char)(unhex((unsigned char)m[i + 1]) * 16 +
+			    unhex((unsigned char)m[i + 2]));
+			i += 2;
+		} else {
+			prefix[n++] = m[i];
+		}
+	}
+	prefix[n] = '\0';
+	s->ios_op = ledger_match_request_prefix(s->l, prefix);
+	if (s->ios_op == 0) {
+		s->c->unmatched++;
+		return;
+	}
+	evidence(s, s->ios_op, "request_logged", "ios-log",
+	    "start of the request's base64", line);
+}
+
+/*
+ * An iOS SCEP profile identifier: ".SCEP." up to a space, a quote, or a
+ * non-ASCII byte (profiled quotes it with “…”).
+ */
+static size_t
+ios_profile(const char *line, const char **at)
+{
+	size_t n = 0;
+
+	if ((*at = strstr(line, ".SCEP.")) == NULL)
+		return 0;
+	while ((*at)[n] != '\0' && (unsigned char)(*at)[n] < 0x80 &&
+	    strchr(" \t\\'\"", (*at)[n]) == NULL)
+		n++;
+	return n;
+}
+
+static void
+ios_line(struct state *s, const char *line)
+{
+	const char *id;
+	size_t len;
+	int64_t op;
+
+	if (strstr(line, "operation=PKIOperation&message=") != NULL) {
+		ios_request(s, line);
+		return;
+	}
+	if ((len = ios_profile(line, &id)) == 0) {
+		s->c->ignored++;
+		return;
+	}
+	/*
+	 * The first profile mentioned after a matched request is its
+	 * profile; one request, one profile.
+	 */
+	if (bound(s, id, len) == 0 && s->ios_op != 0 && !op_bound(s, s->ios_op))
+		bind_key(s, id, len, s->ios_op);
+	if (strstr(line, "Profile ") == NULL || strstr(line, " installed.") == NULL) {
+		s->c->ignored++;
+		return;
+	}
+	if ((op = bound(s, id, len)) == 0) {
+		s->c->unmatched++;
+		return;
+	}
+	evidence(s, op, "installed", "ios-log",
+	    "profile identifier of the matched request", line);
+}
+
+static void
+one_line(struct state *s, const char *line)
+{
+	const char *key;
+	size_t klen;
+
+	if (strstr(line, "Response: org.jscep.message.CertRep@") != NULL) {
+		android_response(s, line);
+	} else if (strstr(line, "NativeScepCertInstallStateMachine") != NULL) {
+		android_state(s, line);
+	} else if ((klen = field(line, "Trying to enroll certificate request: ",
+	    " \t\r\n", &key)) > 0) {
+		free(s->android_key);
+		s->android_key = strndup(key, klen);
+		s->c->ignored++;
+	} else if (strstr(line, "profiled") != NULL) {
+		ios_line(s, line);
+	} else {
+		s->c->ignored++;
+	}
+}
+
+int
+ingest_file(ledger *l, const char *path, struct ingest_counts *c,
+    const char **why)
+{
+	struct state s;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *f;
+	int i;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		*why = "cannot open the file";
+		return 0;
+	}
+	memset(&s, 0, sizeof(s));
+	s.l = l;
+	s.file = path;
+	s.c = c;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		s.lineno++;
+		if (n > INGEST_MAX_LINE) {
+			c->ignored++;
+			continue;
+		}
+		line[strcspn(line, "\r\n")] = '\0';
+		one_line(&s, line);
+	}
+	free(line);
+	free(s.android_key);
+	for (i = 0; i < s.n_bind; i++)
+		free(s.bind[i].key);
+	fclose(f);
+	return 1;
+}
