@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -28,7 +29,11 @@ usage(void)
 	fprintf(stderr,
 	    "usage: scepctl [-c file] [-o key=value ...] command\n"
 	    "commands:\n"
-	    "  ledger --json          every PKIOperation with its events, as JSON\n"
+	    "  ledger [--status S] [--since 2h] [--subject TEXT] [--json|--csv]\n"
+	    "                         PKIOperations, with status (JSON: and events)\n"
+	    "  stuck [--older-than 15m] [--json|--csv]\n"
+	    "                         issued or delivered, never installed\n"
+	    "  stats [--by hour|day]  operations per hour (or day) and status\n"
 	    "  cert SERIAL            an issued certificate, PEM\n"
 	    "  show ID [--json]       a transaction's status and timeline (ID:\n"
 	    "                         transactionID, serial or subject CN)\n"
@@ -63,20 +68,101 @@ open_ledger(const struct scepd_config *cfg, ledger **l)
 	return 1;
 }
 
-static int
-cmd_ledger(const struct scepd_config *cfg, int argc, char **argv)
+/* "90s", "15m", "2h", "3d" in seconds; -1 when malformed. */
+static long
+duration(const char *v)
 {
-	ledger *l = NULL;
-	int ok;
+	char *end;
+	long n = strtol(v, &end, 10);
 
-	if (argc != 2 || strcmp(argv[1], "--json") != 0)
-		usage();
+	if (end == v || n < 0)
+		return -1;
+	switch (*end) {
+	case 's': case '\0': break;
+	case 'm': n *= 60; break;
+	case 'h': n *= 3600; break;
+	case 'd': n *= 86400; break;
+	default: return -1;
+	}
+	return *end != '\0' && end[1] != '\0' ? -1 : n;
+}
+
+/*
+ * ledger [--status S] [--since 2h] [--subject TEXT] [--json | --csv]
+ * stuck [--older-than 15m] [--json | --csv]
+ */
+static int
+cmd_list(const struct scepd_config *cfg, int argc, char **argv)
+{
+	static const char *const statuses[] = { "received", "rejected",
+	    "pending", "issued", "delivered", "delivery_failed", "installed",
+	    "install_failed", "revoked", "expired", NULL };
+	struct ledger_filter f;
+	int stuck = strcmp(argv[0], "stuck") == 0, format = LEDGER_TEXT, a, i, ok;
+	long older = 15 * 60, since;
+	ledger *l = NULL;
+
+	memset(&f, 0, sizeof(f));
+	for (a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--json") == 0) {
+			format = LEDGER_JSON;
+		} else if (strcmp(argv[a], "--csv") == 0) {
+			format = LEDGER_CSV;
+		} else if (a + 1 < argc && !stuck && strcmp(argv[a], "--status") == 0) {
+			f.status = argv[++a];
+			for (i = 0; statuses[i] != NULL; i++)
+				if (strcmp(statuses[i], f.status) == 0)
+					break;
+			if (statuses[i] == NULL) {
+				fprintf(stderr, "scepctl: unknown status '%s'\n", f.status);
+				return 2;
+			}
+		} else if (a + 1 < argc && !stuck && strcmp(argv[a], "--since") == 0) {
+			if ((since = duration(argv[++a])) < 0)
+				usage();
+			f.since_us = ((int64_t)time(NULL) - since) * 1000000;
+		} else if (a + 1 < argc && !stuck && strcmp(argv[a], "--subject") == 0) {
+			f.subject = argv[++a];
+		} else if (a + 1 < argc && stuck &&
+		    strcmp(argv[a], "--older-than") == 0) {
+			if ((older = duration(argv[++a])) < 0)
+				usage();
+		} else {
+			usage();
+		}
+	}
+	/* Issued or delivered that long ago, and no sign of installation. */
+	if (stuck) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		f.stuck_before_us = ((int64_t)now.tv_sec - older) * 1000000 +
+		    now.tv_nsec / 1000;
+	}
 	if (!open_ledger(cfg, &l))
 		return 1;
-	ok = ledger_dump_json(l, stdout) == LEDGER_OK;
+	ok = ledger_list(l, &f, format, stdout) == LEDGER_OK;
 	ledger_close(l);
 	if (!ok)
 		fprintf(stderr, "scepctl: cannot read the ledger\n");
+	return ok ? 0 : 1;
+}
+
+static int
+cmd_stats(const struct scepd_config *cfg, int argc, char **argv)
+{
+	ledger *l = NULL;
+	int by_day = 0, ok;
+
+	if (argc == 3 && strcmp(argv[1], "--by") == 0 &&
+	    (strcmp(argv[2], "day") == 0 || strcmp(argv[2], "hour") == 0))
+		by_day = strcmp(argv[2], "day") == 0;
+	else if (argc != 1)
+		usage();
+	if (!open_ledger(cfg, &l))
+		return 1;
+	ok = ledger_stats(l, by_day, stdout) == LEDGER_OK;
+	ledger_close(l);
 	return ok ? 0 : 1;
 }
 
@@ -500,8 +586,10 @@ main(int argc, char *argv[])
 		config_free(&cfg);
 		return 1;
 	}
-	if (strcmp(argv[0], "ledger") == 0)
-		ret = cmd_ledger(&cfg, argc, argv);
+	if (strcmp(argv[0], "ledger") == 0 || strcmp(argv[0], "stuck") == 0)
+		ret = cmd_list(&cfg, argc, argv);
+	else if (strcmp(argv[0], "stats") == 0)
+		ret = cmd_stats(&cfg, argc, argv);
 	else if (strcmp(argv[0], "show") == 0)
 		ret = cmd_show(&cfg, argc, argv);
 	else if (strcmp(argv[0], "ingest") == 0)

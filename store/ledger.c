@@ -339,6 +339,28 @@ renewal_evidence(ledger *l, const char *serial, int64_t renewal_op, int64_t now)
 	return ok;
 }
 
+static int
+repoll_evidence(ledger *l, const char *serial, int64_t op_id, int type,
+    int64_t now)
+{
+	int64_t orig = issuing_op(l, serial);
+	sqlite3_stmt *st = NULL;
+	int ok = 0;
+
+	if (orig == 0 || orig == op_id)
+		return 1;
+	if (sqlite3_prepare_v2(l->db, "SELECT json_object('serial', ?1,"
+	    " 'operation', ?2, 'message_type', ?3)", -1, &st, NULL) == SQLITE_OK) {
+		bind_text(st, 1, serial);
+		sqlite3_bind_int64(st, 2, op_id);
+		sqlite3_bind_int(st, 3, type);
+		ok = sqlite3_step(st) == SQLITE_ROW && insert_event(l, orig, now,
+		    "repoll", "server", (const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	return ok;
+}
+
 /* {"reason": ..., "fail_info": ...} built by SQLite, never by hand. */
 static char *
 outcome_detail(ledger *l, const struct ledger_op *op)
@@ -433,6 +455,14 @@ ledger_record(ledger *l, const struct ledger_op *op,
 		goto rollback;
 	if (op->renewal_of != NULL && strcmp(op->outcome, "issued") == 0 &&
 	    !renewal_evidence(l, op->renewal_of, id, now))
+		goto rollback;
+	/*
+	 * The device asks again for a certificate it was sent (a re-sent
+	 * request, a poll, a GetCert): it probably did not get or keep it.
+	 */
+	if (op->cert_serial != NULL && (strcmp(op->outcome, "reissued") == 0 ||
+	    strcmp(op->outcome, "returned") == 0) && !repoll_evidence(l,
+	    op->cert_serial, id, op->message_type, now))
 		goto rollback;
 	if (op->pending_csr != NULL) {
 		st = l->st[ST_PENDING_ADD];
@@ -983,44 +1013,71 @@ out:
     " WHEN o.outcome IN ('rejected', 'denied') THEN 'rejected'" \
     " ELSE 'received' END"
 
-static const char dump_sql[] =
-    "SELECT json_object("
-    " 'id', o.id,"
-    " 'status', " STATUS ","
-    " 'received_at', " ISO("o.received_us") ","
-    " 'completed_at', " ISO("o.completed_us") ","
-    " 'client_addr', o.client_addr,"
-    " 'user_agent', o.user_agent,"
-    " 'http_method', o.http_method,"
-    " 'transaction_id', o.transaction_id,"
-    " 'message_type', o.message_type,"
-    " 'request_nonce', o.request_nonce,"
-    " 'reply_nonce', o.reply_nonce,"
-    " 'request_sha256', o.request_sha256,"
-    " 'request_b64_head', o.request_b64_head,"
-    " 'subject', o.csr_subject,"
-    " 'sans', o.csr_sans,"
-    " 'pubkey_sha256', o.pubkey_sha256,"
-    " 'digest', o.digest,"
-    " 'cipher', o.cipher,"
-    " 'outcome', o.outcome,"
-    " 'pki_status', o.pki_status,"
-    " 'fail_info', o.fail_info,"
-    " 'http_status', o.http_status,"
-    " 'reason', o.reason,"
-    " 'serial', o.cert_serial,"
-    " 'renewal_of', o.renewal_of,"
-    " 'profile', o.profile,"
-    " 'revoked_at', " ISO("c.revoked_us") ","
-    " 'revocation_reason', c.revocation_reason,"
-    " 'cert_sha256', c.sha256,"
-    " 'not_before', strftime('%Y-%m-%dT%H:%M:%SZ', c.not_before, 'unixepoch'),"
-    " 'not_after', strftime('%Y-%m-%dT%H:%M:%SZ', c.not_after, 'unixepoch'),"
-    " 'cert_der', hex(c.der),"
-    " 'events', (SELECT json_group_array(json_object("
-    "     'at', " ISO("e.at_us") ", 'kind', e.kind, 'source', e.source,"
-    "     'detail', json(e.detail)))"
+#define JSON_ROW \
+    "json_object(" \
+    " 'id', o.id," \
+    " 'status', " STATUS "," \
+    " 'received_at', " ISO("o.received_us") "," \
+    " 'completed_at', " ISO("o.completed_us") "," \
+    " 'issued_at', " ISO("c.issued_us") "," \
+    " 'client_addr', o.client_addr," \
+    " 'user_agent', o.user_agent," \
+    " 'http_method', o.http_method," \
+    " 'transaction_id', o.transaction_id," \
+    " 'message_type', o.message_type," \
+    " 'request_nonce', o.request_nonce," \
+    " 'reply_nonce', o.reply_nonce," \
+    " 'request_sha256', o.request_sha256," \
+    " 'request_b64_head', o.request_b64_head," \
+    " 'subject', o.csr_subject," \
+    " 'sans', o.csr_sans," \
+    " 'pubkey_sha256', o.pubkey_sha256," \
+    " 'digest', o.digest," \
+    " 'cipher', o.cipher," \
+    " 'outcome', o.outcome," \
+    " 'pki_status', o.pki_status," \
+    " 'fail_info', o.fail_info," \
+    " 'http_status', o.http_status," \
+    " 'reason', o.reason," \
+    " 'serial', o.cert_serial," \
+    " 'renewal_of', o.renewal_of," \
+    " 'profile', o.profile," \
+    " 'revoked_at', " ISO("c.revoked_us") "," \
+    " 'revocation_reason', c.revocation_reason," \
+    " 'cert_sha256', c.sha256," \
+    " 'not_before', strftime('%Y-%m-%dT%H:%M:%SZ', c.not_before, 'unixepoch')," \
+    " 'not_after', strftime('%Y-%m-%dT%H:%M:%SZ', c.not_after, 'unixepoch')," \
+    " 'cert_der', hex(c.der)," \
+    " 'events', (SELECT json_group_array(json_object(" \
+    "     'at', " ISO("e.at_us") ", 'kind', e.kind, 'source', e.source," \
+    "     'detail', json(e.detail)))" \
     "   FROM (SELECT * FROM events WHERE operation_id = o.id ORDER BY id) e))"
+
+/* One CSV field, quoted the RFC 4180 way. */
+#define CSV(x) "'\"' || replace(coalesce(" x ", ''), '\"', '\"\"') || '\"'"
+
+/* Filters: ?1 status, ?2 since (us), ?3 subject substring, ?4 stuck cut-off. */
+#define FILTERED \
+    " FROM operations o LEFT JOIN certificates c ON c.serial = o.cert_serial" \
+    " WHERE (?1 IS NULL OR " STATUS " = ?1) AND o.received_us >= ?2" \
+    " AND (?3 IS NULL OR o.csr_subject LIKE '%' || ?3 || '%')" \
+    " AND (?4 = 0 OR (" STATUS " IN ('issued', 'delivered') AND" \
+    " o.outcome = 'issued' AND o.completed_us <= ?4))" \
+    " ORDER BY o.id"
+
+static const char *const list_sql[] = {
+	[LEDGER_JSON] = "SELECT " JSON_ROW FILTERED,
+	[LEDGER_CSV] = "SELECT " CSV("o.id") " || ',' || " CSV(ISO("o.received_us"))
+	    " || ',' || " CSV("o.transaction_id") " || ',' || " CSV(STATUS)
+	    " || ',' || " CSV("o.csr_subject") " || ',' || " CSV("o.cert_serial")
+	    " || ',' || " CSV("o.client_addr") " || ',' || " CSV("o.reason")
+	    FILTERED,
+	[LEDGER_TEXT] = "SELECT printf('%-6d %s  %-15s %-34s %s', o.id,"
+	    " " ISO("o.received_us") ", " STATUS ", coalesce(o.cert_serial, '-'),"
+	    " coalesce(o.csr_subject, '-'))" FILTERED,
+};
+
+static const char dump_sql[] = "SELECT " JSON_ROW
     " FROM operations o LEFT JOIN certificates c ON c.serial = o.cert_serial"
     " ORDER BY o.id";
 
@@ -1061,6 +1118,73 @@ int
 ledger_dump_json(ledger *l, FILE *out)
 {
 	return json_rows(l, dump_sql, out);
+}
+
+int
+ledger_list(ledger *l, const struct ledger_filter *f, int format, FILE *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, n = 0, ret = LEDGER_ERROR;
+
+	if (format < LEDGER_JSON || format > LEDGER_TEXT)
+		return LEDGER_ERROR;
+	pthread_mutex_lock(&l->mu);
+	if (sqlite3_prepare_v2(l->db, list_sql[format], -1, &st, NULL) !=
+	    SQLITE_OK)
+		goto out;
+	bind_text(st, 1, f->status);
+	sqlite3_bind_int64(st, 2, f->since_us);
+	bind_text(st, 3, f->subject);
+	sqlite3_bind_int64(st, 4, f->stuck_before_us);
+	if (format == LEDGER_JSON)
+		fputs("[", out);
+	else if (format == LEDGER_CSV)
+		fputs("id,received_at,transaction_id,status,subject,serial,"
+		    "client_addr,reason\n", out);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *row = (const char *)sqlite3_column_text(st, 0);
+
+		if (format == LEDGER_JSON)
+			fprintf(out, "%s\n%s", n ? "," : "", row);
+		else
+			fprintf(out, "%s\n", row);
+		n++;
+	}
+	if (format == LEDGER_JSON)
+		fputs(n ? "\n]\n" : "]\n", out);
+	if (rc == SQLITE_DONE)
+		ret = LEDGER_OK;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&l->mu);
+	return ret;
+}
+
+int
+ledger_stats(ledger *l, int by_day, FILE *out)
+{
+	static const char sql[] =
+	    "SELECT strftime(?1, o.received_us / 1e6, 'unixepoch') AS t, "
+	    STATUS " AS s, count(*) FROM operations o LEFT JOIN certificates c"
+	    " ON c.serial = o.cert_serial GROUP BY t, s ORDER BY t, s";
+	sqlite3_stmt *st = NULL;
+	int rc, ret = LEDGER_ERROR;
+
+	pthread_mutex_lock(&l->mu);
+	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	bind_text(st, 1, by_day ? "%Y-%m-%d" : "%Y-%m-%dT%H:00Z");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fprintf(out, "%-18s %-16s %d\n",
+		    (const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    sqlite3_column_int(st, 2));
+	if (rc == SQLITE_DONE)
+		ret = LEDGER_OK;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&l->mu);
+	return ret;
 }
 
 int

@@ -124,6 +124,22 @@ int ledger_revoke(ledger *l, const char *serial, int reason);
 
 /* All operations with their events as a JSON array, one object a line. */
 int ledger_dump_json(ledger *l, FILE *out);
+struct ledger_filter {
+	const char	*status;	/* NULL: any */
+	int64_t		 since_us;	/* received at or after; 0: any */
+	const char	*subject;	/* substring; NULL: any */
+	int64_t		 stuck_before_us; /* issued or delivered, issued
+					   before this, never installed */
+};
+
+enum ledger_format { LEDGER_JSON, LEDGER_CSV, LEDGER_TEXT };
+
+/* Operations that pass the filter, oldest first, in one format. */
+int ledger_list(ledger *l, const struct ledger_filter *f, int format,
+    FILE *out);
+/* Operations per hour (or day) and status. */
+int ledger_stats(ledger *l, int by_day, FILE *out);
+
 /* A certificate's DER by serial (hex, any case); malloc'd. */
 int ledger_cert_der(ledger *l, const char *serial, unsigned char **der,
     size_t *len);

@@ -2,7 +2,10 @@
  * End to end: the real bin/scepd on 127.0.0.1 port 0, driven over HTTP by
  * a SCEP client that shares no code with the server.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -622,6 +625,13 @@ START_TEST(test_idempotent)
 	v = ledger_query(&srv, "SELECT count(DISTINCT cert_serial) FROM "
 	    "operations WHERE transaction_id = ?1", req.txid);
 	ck_assert_str_eq(v, "1");
+	free(v);
+	/* Asking again is evidence too: a repoll on the first transaction. */
+	v = ledger_query(&srv, "SELECT json_extract(e.detail, '$.message_type')"
+	    " FROM events e JOIN operations o ON o.id = e.operation_id WHERE"
+	    " o.transaction_id = ?1 AND o.outcome = 'issued' AND e.kind ="
+	    " 'repoll'", req.txid);
+	ck_assert_str_eq(v, "19");
 	free(v);
 
 	o.txid = req.txid;
@@ -1878,6 +1888,121 @@ START_TEST(test_ingest)
 }
 END_TEST
 
+/*
+ * A client that hangs up before reading its certificate: the reply was
+ * committed (and the certificate is in the ledger), but not delivered.
+ */
+START_TEST(test_delivery_failed)
+{
+	char dir[] = "/tmp/scepd-slow-XXXXXX", script[256], opt[300];
+	const char *extra[] = { "challenge_mode=exec", opt, NULL };
+	struct tc_opts o = { .cn = "hangs-up", .challenge = "x" };
+	struct timespec pause = { 0, 300 * 1000 * 1000 };
+	struct sockaddr_in sin;
+	struct linger lg = { 1, 0 };
+	struct tu_server s;
+	struct tc_req req;
+	char head[256], *v = NULL;
+	FILE *f;
+	int fd, i;
+
+	/* A challenge program that takes a second: time to hang up in. */
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(script, sizeof(script), "%s/slow", dir);
+	snprintf(opt, sizeof(opt), "challenge_exec=%s", script);
+	f = fopen(script, "w");
+	fprintf(f, "#!/bin/sh\ncat >/dev/null\nsleep 1\necho slow but fine\n");
+	fclose(f);
+	chmod(script, 0755);
+	ck_assert(tu_server_start(&s, extra));
+	build(&s, &o, &req);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((unsigned short)s.port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	snprintf(head, sizeof(head), "POST " MSCEP "?operation=PKIOperation "
+	    "HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", req.len);
+	ck_assert(write(fd, head, strlen(head)) == (ssize_t)strlen(head));
+	ck_assert(write(fd, req.der, req.len) == (ssize_t)req.len);
+	/* Read by now, not yet answered: an abortive close (RST). */
+	nanosleep(&pause, NULL);
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+	for (i = 0; i < 250 && v == NULL; i++) {
+		struct timespec ts = { 0, 20000000 };
+
+		v = ledger_query(&s, "SELECT e.kind FROM events e JOIN operations o"
+		    " ON o.id = e.operation_id WHERE o.transaction_id = ?1 AND"
+		    " e.kind LIKE 'response_%'", req.txid);
+		nanosleep(&ts, NULL);
+	}
+	ck_assert_ptr_nonnull(v);
+	ck_assert_str_eq(v, "response_aborted");
+	free(v);
+	/* Issued and committed, but the device never got it. */
+	v = status_of(&s, req.txid);
+	ck_assert_str_eq(v, "delivery_failed");
+	free(v);
+	tc_req_free(&req);
+	ck_assert(tu_server_stop(&s));
+	unlink(script);
+	rmdir(dir);
+}
+END_TEST
+
+/* scepctl ledger filters and formats, stuck and stats. */
+START_TEST(test_ledger_queries)
+{
+	struct tc_opts o = { .cn = "query-me", .challenge = "lab-secret" };
+	struct tc_req req;
+	struct tc_rep rep;
+	char *out;
+
+	enroll_ok(&srv, &o, MSCEP, NULL, &req, &rep);
+	/* The delivery event arrives with the connection's completion. */
+	for (int i = 0; i < 100; i++) {
+		char *st = status_of(&srv, req.txid);
+		int done = st != NULL && strcmp(st, "delivered") == 0;
+
+		free(st);
+		if (done)
+			break;
+		struct timespec ts = { 0, 20000000 };
+		nanosleep(&ts, NULL);
+	}
+	out = tu_scepctl(&srv, "ledger --status delivered --subject query-me "
+	    "--since 1h");
+	ck_assert_ptr_nonnull(strstr(out, "delivered"));
+	ck_assert_ptr_nonnull(strstr(out, "CN=query-me"));
+	free(out);
+	out = tu_scepctl(&srv, "ledger --status rejected --subject query-me");
+	ck_assert_str_eq(out, "");
+	free(out);
+	out = tu_scepctl(&srv, "ledger --csv --subject query-me");
+	ck_assert(strncmp(out, "id,received_at,transaction_id,status,subject,"
+	    "serial,client_addr,reason\n", 70) == 0);
+	ck_assert_ptr_nonnull(strstr(out, "\"delivered\",\"CN=query-me\""));
+	free(out);
+	/* Delivered, never installed: stuck once old enough. */
+	out = tu_scepctl(&srv, "stuck --older-than 0s");
+	ck_assert_ptr_nonnull(strstr(out, "CN=query-me"));
+	free(out);
+	out = tu_scepctl(&srv, "stuck --older-than 1h");
+	ck_assert_ptr_null(strstr(out, "CN=query-me"));
+	free(out);
+	out = tu_scepctl(&srv, "stats --by day");
+	ck_assert_ptr_nonnull(strstr(out, "delivered"));
+	free(out);
+	out = tu_scepctl(&srv, "ledger --status nonsense 2>&1");
+	ck_assert_ptr_nonnull(strstr(out, "unknown status"));
+	free(out);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+}
+END_TEST
+
 START_TEST(test_ec_client)
 {
 	struct tc_opts o = { .cn = "ec-device", .challenge = "lab-secret",
@@ -2190,6 +2315,8 @@ e2e_suite(void)
 	tcase_add_test(t, test_ec_ca);
 	tcase_add_test(t, test_rollover);
 	tcase_add_test(t, test_ingest);
+	tcase_add_test(t, test_delivery_failed);
+	tcase_add_test(t, test_ledger_queries);
 	tcase_add_test(t, test_ec_client);
 	tcase_add_test(t, test_ledger_row);
 	tcase_add_test(t, test_concurrent);
