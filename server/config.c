@@ -65,6 +65,9 @@ static const struct key keys[] = {
 	{ "admin_password",		K_STR,      F(admin_password), 0, 0, NULL },
 	{ "admin_remote",		K_BOOL,     F(admin_remote), 0, 1, NULL },
 	{ "ca_key_type",		K_ENUM,     F(ca_key_type), 0, 0, key_types },
+	{ "admin_listen",		K_STR,      F(admin_listen), 0, 0, NULL },
+	{ "admin_port_file",		K_STR,      F(admin_port_file), 0, 0, NULL },
+	{ "admin_token",		K_STR,      F(admin_token), 0, 0, NULL },
 	{ "profile_signature",		K_STR,      F(profile_signature), 0, 0, NULL },
 	{ "profile_encryption",		K_STR,      F(profile_encryption), 0, 0, NULL },
 	{ "profile_general",		K_STR,      F(profile_general), 0, 0, NULL },
@@ -142,6 +145,9 @@ config_init(struct scepd_config *c)
 	set_str(c, "admin_password", "");
 	c->admin_remote = 0;
 	c->ca_key_type = CA_KEY_RSA;
+	set_str(c, "admin_listen", "127.0.0.1:8081");
+	set_str(c, "admin_port_file", "");
+	set_str(c, "admin_token", "");
 	set_str(c, "profile_signature", "");
 	set_str(c, "profile_encryption", "");
 	set_str(c, "profile_general", "");

@@ -56,6 +56,9 @@ struct scepd_config {
 	char	*admin_user;		/* /certsrv/mscep_admin/ Basic auth */
 	char	*admin_password;	/* "": the page is off */
 	int	 admin_remote;		/* serve it beyond loopback */
+	char	*admin_listen;		/* the admin API; "" for none */
+	char	*admin_port_file;
+	char	*admin_token;		/* "": generated into the state dir */
 	int	 ca_key_type;		/* enum ca_key_type */
 	struct scepd_profile profiles[CONFIG_MAX_PROFILES];
 	int	 n_profiles;

@@ -18,6 +18,7 @@
 #include "server/crl.h"
 #include "server/enroll.h"
 #include "server/log.h"
+#include "server/metrics.h"
 
 #define SERIAL_TRIES 4
 
@@ -638,6 +639,11 @@ issue(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 			break;
 		rv = op_record(e, o, rep);
 		if (rv == LEDGER_OK) {
+			struct timespec now;
+
+			clock_gettime(CLOCK_REALTIME, &now);
+			metrics_issuance(((double)now.tv_sec * 1e6 + now.tv_nsec / 1e3 -
+			    (double)o->row.received_us) / 1e6);
 			log_info("PKIOperation from %s: transaction %s issued "
 			    "serial %s to %s%s%s", o->row.client_addr,
 			    o->row.transaction_id, o->cert_serial, o->subject,

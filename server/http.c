@@ -19,6 +19,7 @@
 #include "server/crl.h"
 #include "server/http.h"
 #include "server/log.h"
+#include "server/metrics.h"
 
 struct http_server {
 	struct MHD_Daemon	*daemon;
@@ -160,6 +161,7 @@ respond_reply(struct MHD_Connection *c, struct conn *k,
     struct enroll_reply *rep)
 {
 	k->op_id = rep->op_id;
+	metrics_request(M_PKIOPERATION, rep->body != NULL ? rep->http_status : 500);
 	if (rep->body == NULL)
 		return respond_text(c, 500, "out of memory\n");
 	/* MHD frees the body with free() once sent. */
@@ -427,20 +429,26 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 	if (!is_get)
 		return respond_text(c, 405, "this operation wants GET\n");
 	/* message= (a CA identifier such as "ca") is accepted and ignored. */
-	if (strcasecmp(op, "GetCACaps") == 0)
+	if (strcasecmp(op, "GetCACaps") == 0) {
+		metrics_request(M_GETCACAPS, 200);
 		return respond(c, 200, "text/plain", (void *)s->caps,
 		    strlen(s->caps), MHD_RESPMEM_PERSISTENT);
-	if (strcasecmp(op, "GetCACert") == 0)
+	}
+	if (strcasecmp(op, "GetCACert") == 0) {
+		metrics_request(M_GETCACERT, 200);
 		return respond(c, 200, s->cacert_type, s->cacert, s->cacert_len,
 		    MHD_RESPMEM_PERSISTENT);
+	}
 	/* RFC 8894 4.7: only while a rollover is prepared. */
 	if (strcasecmp(op, "GetNextCACert") == 0) {
+		metrics_request(M_GETNEXTCACERT, s->nextca != NULL ? 200 : 404);
 		if (s->nextca == NULL)
 			return respond_text(c, 404, "no next CA (no rollover "
 			    "in progress)\n");
 		return respond(c, 200, "application/x-x509-next-ca-cert",
 		    s->nextca, s->nextca_len, MHD_RESPMEM_PERSISTENT);
 	}
+	metrics_request(M_OTHER, 400);
 	return respond_text(c, 400, "unknown operation (want GetCACert, "
 	    "GetCACaps, GetNextCACert or PKIOperation)\n");
 }

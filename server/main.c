@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "server/challenge.h"
+#include "server/admin_api.h"
 #include "server/config.h"
 #include "server/crl.h"
 #include "server/enroll.h"
@@ -99,7 +100,7 @@ refresher_stop(struct refresher *r)
 static void
 banner(const struct scepd_config *cfg, const ca *c, int port,
     const char *host, int ca_created, const char *new_challenge,
-    const struct challenge *ch, int admin_page)
+    const struct challenge *ch, int admin_page, int api_port)
 {
 	char sha256[EVP_MAX_MD_SIZE * 2 + 1], sha1[EVP_MAX_MD_SIZE * 2 + 1];
 	char *subject = ca_name_oneline(X509_get_subject_name(ca_cert_get0(c)));
@@ -148,6 +149,11 @@ banner(const struct scepd_config *cfg, const ca *c, int port,
 	if (ca_previous_count(c) > 0)
 		printf("  previous CAs:    %zu (their certificates still verify)\n",
 		    ca_previous_count(c));
+	if (api_port > 0)
+		printf("  admin API:       http://%s:%d/api/v1/transactions (bearer "
+		    "token: %s)\n", *cfg->admin_listen == '[' ? "[::1]" :
+		    "127.0.0.1", api_port, *cfg->admin_token ? "admin_token" :
+		    "STATE_DIR/admin.token");
 	printf("  state:           %s\n", cfg->state_dir);
 	fflush(stdout);
 	free(subject);
@@ -164,6 +170,9 @@ main(int argc, char *argv[])
 	char new_challenge[CHALLENGE_GEN_LEN + 1], host[256];
 	const char *conf = NULL, *why = "";
 	http_server *http = NULL;
+	admin_api *api = NULL;
+	char token[ADMIN_TOKEN_LEN * 2 + 1];
+	int api_port = 0;
 	struct refresher refresher = { .mu = PTHREAD_MUTEX_INITIALIZER,
 	    .cv = PTHREAD_COND_INITIALIZER };
 	ca *c = NULL;
@@ -301,9 +310,27 @@ main(int argc, char *argv[])
 		log_error("%s: %s", cfg.listen, why);
 		goto out;
 	}
+	/* The admin API: loopback by default, a bearer token always. */
+	if (*cfg.admin_listen != '\0') {
+		if (!admin_api_token(&cfg, token, sizeof(token), &why) ||
+		    !admin_api_start(cfg.admin_listen, token, l, &api, &api_port,
+		    &why)) {
+			log_error("admin API %s: %s", cfg.admin_listen, why);
+			goto out;
+		}
+		OPENSSL_cleanse(token, sizeof(token));
+		if (*cfg.admin_port_file != '\0' &&
+		    !setup_port_file(cfg.admin_port_file, api_port)) {
+			log_error("cannot write admin_port_file");
+			goto out;
+		}
+		log_info("admin API on %s port %d (bearer token: %s)",
+		    cfg.admin_listen, api_port, *cfg.admin_token ?
+		    "from the configuration" : "STATE_DIR/admin.token");
+	}
 	config_listen_parse(cfg.listen, host, sizeof(host), &sig);
 	banner(&cfg, c, port, host, created, new_challenge, &e.challenge,
-	    admin.enabled);
+	    admin.enabled, api_port);
 	OPENSSL_cleanse(new_challenge, sizeof(new_challenge));
 	if (*cfg.port_file != '\0' && !setup_port_file(cfg.port_file, port)) {
 		log_error("cannot write port_file %s", cfg.port_file);
@@ -315,6 +342,7 @@ main(int argc, char *argv[])
 	ret = 0;
 out:
 	http_stop(http);
+	admin_api_stop(api);
 	refresher_stop(&refresher);
 	if (ctx_ready)
 		enroll_fini(&e);

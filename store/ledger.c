@@ -1287,3 +1287,48 @@ out:
 	pthread_mutex_unlock(&l->mu);
 	return ret;
 }
+
+int64_t
+ledger_find_issued(ledger *l, const char *id)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t op = 0;
+
+	pthread_mutex_lock(&l->mu);
+	if (sqlite3_prepare_v2(l->db, "SELECT id FROM operations WHERE outcome ="
+	    " 'issued' AND (transaction_id = ?1 OR cert_serial = upper(?1))"
+	    " ORDER BY id DESC LIMIT 1", -1, &st, NULL) == SQLITE_OK) {
+		bind_text(st, 1, id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			op = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&l->mu);
+	return op;
+}
+
+int
+ledger_status_metrics(ledger *l, FILE *out)
+{
+	static const char sql[] = "SELECT " STATUS " AS s, count(*) FROM"
+	    " operations o LEFT JOIN certificates c ON c.serial = o.cert_serial"
+	    " GROUP BY s ORDER BY s";
+	sqlite3_stmt *st = NULL;
+	int rc, ret = LEDGER_ERROR;
+
+	pthread_mutex_lock(&l->mu);
+	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	fputs("# HELP scepd_transactions PKIOperations in the ledger by status.\n"
+	    "# TYPE scepd_transactions gauge\n", out);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fprintf(out, "scepd_transactions{status=\"%s\"} %d\n",
+		    (const char *)sqlite3_column_text(st, 0),
+		    sqlite3_column_int(st, 1));
+	if (rc == SQLITE_DONE)
+		ret = LEDGER_OK;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&l->mu);
+	return ret;
+}

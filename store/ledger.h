@@ -242,6 +242,11 @@ int ledger_show_json(ledger *l, const char *id, FILE *out, int *found);
 /* The same as lines of text: a header per transaction, then its events. */
 int ledger_show_text(ledger *l, const char *id, FILE *out, int *found);
 
+/* The latest issuance for a transactionID or serial; 0 when none. */
+int64_t ledger_find_issued(ledger *l, const char *id);
+/* scepd_transactions{status="..."} gauges, Prometheus text format. */
+int ledger_status_metrics(ledger *l, FILE *out);
+
 /* Current schema version (PRAGMA user_version). */
 int ledger_schema_version(ledger *l);
 

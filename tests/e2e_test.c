@@ -1332,12 +1332,10 @@ START_TEST(test_onetime_challenge)
 	{
 		/* "admin:page-secret" in base64, as a browser sends it. */
 		char *auth = b64_encode((const unsigned char *)"admin:page-secret",
-		    17, 0), target[512], *p, page_pw[64];
+		    17, 0), hdr[512], *p, page_pw[64];
 
-		snprintf(target, sizeof(target), "%s HTTP/1.1\r\nAuthorization: "
-		    "Basic %s\r\nX-Ignore:", url, auth);
-		/* tu_http puts the target on the request line: smuggle the header. */
-		ck_assert(tu_http(s.port, "GET", target, NULL, NULL, 0, &h));
+		snprintf(hdr, sizeof(hdr), "Authorization: Basic %s\r\n", auth);
+		ck_assert(tu_http_h(s.port, "GET", url, hdr, NULL, NULL, 0, &h));
 		ck_assert_int_eq(h.status, 200);
 		ck_assert_ptr_nonnull(strstr(h.ctype, "text/html"));
 		p = strstr((char *)h.body, "The enrollment challenge password is: <B> ");
@@ -2003,6 +2001,88 @@ START_TEST(test_ledger_queries)
 }
 END_TEST
 
+/* The admin API: a bearer token, the ledger as JSON, reports, metrics. */
+START_TEST(test_admin_api)
+{
+	struct tc_opts o = { .cn = "api-device", .challenge = "lab-secret" };
+	struct tc_req req;
+	struct tc_rep rep;
+	struct tu_http h;
+	char path[512], hdr[256], target[512], *token, *enc, *v;
+	size_t n;
+
+	enroll_ok(&srv, &o, MSCEP, NULL, &req, &rep);
+	ck_assert_int_gt(srv.admin_port, 0);
+	snprintf(path, sizeof(path), "%s/var/admin.token", srv.dir);
+	token = (char *)tu_read_file(path, &n);
+	ck_assert_ptr_nonnull(token);
+	token[strcspn(token, "\n")] = '\0';
+	snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", token);
+
+	ck_assert(tu_http(srv.admin_port, "GET", "/api/v1/transactions", NULL,
+	    NULL, 0, &h));
+	ck_assert_int_eq(h.status, 401);
+	tu_http_free(&h);
+	ck_assert(tu_http_h(srv.admin_port, "GET", "/api/v1/transactions",
+	    "Authorization: Bearer wrong-token-of-some-length\r\n", NULL, NULL, 0,
+	    &h));
+	ck_assert_int_eq(h.status, 401);
+	tu_http_free(&h);
+
+	ck_assert(tu_http_h(srv.admin_port, "GET",
+	    "/api/v1/transactions?q=api-device&since=1h", hdr, NULL, NULL, 0, &h));
+	ck_assert_int_eq(h.status, 200);
+	ck_assert_str_eq(h.ctype, "application/json");
+	ck_assert_ptr_nonnull(strstr((char *)h.body, req.txid));
+	tu_http_free(&h);
+
+	enc = tu_pct(req.txid);
+	snprintf(target, sizeof(target), "/api/v1/transactions/%s", enc);
+	ck_assert(tu_http_h(srv.admin_port, "GET", target, hdr, NULL, NULL, 0, &h));
+	ck_assert_int_eq(h.status, 200);
+	ck_assert_ptr_nonnull(strstr((char *)h.body, "\"status\":"));
+	tu_http_free(&h);
+
+	/* An MDM reports the installation. */
+	snprintf(target, sizeof(target), "/api/v1/transactions/%s/installed", enc);
+	ck_assert(tu_http_h(srv.admin_port, "POST", target, hdr, "application/json",
+	    (const unsigned char *)"{\"device\":\"api-device\"}", 22, &h));
+	ck_assert_int_eq(h.status, 200);
+	ck_assert_ptr_nonnull(strstr((char *)h.body, "\"recorded\":true"));
+	tu_http_free(&h);
+	ck_assert(tu_http_h(srv.admin_port, "POST", target, hdr, "application/json",
+	    (const unsigned char *)"{\"device\":\"api-device\"}", 22, &h));
+	ck_assert_ptr_nonnull(strstr((char *)h.body, "\"recorded\":false"));
+	tu_http_free(&h);
+	v = status_of(&srv, req.txid);
+	ck_assert_str_eq(v, "installed");
+	free(v);
+	v = ledger_query(&srv, "SELECT e.source FROM events e JOIN operations o ON"
+	    " o.id = e.operation_id WHERE o.transaction_id = ?1 AND e.kind ="
+	    " 'installed'", req.txid);
+	ck_assert_str_eq(v, "api");
+	free(v);
+	ck_assert(tu_http_h(srv.admin_port, "POST",
+	    "/api/v1/transactions/no-such-thing/installed", hdr, NULL, NULL, 0, &h));
+	ck_assert_int_eq(h.status, 404);
+	tu_http_free(&h);
+
+	ck_assert(tu_http_h(srv.admin_port, "GET", "/metrics", hdr, NULL, NULL, 0,
+	    &h));
+	ck_assert_int_eq(h.status, 200);
+	ck_assert_ptr_nonnull(strstr((char *)h.body, "scepd_requests_total{"
+	    "operation=\"PKIOperation\",outcome=\"ok\"}"));
+	ck_assert_ptr_nonnull(strstr((char *)h.body, "scepd_issuance_seconds_count"));
+	ck_assert_ptr_nonnull(strstr((char *)h.body,
+	    "scepd_transactions{status=\"installed\"}"));
+	tu_http_free(&h);
+	free(enc);
+	free(token);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+}
+END_TEST
+
 START_TEST(test_ec_client)
 {
 	struct tc_opts o = { .cn = "ec-device", .challenge = "lab-secret",
@@ -2317,6 +2397,7 @@ e2e_suite(void)
 	tcase_add_test(t, test_ingest);
 	tcase_add_test(t, test_delivery_failed);
 	tcase_add_test(t, test_ledger_queries);
+	tcase_add_test(t, test_admin_api);
 	tcase_add_test(t, test_ec_client);
 	tcase_add_test(t, test_ledger_row);
 	tcase_add_test(t, test_concurrent);

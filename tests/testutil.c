@@ -137,7 +137,8 @@ static int
 spawn(struct tu_server *s)
 {
 	const char *const *extra = s->extra;
-	char *argv[64], opt[2][1024], port_path[512], log_path[512], prog[512];
+	char *argv[64], opt[3][1024], port_path[512], log_path[512], prog[512];
+	char admin_path[512];
 	int argc = 0, i, fd;
 	struct timespec ts = { 0, 20 * 1000 * 1000 };
 
@@ -146,6 +147,8 @@ spawn(struct tu_server *s)
 	snprintf(log_path, sizeof(log_path), "%s/log", s->dir);
 	snprintf(opt[0], sizeof(opt[0]), "state_dir=%s/var", s->dir);
 	snprintf(opt[1], sizeof(opt[1]), "port_file=%s", port_path);
+	snprintf(admin_path, sizeof(admin_path), "%s/admin_port", s->dir);
+	snprintf(opt[2], sizeof(opt[2]), "admin_port_file=%s", admin_path);
 	argv[argc++] = prog;
 	argv[argc++] = "-c";
 	argv[argc++] = "conf/scepd.conf";
@@ -155,6 +158,11 @@ spawn(struct tu_server *s)
 	argv[argc++] = opt[1];
 	argv[argc++] = "-o";
 	argv[argc++] = "listen=127.0.0.1:0";
+	/* Servers run side by side: the admin API on a free port too. */
+	argv[argc++] = "-o";
+	argv[argc++] = "admin_listen=127.0.0.1:0";
+	argv[argc++] = "-o";
+	argv[argc++] = opt[2];
 	argv[argc++] = "-o";
 	argv[argc++] = "challenge=lab-secret";
 	argv[argc++] = "-o";
@@ -180,7 +188,14 @@ spawn(struct tu_server *s)
 
 		if (f != NULL) {
 			if (fscanf(f, "%d", &s->port) == 1 && s->port > 0) {
+				FILE *a = fopen(admin_path, "r");
+
 				fclose(f);
+				if (a != NULL) {
+					if (fscanf(a, "%d", &s->admin_port) != 1)
+						s->admin_port = 0;
+					fclose(a);
+				}
 				return 1;
 			}
 			fclose(f);
@@ -305,6 +320,14 @@ int
 tu_http(int port, const char *method, const char *target, const char *ctype,
     const unsigned char *body, size_t len, struct tu_http *h)
 {
+	return tu_http_h(port, method, target, NULL, ctype, body, len, h);
+}
+
+int
+tu_http_h(int port, const char *method, const char *target,
+    const char *headers, const char *ctype, const unsigned char *body,
+    size_t len, struct tu_http *h)
+{
 	struct sockaddr_in sin;
 	struct timeval tv = { 60, 0 };
 	char *head = NULL, *resp = NULL, *p, *end;
@@ -322,12 +345,12 @@ tu_http(int port, const char *method, const char *target, const char *ctype,
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
 		goto out;
-	hlen = strlen(target) + 512;
+	hlen = strlen(target) + (headers ? strlen(headers) : 0) + 512;
 	head = malloc(hlen);
 	snprintf(head, hlen, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-	    "User-Agent: scepd-test/1\r\nConnection: close\r\n%s%s%s",
+	    "User-Agent: scepd-test/1\r\nConnection: close\r\n%s%s%s%s",
 	    method, target, port, ctype ? "Content-Type: " : "",
-	    ctype ? ctype : "", ctype ? "\r\n" : "");
+	    ctype ? ctype : "", ctype ? "\r\n" : "", headers ? headers : "");
 	if (body != NULL || strcmp(method, "POST") == 0)
 		snprintf(head + strlen(head), hlen - strlen(head),
 		    "Content-Length: %zu\r\n", len);

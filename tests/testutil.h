@@ -27,6 +27,7 @@ struct tu_server {
 	int			 port;
 	char			*dir;
 	const char *const	*extra;
+	int			 admin_port;	/* the admin API */
 };
 
 /*
@@ -53,6 +54,10 @@ struct tu_http {
 int tu_http(int port, const char *method, const char *target,
     const char *ctype, const unsigned char *body, size_t len,
     struct tu_http *out);
+/* The same with extra header lines ("Name: value\r\n" each). */
+int tu_http_h(int port, const char *method, const char *target,
+    const char *headers, const char *ctype, const unsigned char *body,
+    size_t len, struct tu_http *out);
 void tu_http_free(struct tu_http *h);
 /* Percent-encode everything but unreserved characters; malloc'd. */
 char *tu_pct(const char *s);

@@ -33,7 +33,7 @@ done
 cd "$ROOT"
 "$BIN"/scepd -c conf/scepd.conf -o state_dir="$WORK/var" -o listen=127.0.0.1:0 \
 	-o port_file="$WORK/port" -o challenge="$CHALLENGE" -o ca_key_bits=2048 \
-	-o legacy_algorithms=yes >"$WORK/scepd.log" 2>&1 &
+	-o legacy_algorithms=yes -o admin_listen=127.0.0.1:0 >"$WORK/scepd.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 300); do
 	[ -s "$WORK/port" ] && break
@@ -215,7 +215,8 @@ MANUAL="$WORK/manual"
 mkdir -p "$MANUAL"
 "$BIN"/scepd -c conf/scepd.conf -o state_dir="$MANUAL/var" -o listen=127.0.0.1:0 \
 	-o port_file="$MANUAL/port" -o challenge="$CHALLENGE" -o ca_key_bits=2048 \
-	-o legacy_algorithms=yes -o approval=manual >"$MANUAL/scepd.log" 2>&1 &
+	-o legacy_algorithms=yes -o approval=manual -o admin_listen=127.0.0.1:0 \
+	>"$MANUAL/scepd.log" 2>&1 &
 mpid=$!
 for _ in $(seq 1 300); do [ -s "$MANUAL/port" ] && break; sleep 0.1; done
 MPORT=$(cat "$MANUAL/port")
