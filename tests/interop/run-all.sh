@@ -77,6 +77,15 @@ result() {
 	if [ "$events" != 1 ]; then
 		echo "FAIL $name: no response_complete event"; fail=$((fail + 1)); return
 	fi
+	# scepctl show tells the whole story of the enrollment.
+	story=$("$BIN"/scepctl -c conf/scepd.conf -o state_dir="$WORK/var" show "$cn")
+	for want in "status delivered" request_received " issued " response_complete; do
+		case "$story" in
+		*"$want"*) ;;
+		*) echo "FAIL $name: scepctl show lacks '$want':"; echo "$story"
+		   fail=$((fail + 1)); return ;;
+		esac
+	done
 	echo "ok   $name: $(openssl x509 -in "$cert" -noout -subject -serial | tr '\n' ' ')"
 	pass=$((pass + 1))
 }
