@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "server/challenge_exec.h"
 
 static long
@@ -23,27 +25,46 @@ ms_since(const struct timespec *t0)
 	    (now.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-/* Everything the child needs is built before fork: it only dup2s and execs. */
 int
 challenge_exec(const struct exec_request *r, char *reason, size_t cap)
 {
 	char env_txid[256], env_chal[512], env_subj[1024], env_addr[128];
 	char *envp[] = { "PATH=/usr/local/bin:/usr/bin:/bin", env_txid, env_chal,
 	    env_subj, env_addr, NULL };
-	char *argv[] = { (char *)r->program, NULL };
-	char out[EXEC_MAX_REASON + 1];
-	size_t in_len = strlen(r->csr_pem), in_off = 0, out_len = 0;
-	int in[2] = { -1, -1 }, outp[2] = { -1, -1 }, status = 0, ret = EXEC_ERROR;
-	struct timespec t0;
-	long max_fd;
-	pid_t pid = -1;
+	int rv;
 
-	snprintf(reason, cap, "challenge program failed");
 	snprintf(env_txid, sizeof(env_txid), "SCEP_TRANSACTION_ID=%s", r->txid);
 	snprintf(env_chal, sizeof(env_chal), "SCEP_CHALLENGE=%s",
 	    r->challenge ? r->challenge : "");
 	snprintf(env_subj, sizeof(env_subj), "SCEP_SUBJECT=%s", r->subject);
 	snprintf(env_addr, sizeof(env_addr), "SCEP_CLIENT_ADDR=%s", r->client_addr);
+	rv = exec_program(r->program, envp, r->csr_pem, r->timeout, reason, cap);
+	OPENSSL_cleanse(env_chal, sizeof(env_chal));
+	if (rv == EXEC_ERROR && strncmp(reason, "timed out", 9) == 0)
+		snprintf(reason, cap, "challenge program timed out after %d s",
+		    r->timeout);
+	else if (rv == EXEC_ERROR)
+		snprintf(reason, cap, "challenge program cannot be run");
+	else if (*reason == '\0')
+		snprintf(reason, cap, rv == EXEC_ALLOW ?
+		    "challenge program allowed" : "challenge program refused");
+	return rv;
+}
+
+/* Everything the child needs is built before fork: it only dup2s and execs. */
+int
+exec_program(const char *program, char *const envp[], const char *input,
+    int timeout, char *reason, size_t cap)
+{
+	char *argv[] = { (char *)program, NULL };
+	char out[EXEC_MAX_REASON + 1];
+	size_t in_len = strlen(input), in_off = 0, out_len = 0;
+	int in[2] = { -1, -1 }, outp[2] = { -1, -1 }, status = 0, ret = EXEC_ERROR;
+	struct timespec t0;
+	long max_fd;
+	pid_t pid = -1;
+
+	snprintf(reason, cap, "cannot be run");
 	if (pipe(in) != 0 || pipe(outp) != 0)
 		goto out;
 	/* Other threads may fork too: keep these out of their children. */
@@ -62,7 +83,7 @@ challenge_exec(const struct exec_request *r, char *reason, size_t cap)
 		/* Nothing of scepd's (ledger, sockets) reaches the program. */
 		for (long fd = 3; fd < max_fd; fd++)
 			close((int)fd);
-		execve(r->program, argv, envp);
+		execve(program, argv, envp);
 		_exit(127);
 	}
 	close(in[0]);
@@ -73,11 +94,10 @@ challenge_exec(const struct exec_request *r, char *reason, size_t cap)
 	fcntl(in[1], F_SETFL, O_NONBLOCK);
 	for (;;) {
 		struct pollfd fds[2];
-		int nfds = 0, left = (int)(r->timeout * 1000L - ms_since(&t0));
+		int nfds = 0, left = (int)(timeout * 1000L - ms_since(&t0));
 
 		if (left <= 0) {
-			snprintf(reason, cap, "challenge program timed out after %d s",
-			    r->timeout);
+			snprintf(reason, cap, "timed out");
 			goto out;
 		}
 		fds[nfds].fd = outp[0];
@@ -89,7 +109,7 @@ challenge_exec(const struct exec_request *r, char *reason, size_t cap)
 		if (poll(fds, (nfds_t)nfds, left) < 0 && errno != EINTR)
 			goto out;
 		if (nfds == 2 && (fds[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
-			ssize_t w = write(in[1], r->csr_pem + in_off, in_len - in_off);
+			ssize_t w = write(in[1], input + in_off, in_len - in_off);
 
 			if (w > 0)
 				in_off += (size_t)w;
@@ -115,9 +135,8 @@ challenge_exec(const struct exec_request *r, char *reason, size_t cap)
 		}
 	}
 	while (waitpid(pid, &status, WNOHANG) == 0) {
-		if (ms_since(&t0) > r->timeout * 1000L) {
-			snprintf(reason, cap, "challenge program timed out after %d s",
-			    r->timeout);
+		if (ms_since(&t0) > timeout * 1000L) {
+			snprintf(reason, cap, "timed out");
 			goto out;
 		}
 		usleep(10000);
@@ -126,15 +145,11 @@ challenge_exec(const struct exec_request *r, char *reason, size_t cap)
 	out[out_len] = '\0';
 	out[strcspn(out, "\r\n")] = '\0';
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
-		snprintf(reason, cap, "challenge program cannot be run");
+		snprintf(reason, cap, "cannot be run");
 		goto out;
 	}
 	ret = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? EXEC_ALLOW : EXEC_DENY;
-	if (out[0] != '\0')
-		snprintf(reason, cap, "%s", out);
-	else
-		snprintf(reason, cap, ret == EXEC_ALLOW ?
-		    "challenge program allowed" : "challenge program refused");
+	snprintf(reason, cap, "%s", out);
 out:
 	if (pid > 0) {
 		kill(pid, SIGKILL);

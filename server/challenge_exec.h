@@ -26,4 +26,13 @@ enum exec_result { EXEC_ALLOW, EXEC_DENY, EXEC_ERROR };
 /* Run the program; reason receives its first line (or why it failed). */
 int challenge_exec(const struct exec_request *r, char *reason, size_t cap);
 
+/*
+ * Run program with envp (NULL-terminated "K=V" strings), input on its
+ * standard input, for at most timeout seconds; its first line of output
+ * into line.  EXEC_ALLOW when it exits 0, EXEC_DENY on another status,
+ * EXEC_ERROR when it cannot run or times out (line says which).
+ */
+int exec_program(const char *program, char *const envp[], const char *input,
+    int timeout, char *line, size_t cap);
+
 #endif

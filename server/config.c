@@ -68,6 +68,8 @@ static const struct key keys[] = {
 	{ "admin_listen",		K_STR,      F(admin_listen), 0, 0, NULL },
 	{ "admin_port_file",		K_STR,      F(admin_port_file), 0, 0, NULL },
 	{ "admin_token",		K_STR,      F(admin_token), 0, 0, NULL },
+	{ "hook_command",		K_STR,      F(hook_command), 0, 0, NULL },
+	{ "hook_timeout",		K_SECONDS,  F(hook_timeout), 1, 600, NULL },
 	{ "profile_signature",		K_STR,      F(profile_signature), 0, 0, NULL },
 	{ "profile_encryption",		K_STR,      F(profile_encryption), 0, 0, NULL },
 	{ "profile_general",		K_STR,      F(profile_general), 0, 0, NULL },
@@ -148,6 +150,8 @@ config_init(struct scepd_config *c)
 	set_str(c, "admin_listen", "127.0.0.1:8081");
 	set_str(c, "admin_port_file", "");
 	set_str(c, "admin_token", "");
+	set_str(c, "hook_command", "");
+	c->hook_timeout = 10;
 	set_str(c, "profile_signature", "");
 	set_str(c, "profile_encryption", "");
 	set_str(c, "profile_general", "");

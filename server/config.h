@@ -59,6 +59,8 @@ struct scepd_config {
 	char	*admin_listen;		/* the admin API; "" for none */
 	char	*admin_port_file;
 	char	*admin_token;		/* "": generated into the state dir */
+	char	*hook_command;		/* "": none */
+	int	 hook_timeout;
 	int	 ca_key_type;		/* enum ca_key_type */
 	struct scepd_profile profiles[CONFIG_MAX_PROFILES];
 	int	 n_profiles;

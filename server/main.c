@@ -18,6 +18,7 @@
 #include "server/config.h"
 #include "server/crl.h"
 #include "server/enroll.h"
+#include "server/hook.h"
 #include "server/http.h"
 #include "server/log.h"
 #include "server/setup.h"
@@ -171,6 +172,7 @@ main(int argc, char *argv[])
 	const char *conf = NULL, *why = "";
 	http_server *http = NULL;
 	admin_api *api = NULL;
+	struct hook hook = { .running = 0 };
 	char token[ADMIN_TOKEN_LEN * 2 + 1];
 	int api_port = 0;
 	struct refresher refresher = { .mu = PTHREAD_MUTEX_INITIALIZER,
@@ -310,6 +312,17 @@ main(int argc, char *argv[])
 		log_error("%s: %s", cfg.listen, why);
 		goto out;
 	}
+	if (*cfg.hook_command != '\0') {
+		if (*cfg.hook_command != '/' || access(cfg.hook_command, X_OK) != 0) {
+			log_error("hook_command: '%s' is not an executable absolute "
+			    "path", cfg.hook_command);
+			goto out;
+		}
+		if (!hook_start(&hook, l, cfg.hook_command, cfg.hook_timeout)) {
+			log_error("cannot start the hook thread");
+			goto out;
+		}
+	}
 	/* The admin API: loopback by default, a bearer token always. */
 	if (*cfg.admin_listen != '\0') {
 		if (!admin_api_token(&cfg, token, sizeof(token), &why) ||
@@ -343,6 +356,7 @@ main(int argc, char *argv[])
 out:
 	http_stop(http);
 	admin_api_stop(api);
+	hook_stop(&hook);
 	refresher_stop(&refresher);
 	if (ctx_ready)
 		enroll_fini(&e);

@@ -1332,3 +1332,52 @@ out:
 	pthread_mutex_unlock(&l->mu);
 	return ret;
 }
+
+int
+ledger_events_since(ledger *l, int64_t after, int limit, ledger_event_fn fn,
+    void *arg)
+{
+	static const char sql[] = "SELECT e.id, e.kind, json_object("
+	    " 'event_id', e.id, 'at', " ISO("e.at_us") ", 'kind', e.kind,"
+	    " 'source', e.source, 'detail', json(e.detail),"
+	    " 'transaction_id', o.transaction_id, 'status', " STATUS ","
+	    " 'serial', o.cert_serial, 'subject', o.csr_subject,"
+	    " 'client_addr', o.client_addr)"
+	    " FROM events e JOIN operations o ON o.id = e.operation_id"
+	    " LEFT JOIN certificates c ON c.serial = o.cert_serial"
+	    " WHERE e.id > ?1 ORDER BY e.id LIMIT ?2";
+	sqlite3_stmt *st = NULL;
+	int rc, ret = LEDGER_ERROR;
+
+	pthread_mutex_lock(&l->mu);
+	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int(st, 2, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (!fn(arg, sqlite3_column_int64(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    (const char *)sqlite3_column_text(st, 2)))
+			break;
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		ret = LEDGER_OK;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&l->mu);
+	return ret;
+}
+
+int64_t
+ledger_last_event_id(ledger *l)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+
+	pthread_mutex_lock(&l->mu);
+	if (sqlite3_prepare_v2(l->db, "SELECT coalesce(max(id), 0) FROM events",
+	    -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&l->mu);
+	return id;
+}

@@ -247,6 +247,17 @@ int64_t ledger_find_issued(ledger *l, const char *id);
 /* scepd_transactions{status="..."} gauges, Prometheus text format. */
 int ledger_status_metrics(ledger *l, FILE *out);
 
+/*
+ * Events after event id `after`, oldest first, at most limit, each as
+ * JSON with its transaction's id, status, serial and subject.  fn runs
+ * under the ledger's lock: copy, do not work, in it.
+ */
+typedef int (*ledger_event_fn)(void *arg, int64_t id, const char *kind,
+    const char *json);
+int ledger_events_since(ledger *l, int64_t after, int limit, ledger_event_fn fn,
+    void *arg);
+int64_t ledger_last_event_id(ledger *l);
+
 /* Current schema version (PRAGMA user_version). */
 int ledger_schema_version(ledger *l);
 

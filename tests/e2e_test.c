@@ -2083,6 +2083,57 @@ START_TEST(test_admin_api)
 }
 END_TEST
 
+/* hook_command gets each status change as JSON on stdin. */
+START_TEST(test_hook)
+{
+	char dir[] = "/tmp/scepd-hook-XXXXXX", script[256], opt[300], got[300];
+	const char *extra[] = { opt, NULL };
+	struct tc_opts o = { .cn = "hooked", .challenge = "lab-secret" };
+	struct tu_server s;
+	struct tc_req req;
+	struct tc_rep rep;
+	unsigned char *seen = NULL;
+	size_t n;
+	FILE *f;
+	int i;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(script, sizeof(script), "%s/hook", dir);
+	snprintf(got, sizeof(got), "%s/events", dir);
+	snprintf(opt, sizeof(opt), "hook_command=%s", script);
+	f = fopen(script, "w");
+	fprintf(f, "#!/bin/sh\n{ printf '%%s ' \"$SCEP_EVENT\"; cat; } >> %s\n",
+	    got);
+	fclose(f);
+	chmod(script, 0755);
+	ck_assert(tu_server_start(&s, extra));
+	enroll_ok(&s, &o, MSCEP, NULL, &req, &rep);
+	for (i = 0; i < 200; i++) {
+		struct timespec ts = { 0, 25000000 };
+
+		free(seen);
+		seen = tu_read_file(got, &n);
+		if (seen != NULL && strstr((char *)seen, "response_complete {") != NULL)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	ck_assert_ptr_nonnull(seen);
+	ck_assert_ptr_nonnull(strstr((char *)seen, "issued {"));
+	ck_assert_ptr_nonnull(strstr((char *)seen, "response_complete {"));
+	ck_assert_ptr_nonnull(strstr((char *)seen, req.txid));
+	ck_assert_ptr_nonnull(strstr((char *)seen, "\"status\":\"delivered\""));
+	/* request_received does not change a status: no hook for it. */
+	ck_assert_ptr_null(strstr((char *)seen, "request_received {"));
+	free(seen);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	ck_assert(tu_server_stop(&s));
+	unlink(got);
+	unlink(script);
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_ec_client)
 {
 	struct tc_opts o = { .cn = "ec-device", .challenge = "lab-secret",
@@ -2398,6 +2449,7 @@ e2e_suite(void)
 	tcase_add_test(t, test_delivery_failed);
 	tcase_add_test(t, test_ledger_queries);
 	tcase_add_test(t, test_admin_api);
+	tcase_add_test(t, test_hook);
 	tcase_add_test(t, test_ec_client);
 	tcase_add_test(t, test_ledger_row);
 	tcase_add_test(t, test_concurrent);
