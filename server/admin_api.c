@@ -19,6 +19,7 @@
 #include "server/challenge.h"
 #include "server/log.h"
 #include "server/metrics.h"
+#include "server/setup.h"
 
 #define ADMIN_MAX_BODY 4096
 #define PREFIX "/api/v1/transactions"
@@ -114,24 +115,6 @@ authorised(struct admin_api *a, struct MHD_Connection *c)
 	    strlen(h + 7) == n && CRYPTO_memcmp(h + 7, a->token, n) == 0;
 }
 
-static long
-duration(const char *v)
-{
-	char *end;
-	long n = strtol(v, &end, 10);
-
-	if (end == v || n < 0)
-		return -1;
-	switch (*end) {
-	case 's': case '\0': break;
-	case 'm': n *= 60; break;
-	case 'h': n *= 3600; break;
-	case 'd': n *= 86400; break;
-	default: return -1;
-	}
-	return *end != '\0' && end[1] != '\0' ? -1 : n;
-}
-
 /* Output of a ledger query into a malloc'd buffer, then the reply. */
 static enum MHD_Result
 list(struct admin_api *a, struct MHD_Connection *c)
@@ -153,7 +136,7 @@ list(struct admin_api *a, struct MHD_Connection *c)
 	if (f.subject != NULL && *f.subject == '\0')
 		f.subject = NULL;
 	if (since != NULL && *since != '\0') {
-		if ((secs = duration(since)) < 0)
+		if ((secs = config_parse_duration(since)) < 0)
 			return reply_text(c, 400, "since: want a duration such as 2h\n");
 		f.since_us = ((int64_t)time(NULL) - secs) * 1000000;
 	}
@@ -307,31 +290,16 @@ admin_api_start(const char *listen, const char *token, ledger *l,
     admin_api **out, int *port, const char **why)
 {
 	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 	const union MHD_DaemonInfo *di;
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
-	char host[256];
 	admin_api *a;
-	int p;
+	int v6;
 
 	*out = NULL;
-	memset(&ss, 0, sizeof(ss));
-	if (!config_listen_parse(listen, host, sizeof(host), &p)) {
-		*why = "admin_listen: want ADDRESS:PORT";
+	if (!setup_sockaddr(listen, &ss, &v6, why))
 		return 0;
-	}
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)p);
-	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)p);
+	if (v6)
 		flags |= MHD_USE_IPv6;
-	} else {
-		*why = "admin_listen: address must be numeric";
-		return 0;
-	}
 	if ((a = calloc(1, sizeof(*a))) == NULL) {
 		*why = "out of memory";
 		return 0;
@@ -350,7 +318,7 @@ admin_api_start(const char *listen, const char *token, ledger *l,
 		return 0;
 	}
 	di = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	*port = di != NULL ? di->port : p;
+	*port = di != NULL ? di->port : 0;
 	*out = a;
 	return 1;
 }

@@ -373,6 +373,14 @@ config_check(const struct scepd_config *c, char *err, size_t cap)
 	return 1;
 }
 
+long
+config_parse_duration(const char *v)
+{
+	long n;
+
+	return parse_scaled(v, time_units, &n) ? n : -1;
+}
+
 static int
 set_key(struct scepd_config *c, const char *name, const char *v,
     char *err, size_t cap)

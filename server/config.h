@@ -94,6 +94,9 @@ const struct scepd_profile *config_profile(const struct scepd_config *c,
     const char *name);
 const char *config_ca_key_type(const struct scepd_config *c);
 
+/* "90", "90s", "15m", "2h", "3d" in seconds; -1 when malformed. */
+long config_parse_duration(const char *v);
+
 /* Split "host:port" / "[v6]:port"; host into buf. */
 int config_listen_parse(const char *s, char *host, size_t cap, int *port);
 

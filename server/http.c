@@ -20,6 +20,7 @@
 #include "server/http.h"
 #include "server/log.h"
 #include "server/metrics.h"
+#include "server/setup.h"
 
 struct http_server {
 	struct MHD_Daemon	*daemon;
@@ -580,33 +581,18 @@ http_start(const struct scepd_config *cfg, struct enroll_ctx *e,
     const char **why)
 {
 	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 	const union MHD_DaemonInfo *di;
 	http_server *s = NULL;
-	char host[256];
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
 	unsigned int threads;
 	long ncpu;
-	int p, ret = 0;
+	int v6, ret = 0;
 
 	*out = NULL;
-	memset(&ss, 0, sizeof(ss));
-	if (!config_listen_parse(cfg->listen, host, sizeof(host), &p)) {
-		*why = "listen: bad address";
+	if (!setup_sockaddr(cfg->listen, &ss, &v6, why))
 		return 0;
-	}
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)p);
-	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)p);
+	if (v6)
 		flags |= MHD_USE_IPv6;
-	} else {
-		*why = "listen: address must be a numeric IPv4 or IPv6 address";
-		return 0;
-	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		*why = "out of memory";
 		return 0;
@@ -647,7 +633,7 @@ http_start(const struct scepd_config *cfg, struct enroll_ctx *e,
 		goto out;
 	}
 	di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	*port = di != NULL ? di->port : p;
+	*port = di != NULL ? di->port : 0;
 	*out = s;
 	s = NULL;
 	ret = 1;

@@ -68,25 +68,6 @@ open_ledger(const struct scepd_config *cfg, ledger **l)
 	return 1;
 }
 
-/* "90s", "15m", "2h", "3d" in seconds; -1 when malformed. */
-static long
-duration(const char *v)
-{
-	char *end;
-	long n = strtol(v, &end, 10);
-
-	if (end == v || n < 0)
-		return -1;
-	switch (*end) {
-	case 's': case '\0': break;
-	case 'm': n *= 60; break;
-	case 'h': n *= 3600; break;
-	case 'd': n *= 86400; break;
-	default: return -1;
-	}
-	return *end != '\0' && end[1] != '\0' ? -1 : n;
-}
-
 /*
  * ledger [--status S] [--since 2h] [--subject TEXT] [--json | --csv]
  * stuck [--older-than 15m] [--json | --csv]
@@ -118,14 +99,14 @@ cmd_list(const struct scepd_config *cfg, int argc, char **argv)
 				return 2;
 			}
 		} else if (a + 1 < argc && !stuck && strcmp(argv[a], "--since") == 0) {
-			if ((since = duration(argv[++a])) < 0)
+			if ((since = config_parse_duration(argv[++a])) < 0)
 				usage();
 			f.since_us = ((int64_t)time(NULL) - since) * 1000000;
 		} else if (a + 1 < argc && !stuck && strcmp(argv[a], "--subject") == 0) {
 			f.subject = argv[++a];
 		} else if (a + 1 < argc && stuck &&
 		    strcmp(argv[a], "--older-than") == 0) {
-			if ((older = duration(argv[++a])) < 0)
+			if ((older = config_parse_duration(argv[++a])) < 0)
 				usage();
 		} else {
 			usage();
@@ -461,14 +442,8 @@ challenge_new(const struct scepd_config *cfg, int argc, char **argv)
 
 	for (a = 2; a + 1 < argc; a += 2) {
 		if (strcmp(argv[a], "--ttl") == 0) {
-			ttl = strtol(argv[a + 1], &end, 10);
-			if (*end == 'm')
-				ttl *= 60, end++;
-			else if (*end == 'h')
-				ttl *= 3600, end++;
-			else if (*end == 's')
-				end++;
-			if (*end != '\0' || ttl < 60 || ttl > 30L * 86400)
+			ttl = config_parse_duration(argv[a + 1]);
+			if (ttl < 60 || ttl > 30L * 86400)
 				usage();
 		} else if (strcmp(argv[a], "--profile") == 0) {
 			profile = argv[a + 1];

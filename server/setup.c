@@ -1,6 +1,10 @@
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -63,6 +67,35 @@ setup_legacy_provider(void)
 	/* Loading "legacy" alone would hide the default provider. */
 	return OSSL_PROVIDER_load(NULL, "default") != NULL &&
 	    OSSL_PROVIDER_load(NULL, "legacy") != NULL;
+}
+
+int
+setup_sockaddr(const char *listen, struct sockaddr_storage *ss, int *v6,
+    const char **why)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	char host[256];
+	int p;
+
+	memset(ss, 0, sizeof(*ss));
+	*v6 = 0;
+	if (!config_listen_parse(listen, host, sizeof(host), &p)) {
+		*why = "want ADDRESS:PORT";
+		return 0;
+	}
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)p);
+	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)p);
+		*v6 = 1;
+	} else {
+		*why = "the address must be a numeric IPv4 or IPv6 address";
+		return 0;
+	}
+	return 1;
 }
 
 int

@@ -19,6 +19,14 @@ void setup_ca_params(const struct scepd_config *cfg, struct ca_params *p);
 int setup_ledger_path(const struct scepd_config *cfg, char *buf, size_t cap);
 /* OpenSSL's legacy provider (single DES) next to the default one. */
 int setup_legacy_provider(void);
+/*
+ * "ADDRESS:PORT" (numeric IPv4, or [IPv6]) into a socket address for
+ * libmicrohttpd; *v6 says which.
+ */
+struct sockaddr_storage;
+int setup_sockaddr(const char *listen, struct sockaddr_storage *ss, int *v6,
+    const char **why);
+
 /* Write the port atomically so that a watcher never reads half. */
 int setup_port_file(const char *path, int port);
 

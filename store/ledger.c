@@ -904,24 +904,33 @@ out:
 	return ret;
 }
 
-int64_t
-ledger_match_reply(ledger *l, const char *txid, const char *reply_nonce)
+/* One id from a query with up to two text parameters; 0 when none. */
+static int64_t
+query_id(ledger *l, const char *sql, const char *a, const char *b)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t id = 0;
 
 	pthread_mutex_lock(&l->mu);
-	if (sqlite3_prepare_v2(l->db, "SELECT id FROM operations WHERE"
-	    " transaction_id = ?1 AND reply_nonce = lower(?2) ORDER BY id DESC"
-	    " LIMIT 1", -1, &st, NULL) == SQLITE_OK) {
-		bind_text(st, 1, txid);
-		bind_text(st, 2, reply_nonce);
+	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) == SQLITE_OK) {
+		if (a != NULL)
+			bind_text(st, 1, a);
+		if (b != NULL)
+			bind_text(st, 2, b);
 		if (sqlite3_step(st) == SQLITE_ROW)
 			id = sqlite3_column_int64(st, 0);
 	}
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&l->mu);
 	return id;
+}
+
+int64_t
+ledger_match_reply(ledger *l, const char *txid, const char *reply_nonce)
+{
+	return query_id(l, "SELECT id FROM operations WHERE transaction_id = ?1"
+	    " AND reply_nonce = lower(?2) ORDER BY id DESC LIMIT 1", txid,
+	    reply_nonce);
 }
 
 int64_t
@@ -1291,20 +1300,9 @@ out:
 int64_t
 ledger_find_issued(ledger *l, const char *id)
 {
-	sqlite3_stmt *st = NULL;
-	int64_t op = 0;
-
-	pthread_mutex_lock(&l->mu);
-	if (sqlite3_prepare_v2(l->db, "SELECT id FROM operations WHERE outcome ="
-	    " 'issued' AND (transaction_id = ?1 OR cert_serial = upper(?1))"
-	    " ORDER BY id DESC LIMIT 1", -1, &st, NULL) == SQLITE_OK) {
-		bind_text(st, 1, id);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			op = sqlite3_column_int64(st, 0);
-	}
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&l->mu);
-	return op;
+	return query_id(l, "SELECT id FROM operations WHERE outcome = 'issued'"
+	    " AND (transaction_id = ?1 OR cert_serial = upper(?1))"
+	    " ORDER BY id DESC LIMIT 1", id, NULL);
 }
 
 int
@@ -1370,14 +1368,5 @@ out:
 int64_t
 ledger_last_event_id(ledger *l)
 {
-	sqlite3_stmt *st = NULL;
-	int64_t id = 0;
-
-	pthread_mutex_lock(&l->mu);
-	if (sqlite3_prepare_v2(l->db, "SELECT coalesce(max(id), 0) FROM events",
-	    -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&l->mu);
-	return id;
+	return query_id(l, "SELECT coalesce(max(id), 0) FROM events", NULL, NULL);
 }
