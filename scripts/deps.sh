@@ -11,9 +11,10 @@ set -eu
 BUILD_PKGS="gcc make pkg-config libssl-dev libmicrohttpd-dev libsqlite3-dev openssl"
 # check: unit tests; clang + libclang-rt-14-dev: the ASan/UBSan pass;
 # sqlite3, curl: end-to-end checks; scep, certmonger, strongswan-pki and
-# its plugins: interop with real third-party clients.
+# its plugins: interop with real third-party clients; chromium: the
+# ledger page, tested headless.
 TEST_PKGS="check clang libclang-rt-14-dev sqlite3 curl python3 scep certmonger \
-strongswan-pki libstrongswan-standard-plugins libstrongswan-extra-plugins"
+strongswan-pki libstrongswan-standard-plugins libstrongswan-extra-plugins chromium"
 
 want="$BUILD_PKGS"
 for arg in "$@"; do

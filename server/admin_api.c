@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 
 #include "server/admin_api.h"
+#include "server/admin_web.h"
 #include "server/challenge.h"
 #include "server/log.h"
 #include "server/metrics.h"
@@ -210,6 +211,28 @@ metrics(struct admin_api *a, struct MHD_Connection *c)
 }
 
 static enum MHD_Result
+page(struct MHD_Connection *c, int html)
+{
+	const char *body = html ? admin_web_html : admin_web_js;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(strlen(body), (void *)body,
+	    MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, html ?
+	    "text/html; charset=utf-8" : "text/javascript; charset=utf-8");
+	/* Only our own script; no inline code, no other origin. */
+	MHD_add_response_header(r, "Content-Security-Policy", "default-src 'self';"
+	    " style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
 handle(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload,
     size_t *upload_size, void **con_cls)
@@ -239,6 +262,9 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	/* The page and its script hold no data: no token needed. */
+	if (get && (strcmp(url, "/") == 0 || strcmp(url, "/app.js") == 0))
+		return page(c, url[1] == '\0');
 	if (!authorised(a, c))
 		return reply_text(c, 401, "bearer token required\n");
 	if (b->too_big)

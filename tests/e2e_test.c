@@ -2067,6 +2067,18 @@ START_TEST(test_admin_api)
 	ck_assert_int_eq(h.status, 404);
 	tu_http_free(&h);
 
+	/* The page and its script are served to anyone; they hold no data. */
+	ck_assert(tu_http(srv.admin_port, "GET", "/", NULL, NULL, 0, &h));
+	ck_assert_int_eq(h.status, 200);
+	ck_assert_str_eq(h.ctype, "text/html; charset=utf-8");
+	ck_assert_ptr_nonnull(strstr((char *)h.body, "<title>scepd ledger</title>"));
+	ck_assert_ptr_null(strstr((char *)h.body, req.txid));
+	tu_http_free(&h);
+	ck_assert(tu_http(srv.admin_port, "GET", "/app.js", NULL, NULL, 0, &h));
+	ck_assert_int_eq(h.status, 200);
+	ck_assert_str_eq(h.ctype, "text/javascript; charset=utf-8");
+	tu_http_free(&h);
+
 	ck_assert(tu_http_h(srv.admin_port, "GET", "/metrics", hdr, NULL, NULL, 0,
 	    &h));
 	ck_assert_int_eq(h.status, 200);

@@ -22,7 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for tool in scepclient pki getcert certmonger openssl sqlite3; do
+for tool in scepclient pki getcert certmonger openssl sqlite3 chromium; do
 	if ! command -v "$tool" >/dev/null; then
 		echo "interop: $tool not installed (scripts/deps.sh --install --test)"
 		echo "0 passed, 1 failed"
@@ -33,7 +33,8 @@ done
 cd "$ROOT"
 "$BIN"/scepd -c conf/scepd.conf -o state_dir="$WORK/var" -o listen=127.0.0.1:0 \
 	-o port_file="$WORK/port" -o challenge="$CHALLENGE" -o ca_key_bits=2048 \
-	-o legacy_algorithms=yes -o admin_listen=127.0.0.1:0 >"$WORK/scepd.log" 2>&1 &
+	-o legacy_algorithms=yes -o admin_listen=127.0.0.1:0 \
+	-o admin_port_file="$WORK/admin_port" >"$WORK/scepd.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 300); do
 	[ -s "$WORK/port" ] && break
@@ -215,6 +216,45 @@ crl_check() {
 	pass=$((pass + 1))
 }
 crl_check
+
+# The ledger page on the admin listener, in headless Chromium, showing
+# what the real clients above just did.
+chrome() {
+	timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic \
+		--no-first-run --disable-background-networking \
+		--disable-component-update --disable-sync \
+		--user-data-dir="$WORK/chrome-$1" --virtual-time-budget=10000 "${@:2}" \
+		2>/dev/null
+}
+web_page() {
+	local url tx dom art="$ROOT/build/artifacts"
+	url="http://127.0.0.1:$(cat "$WORK/admin_port")/#token=$(cat "$WORK/var/admin.token")"
+	tx=$(sqlite3 "$WORK/var/ledger.db" "SELECT transaction_id FROM operations
+		WHERE csr_subject LIKE '%CN=micromdm-mscep' ORDER BY id LIMIT 1")
+	dom=$(chrome 1 --dump-dom "$url&q=micromdm-mscep")
+	case "$dom" in
+	*'data-status="installed"'*'CN=micromdm-mscep'*) ;;
+	*) echo "FAIL web page: no row for micromdm-mscep"; fail=$((fail + 1)); return ;;
+	esac
+	dom=$(chrome 2 --dump-dom "$url&q=micromdm-mscep&status=rejected")
+	case "$dom" in
+	*'CN=micromdm-mscep'*) echo "FAIL web page: the status filter lets a row through"
+	   fail=$((fail + 1)); return ;;
+	esac
+	dom=$(chrome 3 --dump-dom "$url&tx=$(printf %s "$tx" | sed 's/+/%2B/g; s/\//%2F/g; s/=/%3D/g')")
+	case "$dom" in
+	*request_received*response_complete*) ;;
+	*) echo "FAIL web page: no timeline for $tx"; fail=$((fail + 1)); return ;;
+	esac
+	mkdir -p "$art"
+	chrome 4 --window-size=1280,900 --screenshot="$art/ledger-page.png" "$url" >/dev/null
+	if [ ! -s "$art/ledger-page.png" ]; then
+		echo "FAIL web page: no screenshot"; fail=$((fail + 1)); return
+	fi
+	echo "ok   ledger page in headless Chromium: rows, status filter, timeline; screenshot build/artifacts/ledger-page.png"
+	pass=$((pass + 1))
+}
+web_page
 
 # Manual approval on a second scepd: each client gets PENDING, an
 # administrator approves with scepctl, and the client's next poll (a

@@ -1,0 +1,14 @@
+/*
+ * The ledger page, served at / on the admin listener: the transactions as
+ * a table with status and text filters, and a transaction's timeline.
+ * Everything is in the binary (no CDN; it works offline); the data comes
+ * from the admin API with the bearer token, which the page takes from
+ * its URL fragment (#token=..., never sent to the server) or asks for.
+ */
+#ifndef ADMIN_WEB_H
+#define ADMIN_WEB_H
+
+extern const char admin_web_html[];
+extern const char admin_web_js[];
+
+#endif
