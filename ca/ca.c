@@ -543,16 +543,30 @@ ca_thumbprint(X509 *x, const EVP_MD *md, char *hex, size_t cap)
 	return 1;
 }
 
+/* Lowercase hex of a digest of a DER buffer (the ledger's thumbprints). */
+static int
+digest_hex(const EVP_MD *md, const unsigned char *b, size_t len, char *hex,
+    unsigned int want)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	if (!EVP_Digest(b, len, d, &n, md, NULL) || n != want)
+		return 0;
+	hex_encode(d, n, hex, 0);
+	return 1;
+}
+
 int
 ca_sha256_hex(const unsigned char *b, size_t len, char hex[65])
 {
-	unsigned char d[32];
-	unsigned int n = 0;
+	return digest_hex(EVP_sha256(), b, len, hex, 32);
+}
 
-	if (!EVP_Digest(b, len, d, &n, EVP_sha256(), NULL) || n != 32)
-		return 0;
-	hex_encode(d, 32, hex, 0);
-	return 1;
+int
+ca_sha1_hex(const unsigned char *b, size_t len, char hex[41])
+{
+	return digest_hex(EVP_sha1(), b, len, hex, 20);
 }
 
 int

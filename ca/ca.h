@@ -67,6 +67,8 @@ int ca_thumbprint(X509 *x, const EVP_MD *md, char *hex, size_t cap);
 int ca_pubkey_sha256(EVP_PKEY *k, char hex[65]);
 /* Lowercase hex SHA-256 of any bytes. */
 int ca_sha256_hex(const unsigned char *b, size_t len, char hex[65]);
+/* Lowercase hex SHA-1 of any bytes (Windows' certificate thumbprint). */
+int ca_sha1_hex(const unsigned char *b, size_t len, char hex[41]);
 
 /* Parse a subject such as "CN=x,O=y" into a new X509_NAME. */
 X509_NAME *ca_name_parse(const char *s, const char **why);

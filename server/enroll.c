@@ -221,7 +221,7 @@ op_record(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 {
 	struct ledger_cert lc, *new_cert = NULL;
 	unsigned char *der = NULL;
-	char sha[65], *subject = NULL;
+	char sha[65], sha1[41], *subject = NULL;
 	const char *why = "cannot encode the certificate";
 	int der_len, rc = LEDGER_ERROR;
 
@@ -231,6 +231,7 @@ op_record(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 		memset(&lc, 0, sizeof(lc));
 		if ((der_len = i2d_X509(o->cert, &der)) <= 0 ||
 		    !ca_sha256_hex(der, (size_t)der_len, sha) ||
+		    !ca_sha1_hex(der, (size_t)der_len, sha1) ||
 		    (subject = ca_name_oneline(X509_get_subject_name(o->cert))) == NULL ||
 		    !unix_time(X509_get0_notBefore(o->cert), &lc.not_before) ||
 		    !unix_time(X509_get0_notAfter(o->cert), &lc.not_after))
@@ -241,6 +242,7 @@ op_record(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 		lc.der_len = (size_t)der_len;
 		lc.subject = subject;
 		lc.ca_id = e->ca_id;
+		lc.sha1 = sha1;
 		new_cert = &lc;
 	}
 	rc = ledger_record(e->ledger, &o->row, new_cert, &rep->op_id, &why);

@@ -1,7 +1,9 @@
+#define _GNU_SOURCE	/* strcasestr */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/ingest.h"
 
@@ -238,13 +240,127 @@ ios_line(struct state *s, const char *line)
 	    "profile identifier of the matched request", line);
 }
 
+/*
+ * The first run of hex digits after label, within 40 characters, that is
+ * a thumbprint (40 or 64 digits; Windows may space them "ab cd ...") or a
+ * serial (8 or more); shorter runs, such as the "b" in "number", are
+ * passed over.
+ */
+static int
+hex_after(const char *text, const char *label, char *out, size_t cap,
+    int serial)
+{
+	const char *p = strcasestr(text, label), *end;
+	size_t k;
+
+	if (p == NULL)
+		return 0;
+	p += strlen(label);
+	for (end = p + 40; *p != '\0' && p < end; p++) {
+		const char *q = p;
+
+		k = 0;
+		while (*q != '\0' && (isxdigit((unsigned char)*q) ||
+		    (!serial && *q == ' ' && k > 0 && isxdigit((unsigned char)q[1])))) {
+			if (*q != ' ' && k + 1 < cap)
+				out[k++] = *q;
+			q++;
+		}
+		out[k] = '\0';
+		if (serial ? k >= 8 : (k == 40 || k == 64))
+			return 1;
+		if (q > p)
+			p = q;
+	}
+	return 0;
+}
+
+/* "2026-11-25T05:20:15..." as Unix microseconds (UTC). */
+static int64_t
+event_time(const char *text)
+{
+	const char *p = strstr(text, "SystemTime='");
+	struct tm tm;
+
+	if (p != NULL)
+		p += 12;
+	else if ((p = strstr(text, "Date: ")) != NULL)
+		p += 6;
+	else
+		return 0;
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(p, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon,
+	    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm) * 1000000;
+}
+
+/*
+ * Windows DeviceManagement-Enterprise-Diagnostics-Provider/Admin: Event 39
+ * "SCEP: Certificate installed successfully." (installed) and the
+ * channel's SCEP failures (install_failed).  Matched by thumbprint or
+ * serial when the event carries one; else by subject CN and a window of
+ * WIN_WINDOW before the event, only when one transaction fits, and named
+ * a weak match.
+ */
+#define WIN_WINDOW (15LL * 60 * 1000000)
+
+static void
+windows_event(struct state *s, const char *text)
+{
+	const char *kind, *cn;
+	char hex[130], name[256];
+	size_t n;
+	int64_t op = 0, at;
+
+	if (strstr(text, "DeviceManagement-Enterprise-Diagnostic") == NULL ||
+	    strstr(text, "SCEP") == NULL) {
+		s->c->ignored++;
+		return;
+	}
+	if (strstr(text, "SCEP: Certificate installed successfully") != NULL)
+		kind = "installed";
+	else if (strcasestr(text, "fail") != NULL || strcasestr(text, "error") != NULL)
+		kind = "install_failed";
+	else {
+		s->c->ignored++;
+		return;
+	}
+	if (hex_after(text, "thumbprint", hex, sizeof(hex), 0) &&
+	    (op = ledger_find_by_cert(s->l, hex)) != 0) {
+		evidence(s, op, kind, "windows-event", "certificate thumbprint", text);
+		return;
+	}
+	if (hex_after(text, "serial", hex, sizeof(hex), 1) &&
+	    (op = ledger_find_by_cert(s->l, hex)) != 0) {
+		evidence(s, op, kind, "windows-event", "certificate serial", text);
+		return;
+	}
+	if ((cn = strstr(text, "CN=")) != NULL &&
+	    (n = strcspn(cn + 3, ",<'\"\r\n")) > 0 && n < sizeof(name) &&
+	    (at = event_time(text)) != 0) {
+		memcpy(name, cn + 3, n);
+		name[n] = '\0';
+		if ((op = ledger_find_by_cn_time(s->l, name, at, WIN_WINDOW)) != 0) {
+			evidence(s, op, kind, "windows-event", "subject CN and time "
+			    "window (weak match)", text);
+			return;
+		}
+	}
+	s->c->unmatched++;
+}
+
 static void
 one_line(struct state *s, const char *line)
 {
 	const char *key;
 	size_t klen;
 
-	if (strstr(line, "Response: org.jscep.message.CertRep@") != NULL) {
+	if (strstr(line, "<Event") != NULL && strstr(line, "</Event>") != NULL) {
+		windows_event(s, line);	/* wevtutil /f:xml: one a line */
+	} else if (strstr(line, "Response: org.jscep.message.CertRep@") != NULL) {
 		android_response(s, line);
 	} else if (strstr(line, "NativeScepCertInstallStateMachine") != NULL) {
 		android_state(s, line);
@@ -265,6 +381,8 @@ ingest_file(ledger *l, const char *path, struct ingest_counts *c,
     const char **why)
 {
 	struct state s;
+	char *block = NULL;
+	size_t block_len = 0, block_cap = 64 * 1024;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
@@ -273,6 +391,11 @@ ingest_file(ledger *l, const char *path, struct ingest_counts *c,
 
 	if ((f = fopen(path, "r")) == NULL) {
 		*why = "cannot open the file";
+		return 0;
+	}
+	if ((block = malloc(block_cap)) == NULL) {
+		fclose(f);
+		*why = "out of memory";
 		return 0;
 	}
 	memset(&s, 0, sizeof(s));
@@ -286,9 +409,30 @@ ingest_file(ledger *l, const char *path, struct ingest_counts *c,
 			continue;
 		}
 		line[strcspn(line, "\r\n")] = '\0';
+		/* wevtutil /f:text: "Event[N]:" and its indented lines. */
+		if (strncmp(line, "Event[", 6) == 0) {
+			if (block_len > 0)
+				windows_event(&s, block);
+			block_len = 0;
+		}
+		if (strncmp(line, "Event[", 6) == 0 || (block_len > 0 &&
+		    strncmp(line, "<Event", 6) != 0)) {
+			size_t add = strlen(line);
+
+			if (block_len + add + 2 < block_cap) {
+				memcpy(block + block_len, line, add);
+				block_len += add;
+				block[block_len++] = '\n';
+				block[block_len] = '\0';
+			}
+			continue;
+		}
 		one_line(&s, line);
 	}
+	if (block_len > 0)
+		windows_event(&s, block);
 	free(line);
+	free(block);
 	free(s.android_key);
 	for (i = 0; i < s.n_bind; i++)
 		free(s.bind[i].key);

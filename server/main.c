@@ -260,6 +260,7 @@ main(int argc, char *argv[])
 	e.state_dir = cfg.state_dir;
 	e.crl_days = cfg.crl_days;
 	if (ledger_claim_unassigned(l, e.ca_id) != LEDGER_OK ||
+	    ledger_backfill_sha1(l, ca_sha1_hex) != LEDGER_OK ||
 	    !refresh_all(&e, &why))
 		goto out;
 	refresher.e = &e;

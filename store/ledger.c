@@ -37,8 +37,8 @@ enum stmt {
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_INSERT_CERT] =
 	    "INSERT INTO certificates (serial, sha256, der, subject,"
-	    " not_before, not_after, issued_us, ca_id)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	    " not_before, not_after, issued_us, ca_id, sha1)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[ST_INSERT_OP] =
 	    "INSERT INTO operations (received_us, completed_us, client_addr,"
 	    " user_agent, http_method, transaction_id, message_type,"
@@ -409,6 +409,7 @@ ledger_record(ledger *l, const struct ledger_op *op,
 		sqlite3_bind_int64(st, 6, cert->not_after);
 		sqlite3_bind_int64(st, 7, now);
 		bind_text(st, 8, cert->ca_id);
+		bind_text(st, 9, cert->sha1);
 		rc = run(st);
 		if (rc == SQLITE_CONSTRAINT) {
 			*why = "serial number already in the ledger";
@@ -1369,4 +1370,71 @@ int64_t
 ledger_last_event_id(ledger *l)
 {
 	return query_id(l, "SELECT coalesce(max(id), 0) FROM events", NULL, NULL);
+}
+
+int
+ledger_backfill_sha1(ledger *l, ledger_sha1_fn fn)
+{
+	sqlite3_stmt *sel = NULL, *upd = NULL;
+	char hex[41];
+	int rc, ret = LEDGER_ERROR;
+
+	pthread_mutex_lock(&l->mu);
+	if (sqlite3_prepare_v2(l->db, "SELECT serial, der FROM certificates"
+	    " WHERE sha1 IS NULL", -1, &sel, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(l->db, "UPDATE certificates SET sha1 = ?2"
+	    " WHERE serial = ?1", -1, &upd, NULL) != SQLITE_OK)
+		goto out;
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		if (!fn(sqlite3_column_blob(sel, 1),
+		    (size_t)sqlite3_column_bytes(sel, 1), hex))
+			goto out;
+		sqlite3_bind_text(upd, 1, (const char *)sqlite3_column_text(sel, 0),
+		    -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(upd, 2, hex, -1, SQLITE_TRANSIENT);
+		if (run(upd) != SQLITE_DONE)
+			goto out;
+	}
+	if (rc == SQLITE_DONE)
+		ret = LEDGER_OK;
+out:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(upd);
+	pthread_mutex_unlock(&l->mu);
+	return ret;
+}
+
+int64_t
+ledger_find_by_cert(ledger *l, const char *hex)
+{
+	return query_id(l, "SELECT o.id FROM certificates c JOIN operations o ON"
+	    " o.cert_serial = c.serial AND o.outcome = 'issued' WHERE"
+	    " c.sha1 = lower(?1) OR c.sha256 = lower(?1) OR c.serial = upper(?1)"
+	    " ORDER BY o.id LIMIT 1", hex, NULL);
+}
+
+int64_t
+ledger_find_by_cn_time(ledger *l, const char *cn, int64_t at_us,
+    int64_t window_us)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+
+	pthread_mutex_lock(&l->mu);
+	if (sqlite3_prepare_v2(l->db, "SELECT o.id FROM operations o WHERE"
+	    " o.outcome = 'issued' AND (', ' || o.csr_subject || ',') LIKE"
+	    " '%, CN=' || ?1 || ',%' AND o.completed_us BETWEEN ?2 - ?3 AND ?2"
+	    " LIMIT 2", -1, &st, NULL) == SQLITE_OK) {
+		bind_text(st, 1, cn);
+		sqlite3_bind_int64(st, 2, at_us);
+		sqlite3_bind_int64(st, 3, window_us);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			id = sqlite3_column_int64(st, 0);
+		/* Two candidates: no guessing. */
+		if (sqlite3_step(st) == SQLITE_ROW)
+			id = 0;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&l->mu);
+	return id;
 }

@@ -29,6 +29,7 @@ struct ledger_cert {
 	int64_t			 not_before;	/* Unix seconds */
 	int64_t			 not_after;
 	const char		*ca_id;		/* the issuing CA */
+	const char		*sha1;		/* lowercase hex, as Windows shows */
 };
 
 /* One PKIOperation and its outcome.  NULL strings are stored as NULL. */
@@ -257,6 +258,23 @@ typedef int (*ledger_event_fn)(void *arg, int64_t id, const char *kind,
 int ledger_events_since(ledger *l, int64_t after, int limit, ledger_event_fn fn,
     void *arg);
 int64_t ledger_last_event_id(ledger *l);
+
+/*
+ * Certificates without a SHA-1 thumbprint yet (from before schema 8):
+ * fn gets each DER and returns its lowercase hex SHA-1 in hex.
+ */
+typedef int (*ledger_sha1_fn)(const unsigned char *der, size_t len,
+    char hex[41]);
+int ledger_backfill_sha1(ledger *l, ledger_sha1_fn fn);
+
+/* The issuance of the certificate with this SHA-1, SHA-256 or serial. */
+int64_t ledger_find_by_cert(ledger *l, const char *hex);
+/*
+ * The one issuance to subject CN cn whose reply completed within window
+ * microseconds before at_us; 0 when none or more than one.
+ */
+int64_t ledger_find_by_cn_time(ledger *l, const char *cn, int64_t at_us,
+    int64_t window_us);
 
 /* Current schema version (PRAGMA user_version). */
 int ledger_schema_version(ledger *l);

@@ -160,6 +160,13 @@ const char *const ledger_migrations[] = {
 	 */
 	"ALTER TABLE certificates ADD COLUMN ca_id TEXT;"
 	"CREATE INDEX certificates_ca ON certificates(ca_id);",
+
+	/*
+	 * 7 -> 8: SHA-1 thumbprints, the form Windows shows, for matching
+	 * device events; scepd fills in the rows from before at start.
+	 */
+	"ALTER TABLE certificates ADD COLUMN sha1 TEXT;"
+	"CREATE INDEX certificates_sha1 ON certificates(sha1);",
 };
 
 const int ledger_schema_latest =

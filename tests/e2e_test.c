@@ -2146,6 +2146,111 @@ START_TEST(test_hook)
 }
 END_TEST
 
+/*
+ * Windows DeviceManagement-Enterprise-Diagnostics-Provider/Admin exports:
+ * by thumbprint (XML), by serial (text), by subject and time (weak).
+ */
+START_TEST(test_ingest_windows)
+{
+	struct tc_opts o = { .challenge = "lab-secret" };
+	struct tc_req r1, r2, r3;
+	struct tc_rep p1, p2, p3;
+	unsigned char d[20];
+	unsigned int dl = 0;
+	char thumb[80], path[512], now[32], args[600], *serial, *out, *v;
+	time_t t = time(NULL);
+	struct tm tm;
+	FILE *f;
+	int i;
+
+	o.cn = "win-1";
+	enroll_ok(&srv, &o, MSCEP, NULL, &r1, &p1);
+	o.cn = "win-2";
+	enroll_ok(&srv, &o, MSCEP, NULL, &r2, &p2);
+	o.cn = "win-3";
+	enroll_ok(&srv, &o, MSCEP, NULL, &r3, &p3);
+	/* Let the three deliveries complete before "now". */
+	for (i = 0; i < 100; i++) {
+		v = status_of(&srv, r3.txid);
+		if (v != NULL && strcmp(v, "delivered") == 0) {
+			free(v);
+			break;
+		}
+		free(v);
+		struct timespec ts = { 0, 20000000 };
+		nanosleep(&ts, NULL);
+	}
+	X509_digest(p1.cert, EVP_sha1(), d, &dl);
+	for (i = 0; i < 20; i++)	/* as certmgr shows it: "ab cd ..." */
+		sprintf(thumb + 3 * i, "%02x ", d[i]);
+	thumb[59] = '\0';
+	serial = serial_of(p2.cert);
+	t += 2;
+	gmtime_r(&t, &tm);
+	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(path, sizeof(path), "%s/events.txt", srv.dir);
+	f = fopen(path, "w");
+	fprintf(f,
+	    "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>"
+	    "<System><Provider Name='Microsoft-Windows-DeviceManagement-Enterprise-"
+	    "Diagnostics-Provider'/><EventID>39</EventID><TimeCreated SystemTime="
+	    "'%s.1234567Z'/></System><EventData><Data Name='Thumbprint'>%s</Data>"
+	    "</EventData><RenderingInfo Culture='en-US'><Message>SCEP: Certificate "
+	    "installed successfully.</Message></RenderingInfo></Event>\n"
+	    "<Event xmlns='x'><System><Provider Name='Microsoft-Windows-DeviceManage"
+	    "ment-Enterprise-Diagnostics-Provider'/><EventID>39</EventID></System>"
+	    "<EventData><Data Name='Thumbprint'>00112233445566778899aabbccddeeff"
+	    "00112233</Data></EventData><RenderingInfo><Message>SCEP: Certificate "
+	    "installed successfully.</Message></RenderingInfo></Event>\n"
+	    "<Event xmlns='x'><System><Provider Name='Microsoft-Windows-Kernel-"
+	    "General'/><EventID>1</EventID></System></Event>\n"
+	    "Event[0]:\n"
+	    "  Log Name: Microsoft-Windows-DeviceManagement-Enterprise-Diagnostics-"
+	    "Provider/Admin\n"
+	    "  Source: Microsoft-Windows-DeviceManagement-Enterprise-Diagnostics-"
+	    "Provider\n"
+	    "  Date: %s.000\n"
+	    "  Event ID: 39\n"
+	    "  Description:\n"
+	    "SCEP: Certificate installed successfully. Serial number: %s\n"
+	    "Event[1]:\n"
+	    "  Log Name: Microsoft-Windows-DeviceManagement-Enterprise-Diagnostics-"
+	    "Provider/Admin\n"
+	    "  Date: %s.000\n"
+	    "  Event ID: 39\n"
+	    "  Description:\n"
+	    "SCEP: Certificate installed successfully. Subject: CN=win-3\n",
+	    now, thumb, now, serial, now);
+	fclose(f);
+	snprintf(args, sizeof(args), "ingest %s", path);
+	out = tu_scepctl(&srv, args);
+	ck_assert_msg(strstr(out, "3 matched, 1 unmatched, 1 ignored; 3 new events")
+	    != NULL, "%s", out);
+	free(out);
+	out = tu_scepctl(&srv, args);
+	ck_assert_msg(strstr(out, "; 0 new events") != NULL, "%s", out);
+	free(out);
+	v = ledger_query(&srv, "SELECT group_concat(json_extract(e.detail,"
+	    " '$.evidence'), '|') FROM (SELECT e.* FROM events e JOIN operations o"
+	    " ON o.id = e.operation_id WHERE e.source = 'windows-event' AND"
+	    " o.csr_subject IN ('CN=win-1', 'CN=win-2', 'CN=win-3') ORDER BY"
+	    " o.csr_subject) e", NULL);
+	ck_assert_str_eq(v, "certificate thumbprint|certificate serial|subject CN "
+	    "and time window (weak match)");
+	free(v);
+	v = status_of(&srv, r3.txid);
+	ck_assert_str_eq(v, "installed");
+	free(v);
+	free(serial);
+	tc_rep_free(&p1);
+	tc_rep_free(&p2);
+	tc_rep_free(&p3);
+	tc_req_free(&r1);
+	tc_req_free(&r2);
+	tc_req_free(&r3);
+}
+END_TEST
+
 START_TEST(test_ec_client)
 {
 	struct tc_opts o = { .cn = "ec-device", .challenge = "lab-secret",
@@ -2458,6 +2563,7 @@ e2e_suite(void)
 	tcase_add_test(t, test_ec_ca);
 	tcase_add_test(t, test_rollover);
 	tcase_add_test(t, test_ingest);
+	tcase_add_test(t, test_ingest_windows);
 	tcase_add_test(t, test_delivery_failed);
 	tcase_add_test(t, test_ledger_queries);
 	tcase_add_test(t, test_admin_api);
