@@ -28,7 +28,8 @@ STORE_SRC  = store/ledger.c store/ledger_schema.c
 SERVER_LIB = server/config.c server/log.c server/b64.c server/challenge.c server/enroll.c \
              server/http.c server/setup.c server/crl.c server/challenge_exec.c \
              server/ratelimit.c server/admin_page.c server/ingest.c \
-             server/metrics.c server/admin_api.c server/hook.c server/admin_web.c
+             server/metrics.c server/admin_api.c server/hook.c server/admin_web.c \
+             server/workq.c
 LIB_SRC    = $(PKCS7_SRC) $(CA_SRC) $(STORE_SRC) $(SERVER_LIB)
 LIB_OBJ    = $(LIB_SRC:%.c=$(OBJ)/%.o)
 
@@ -59,7 +60,16 @@ $(BIN)/scepctl: $(OBJ)/server/scepctl.o $(BIN)/libscepd.a
 $(BIN)/test_%: $(OBJ)/tests/%_test.o $(TEST_HELPER) $(BIN)/libscepd.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(ALL_LIBS)
 
-tests: $(TEST_BINS) $(BIN)/scepd $(BIN)/scepctl
+BENCH_OBJ = $(OBJ)/tests/bench/scepbench.o $(OBJ)/tests/bench/http_load.o \
+            $(OBJ)/tests/scep_client.o
+$(BIN)/scepbench: $(BENCH_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LIBS)
+
+$(BIN)/ledgerbench: $(OBJ)/tests/bench/ledgerbench.o $(OBJ)/tests/bench/http_load.o \
+    $(BIN)/libscepd.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LIBS)
+
+tests: $(TEST_BINS) $(BIN)/scepd $(BIN)/scepctl $(BIN)/scepbench $(BIN)/ledgerbench
 
 # Unit and end-to-end suites.  Check forks per test; each suite prints its
 # "NN%: Checks: N, Failures: N, Errors: N" summary line.
@@ -70,9 +80,19 @@ unit: tests
 interop: all
 	SCEPD_BIN=$(BIN) tests/interop/run-all.sh
 
+# `make bench`: speed and memory against the targets, and micromdm's
+# scepserver side by side (see scripts/bench.sh).  Not part of check;
+# check runs the short smoke run of the same tools.
+bench: all $(BIN)/scepbench $(BIN)/ledgerbench
+	scripts/deps.sh --install --test --bench
+	SCEPD_BIN=$(BIN) scripts/bench.sh
+
+bench-smoke: all $(BIN)/scepbench $(BIN)/ledgerbench
+	SCEPD_BIN=$(BIN) scripts/bench.sh --smoke
+
 check:
 	scripts/deps.sh --install --test
-	$(MAKE) unit interop
+	$(MAKE) unit interop bench-smoke
 	$(MAKE) unit BUILD=build/asan CC=clang \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined"
@@ -87,5 +107,5 @@ clean:
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
 
-.PHONY: all tests unit interop check run clean
+.PHONY: bench bench-smoke all tests unit interop check run clean
 .SECONDARY:

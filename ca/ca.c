@@ -196,7 +196,7 @@ ca_cert_new(EVP_PKEY *pub, const X509_NAME *subject, X509 *issuer, int days,
 	if (!X509_set_subject_name(x, subject) ||
 	    !X509_set_issuer_name(x, issuer != NULL ?
 	    X509_get_subject_name(issuer) : subject) ||
-	    !X509_set_pubkey(x, pub))
+	    (pub != NULL && !X509_set_pubkey(x, pub)))
 		goto out;
 	/* Five minutes of slack for device clocks; never past the issuer. */
 	if (X509_time_adj_ex(X509_getm_notBefore(x), 0, -300, &now) == NULL ||

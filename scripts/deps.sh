@@ -4,6 +4,7 @@
 #   scripts/deps.sh --install         build dependencies (make run)
 #   scripts/deps.sh --install --test  plus test tools and the real SCEP
 #                                     clients used by the interop tests
+#   ... --bench                       plus iproute2 for make bench
 #
 # As root it runs apt-get; otherwise it prints the command and stops.
 set -eu
@@ -21,7 +22,8 @@ for arg in "$@"; do
 	case "$arg" in
 	--install) ;;
 	--test) want="$want $TEST_PKGS" ;;
-	*) echo "usage: $0 --install [--test]" >&2; exit 2 ;;
+	--bench) want="$want iproute2" ;;	# ip, for micromdm's namespace
+	*) echo "usage: $0 --install [--test] [--bench]" >&2; exit 2 ;;
 	esac
 done
 

@@ -21,6 +21,7 @@
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/setup.h"
+#include "server/workq.h"
 
 struct http_server {
 	struct MHD_Daemon	*daemon;
@@ -34,7 +35,11 @@ struct http_server {
 	unsigned char		*nextca;	/* GetNextCACert reply, or NULL */
 	size_t			 nextca_len;
 	char			 caps_buf[160];
+	struct workq		*workers;	/* PKIOperations */
 };
+
+/* A PKIOperation's way through the worker pool. */
+enum work_state { W_NONE, W_QUEUED, W_DONE };
 
 /* Per-request state, from the first callback to the completion notice. */
 struct conn {
@@ -44,6 +49,12 @@ struct conn {
 	int		 too_big;
 	int64_t		 op_id;		/* ledger row the reply describes */
 	char		 addr[INET6_ADDRSTRLEN];
+	/* Set while a worker handles the PKIOperation (suspended). */
+	enum work_state	 work;
+	http_server	*server;
+	struct MHD_Connection *connection;
+	const char	*method;
+	struct enroll_reply rep;	/* the worker's result */
 };
 
 static const char *const scep_paths[] = {
@@ -196,45 +207,84 @@ reject(http_server *s, struct MHD_Connection *c, struct conn *k,
 	return respond_reply(c, k, &rep);
 }
 
+/* Decode (GET), check and answer one PKIOperation into rep. */
+static void
+pkioperation_reply(http_server *s, struct MHD_Connection *c, struct conn *k,
+    const char *method, struct enroll_reply *rep)
+{
+	struct enroll_request req;
+	const unsigned char *body = k->body;
+	unsigned char *decoded = NULL;
+	size_t len = k->len;
+	const char *why = NULL;
+	int status = 400;
+
+	memset(rep, 0, sizeof(*rep));
+	if (strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
+		/* RFC 8894 4.3: GET carries the message base64 in message=. */
+		const char *m = query_arg(c, "message");
+		long n = 0;
+
+		if (m == NULL || *m == '\0')
+			why = "PKIOperation by GET needs message=";
+		else if ((decoded = malloc(b64_decoded_max(strlen(m)))) == NULL)
+			return;				/* body NULL: 500 */
+		else if ((n = b64_decode_lenient(m, strlen(m), decoded)) <= 0)
+			why = "message= is not base64";
+		else if (n > s->max_body) {
+			why = "message larger than max_body";
+			status = 413;
+		}
+		body = decoded;
+		len = n > 0 ? (size_t)n : 0;
+	}
+	if (why != NULL) {
+		request_init(&req, c, k, method, k->body, k->len);
+		enroll_reject_http(s->enroll, &req, status, why, rep);
+	} else {
+		request_init(&req, c, k, method, body, len);
+		enroll_pkioperation(s->enroll, &req, rep);
+	}
+	free(decoded);
+}
+
+/* A worker's job: the connection waits, suspended, until it is done. */
+static void
+pkioperation_job(void *job)
+{
+	struct conn *k = job;
+
+	pkioperation_reply(k->server, k->connection, k, k->method, &k->rep);
+	k->work = W_DONE;
+	MHD_resume_connection(k->connection);
+}
+
+static void
+suspend_for_work(void *job)
+{
+	struct conn *k = job;
+
+	k->work = W_QUEUED;
+	MHD_suspend_connection(k->connection);
+}
+
 static enum MHD_Result
 pkioperation(http_server *s, struct MHD_Connection *c, struct conn *k,
     const char *method)
 {
-	struct enroll_request req;
-	struct enroll_reply rep;
-	const unsigned char *body = k->body;
-	unsigned char *decoded = NULL;
-	size_t len = k->len;
 	enum MHD_Result ret;
 
-	if (strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
-		/* RFC 8894 4.3: GET carries the message base64 in message=. */
-		const char *m = query_arg(c, "message");
-		long n;
-
-		if (m == NULL || *m == '\0')
-			return reject(s, c, k, method, 400,
-			    "PKIOperation by GET needs message=");
-		if ((decoded = malloc(b64_decoded_max(strlen(m)))) == NULL)
-			return respond_text(c, 500, "out of memory\n");
-		n = b64_decode_lenient(m, strlen(m), decoded);
-		if (n <= 0) {
-			free(decoded);
-			return reject(s, c, k, method, 400,
-			    "message= is not base64");
-		}
-		if (n > s->max_body) {
-			free(decoded);
-			return reject(s, c, k, method, 413,
-			    "message larger than max_body");
-		}
-		body = decoded;
-		len = (size_t)n;
+	if (k->work == W_NONE && s->workers != NULL) {
+		k->server = s;
+		k->connection = c;
+		k->method = method;
+		if (workq_submit(s->workers, k, suspend_for_work))
+			return MHD_YES;		/* called again once resumed */
 	}
-	request_init(&req, c, k, method, body, len);
-	enroll_pkioperation(s->enroll, &req, &rep);
-	ret = respond_reply(c, k, &rep);
-	free(decoded);
+	if (k->work == W_NONE)			/* no pool, or stopping */
+		pkioperation_reply(s, c, k, method, &k->rep);
+	ret = respond_reply(c, k, &k->rep);
+	k->rep.body = NULL;			/* MHD owns it now */
 	return ret;
 }
 
@@ -479,13 +529,15 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		    why[toe] != NULL ? why[toe] : "unknown";
 
 		snprintf(detail, sizeof(detail), "{\"termination\":\"%s\"}", w);
-		if (ledger_add_event(s->enroll->ledger, k->op_id,
+		/* Nothing waits on this row: it rides the next group commit. */
+		if (ledger_add_event_later(s->enroll->ledger, k->op_id,
 		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ?
 		    "response_complete" : "response_aborted", "server",
 		    detail) != LEDGER_OK)
 			log_error("ledger: cannot record delivery of row %lld",
 			    (long long)k->op_id);
 	}
+	free(k->rep.body);
 	free(k->body);
 	free(k);
 	*con_cls = NULL;
@@ -568,6 +620,10 @@ http_stop(http_server *s)
 {
 	if (s == NULL)
 		return;
+	/* Finish the queued PKIOperations first: they resume their connections. */
+	if (s->daemon != NULL)
+		MHD_quiesce_daemon(s->daemon);
+	workq_stop(s->workers);
 	if (s->daemon != NULL)
 		MHD_stop_daemon(s->daemon);
 	free(s->cacert);
@@ -583,7 +639,8 @@ http_start(const struct scepd_config *cfg, struct enroll_ctx *e,
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *di;
 	http_server *s = NULL;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+	    MHD_ALLOW_SUSPEND_RESUME;
 	unsigned int threads;
 	long ncpu;
 	int v6, ret = 0;
@@ -613,9 +670,22 @@ http_start(const struct scepd_config *cfg, struct enroll_ctx *e,
 		*why = "cannot encode the GetCACert reply";
 		goto out;
 	}
+	/*
+	 * libmicrohttpd's threads (one per CPU) only move bytes; the
+	 * PKIOperations run on the worker pool.  Two workers per CPU by
+	 * default: a worker waiting for its group commit leaves the CPU to
+	 * another.
+	 */
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	threads = cfg->threads > 0 ? (unsigned int)cfg->threads :
-	    (unsigned int)(ncpu > 0 ? ncpu : 1);
+	if (ncpu < 1)
+		ncpu = 1;
+	threads = (unsigned int)ncpu;
+	if ((s->workers = workq_start(cfg->threads > 0 ?
+	    (unsigned int)cfg->threads : 2 * (unsigned int)ncpu,
+	    pkioperation_job)) == NULL) {
+		*why = "cannot start the worker threads";
+		goto out;
+	}
 	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, s,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,

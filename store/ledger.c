@@ -31,6 +31,9 @@ enum stmt {
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_UNDO,
 	ST_COUNT
 };
 
@@ -50,12 +53,16 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_INSERT_EVENT] =
 	    "INSERT INTO events (operation_id, at_us, kind, source, detail)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5)",
-	/* Prefer a row with the same key; only live certificates count. */
+	/*
+	 * Prefer a row with the same key; only live certificates count.
+	 * "+o.renewal_of": never scan the renewal index for IS NULL (every
+	 * first enrollment); the transactionID index is the selective one.
+	 */
 	[ST_LOOKUP_TXID] =
 	    "SELECT o.pubkey_sha256 = ?2, c.der, c.serial"
 	    " FROM operations o JOIN certificates c ON c.serial = o.cert_serial"
 	    " WHERE o.transaction_id = ?1 AND o.outcome = 'issued'"
-	    " AND c.not_after > ?3 AND o.renewal_of IS ?4"
+	    " AND c.not_after > ?3 AND +o.renewal_of IS ?4"
 	    " ORDER BY o.pubkey_sha256 = ?2 DESC, o.id DESC LIMIT 1",
 	[ST_CERT_DER] = "SELECT der FROM certificates WHERE serial = upper(?1)",
 	[ST_CERT_STATE] = "SELECT not_after, revoked_us, revocation_reason,"
@@ -98,12 +105,37 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SAVEPOINT] = "SAVEPOINT one_write",
+	[ST_RELEASE] = "RELEASE one_write",
+	[ST_UNDO] = "ROLLBACK TO one_write",
+};
+
+/*
+ * Group commit: a write waits in a queue; one waiting thread at a time
+ * (the leader) takes every write queued so far, runs each in its own
+ * savepoint inside one transaction and commits them with one WAL sync.
+ * While it syncs, the next writes queue up for the next batch.  Each
+ * writer returns only once its batch is committed, so a row is durable
+ * before the reply it describes is sent.
+ */
+struct group_write {
+	int		  (*fn)(ledger *, void *);
+	void		   *arg;
+	int		    ret;
+	int		    done;
+	int		    detached;	/* nobody waits: free once written */
+	struct group_write *next;
 };
 
 struct ledger {
 	sqlite3		*db;
 	sqlite3_stmt	*st[ST_COUNT];
-	pthread_mutex_t	 mu;
+	pthread_mutex_t	 mu;		/* the connection and its statements */
+	pthread_mutex_t	 qmu;		/* the group-commit queue */
+	pthread_cond_t	 qcond;
+	struct group_write *qhead, **qtail;
+	int		 leader;	/* a batch is being written */
+	int		 waiting;	/* queued writes someone waits for */
 };
 
 static int64_t
@@ -176,6 +208,8 @@ ledger_close(ledger *l)
 		sqlite3_finalize(l->st[i]);
 	sqlite3_close(l->db);
 	pthread_mutex_destroy(&l->mu);
+	pthread_mutex_destroy(&l->qmu);
+	pthread_cond_destroy(&l->qcond);
 	free(l);
 }
 
@@ -195,6 +229,20 @@ ledger_open(const char *path, ledger **out, const char **why)
 		*why = "cannot create mutex";
 		return LEDGER_ERROR;
 	}
+	if (pthread_mutex_init(&l->qmu, NULL) != 0) {
+		pthread_mutex_destroy(&l->mu);
+		free(l);
+		*why = "cannot create mutex";
+		return LEDGER_ERROR;
+	}
+	if (pthread_cond_init(&l->qcond, NULL) != 0) {
+		pthread_mutex_destroy(&l->mu);
+		pthread_mutex_destroy(&l->qmu);
+		free(l);
+		*why = "cannot create condition variable";
+		return LEDGER_ERROR;
+	}
+	l->qtail = &l->qhead;
 	if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
 		*why = "cannot open the ledger database";
@@ -382,22 +430,139 @@ outcome_detail(ledger *l, const struct ledger_op *op)
 	return s;
 }
 
-int
-ledger_record(ledger *l, const struct ledger_op *op,
-    const struct ledger_cert *cert, int64_t *op_id, const char **why)
+/* Write one batch: each write in a savepoint, one commit for all. */
+static void
+write_batch(ledger *l, struct group_write *batch)
 {
-	const char *dummy;
+	struct group_write *w;
+	int ok;
+
+	pthread_mutex_lock(&l->mu);
+	ok = run(l->st[ST_BEGIN]) == SQLITE_DONE;
+	for (w = batch; w != NULL; w = w->next) {
+		w->ret = LEDGER_ERROR;
+		if (!ok || run(l->st[ST_SAVEPOINT]) != SQLITE_DONE)
+			continue;
+		if ((w->ret = w->fn(l, w->arg)) != LEDGER_OK)
+			run(l->st[ST_UNDO]);
+		if (run(l->st[ST_RELEASE]) != SQLITE_DONE)
+			ok = 0;
+	}
+	if (!ok || run(l->st[ST_COMMIT]) != SQLITE_DONE) {
+		run(l->st[ST_ROLLBACK]);
+		for (w = batch; w != NULL; w = w->next)
+			w->ret = LEDGER_ERROR;
+	}
+	pthread_mutex_unlock(&l->mu);
+}
+
+/*
+ * Lead: write batches until none of the queued writes has a waiting
+ * owner who would lead next (detached writes have none).  Called and
+ * returns with qmu held.
+ */
+static void
+lead(ledger *l)
+{
+	struct group_write *batch, *w;
+
+	l->leader = 1;
+	do {
+		batch = l->qhead;
+		l->qhead = NULL;
+		l->qtail = &l->qhead;
+		for (w = batch; w != NULL; w = w->next)
+			if (!w->detached)
+				l->waiting--;
+		pthread_mutex_unlock(&l->qmu);
+		write_batch(l, batch);
+		pthread_mutex_lock(&l->qmu);
+		/* Read next before done: a finished writer's entry may vanish. */
+		while ((w = batch) != NULL) {
+			batch = w->next;
+			if (w->detached) {
+				free(w->arg);
+				free(w);
+			} else {
+				w->done = 1;
+			}
+		}
+	} while (l->qhead != NULL && l->waiting == 0);
+	l->leader = 0;
+	pthread_cond_broadcast(&l->qcond);
+}
+
+static void
+enqueue(ledger *l, struct group_write *w)
+{
+	*l->qtail = w;
+	l->qtail = &w->next;
+	if (!w->detached)
+		l->waiting++;
+}
+
+/* Run fn(l, arg) in the next group commit; its result once durable. */
+static int
+group_write(ledger *l, int (*fn)(ledger *, void *), void *arg)
+{
+	struct group_write me = { fn, arg, LEDGER_ERROR, 0, 0, NULL };
+
+	pthread_mutex_lock(&l->qmu);
+	enqueue(l, &me);
+	while (!me.done) {
+		if (l->leader)
+			pthread_cond_wait(&l->qcond, &l->qmu);
+		else
+			lead(l);
+	}
+	pthread_mutex_unlock(&l->qmu);
+	return me.ret;
+}
+
+/*
+ * Queue fn(l, arg) for the next group commit without waiting for it; arg
+ * is malloc'd and freed once written.  Writes it now if no batch is under
+ * way.  0 when out of memory (arg freed).
+ */
+static int
+group_write_detached(ledger *l, int (*fn)(ledger *, void *), void *arg)
+{
+	struct group_write *w;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		free(arg);
+		return 0;
+	}
+	w->fn = fn;
+	w->arg = arg;
+	w->detached = 1;
+	pthread_mutex_lock(&l->qmu);
+	enqueue(l, w);
+	if (!l->leader)
+		lead(l);
+	pthread_mutex_unlock(&l->qmu);
+	return 1;
+}
+
+struct record_args {
+	const struct ledger_op	 *op;
+	const struct ledger_cert *cert;
+	int64_t			  id;
+	const char		 *why;
+};
+
+/* One operation's rows, inside the group commit's savepoint. */
+static int
+record_rows(ledger *l, void *arg)
+{
+	struct record_args *a = arg;
+	const struct ledger_op *op = a->op;
+	const struct ledger_cert *cert = a->cert;
 	sqlite3_stmt *st;
 	char *detail = NULL;
 	int64_t now = now_us(), id;
 	int rc, ret = LEDGER_ERROR;
 
-	if (why == NULL)
-		why = &dummy;
-	*why = "ledger write failed";
-	pthread_mutex_lock(&l->mu);
-	if (run(l->st[ST_BEGIN]) != SQLITE_DONE)
-		goto out;
 	if (cert != NULL) {
 		st = l->st[ST_INSERT_CERT];
 		bind_text(st, 1, cert->serial);
@@ -412,12 +577,12 @@ ledger_record(ledger *l, const struct ledger_op *op,
 		bind_text(st, 9, cert->sha1);
 		rc = run(st);
 		if (rc == SQLITE_CONSTRAINT) {
-			*why = "serial number already in the ledger";
+			a->why = "serial number already in the ledger";
 			ret = LEDGER_DUPLICATE_SERIAL;
-			goto rollback;
+			goto out;
 		}
 		if (rc != SQLITE_DONE)
-			goto rollback;
+			goto out;
 	}
 	st = l->st[ST_INSERT_OP];
 	sqlite3_bind_int64(st, 1, op->received_us);
@@ -445,18 +610,18 @@ ledger_record(ledger *l, const struct ledger_op *op,
 	bind_text(st, 23, op->renewal_of);
 	bind_text(st, 24, op->profile);
 	if (run(st) != SQLITE_DONE)
-		goto rollback;
+		goto out;
 	id = sqlite3_last_insert_rowid(l->db);
 	if ((detail = outcome_detail(l, op)) == NULL)
-		goto rollback;
+		goto out;
 	if (!insert_event(l, id, op->received_us, "request_received", "server",
 	    NULL) || (op->challenge_event != NULL &&
 	    !insert_event(l, id, now, op->challenge_event, "server", NULL)) ||
 	    !insert_event(l, id, now, op->outcome, "server", detail))
-		goto rollback;
+		goto out;
 	if (op->renewal_of != NULL && strcmp(op->outcome, "issued") == 0 &&
 	    !renewal_evidence(l, op->renewal_of, id, now))
-		goto rollback;
+		goto out;
 	/*
 	 * The device asks again for a certificate it was sent (a re-sent
 	 * request, a poll, a GetCert): it probably did not get or keep it.
@@ -464,7 +629,7 @@ ledger_record(ledger *l, const struct ledger_op *op,
 	if (op->cert_serial != NULL && (strcmp(op->outcome, "reissued") == 0 ||
 	    strcmp(op->outcome, "returned") == 0) && !repoll_evidence(l,
 	    op->cert_serial, id, op->message_type, now))
-		goto rollback;
+		goto out;
 	if (op->pending_csr != NULL) {
 		st = l->st[ST_PENDING_ADD];
 		bind_text(st, 1, op->transaction_id);
@@ -478,41 +643,81 @@ ledger_record(ledger *l, const struct ledger_op *op,
 		sqlite3_bind_int64(st, 8, now);
 		bind_text(st, 9, op->profile);
 		if (run(st) != SQLITE_DONE)
-			goto rollback;
+			goto out;
 	}
 	if (op->completes_pending != 0) {
 		st = l->st[ST_PENDING_ISSUED];
 		sqlite3_bind_int64(st, 1, op->completes_pending);
 		bind_text(st, 2, op->cert_serial);
 		if (run(st) != SQLITE_DONE || sqlite3_changes(l->db) != 1)
-			goto rollback;
+			goto out;
 	}
-	if (run(l->st[ST_COMMIT]) != SQLITE_DONE)
-		goto rollback;
-	if (op_id != NULL)
-		*op_id = id;
+	a->id = id;
 	ret = LEDGER_OK;
-	goto out;
-rollback:
-	run(l->st[ST_ROLLBACK]);
 out:
-	pthread_mutex_unlock(&l->mu);
 	free(detail);
 	return ret;
+}
+
+int
+ledger_record(ledger *l, const struct ledger_op *op,
+    const struct ledger_cert *cert, int64_t *op_id, const char **why)
+{
+	struct record_args a = { op, cert, 0, "ledger write failed" };
+	int ret;
+
+	ret = group_write(l, record_rows, &a);
+	if (why != NULL)
+		*why = a.why;
+	if (ret == LEDGER_OK && op_id != NULL)
+		*op_id = a.id;
+	return ret;
+}
+
+struct event_args {
+	int64_t		 op_id;
+	int64_t		 at;
+	const char	*kind, *source, *detail;
+};
+
+static int
+event_row(ledger *l, void *arg)
+{
+	struct event_args *a = arg;
+
+	return insert_event(l, a->op_id, a->at, a->kind, a->source, a->detail) ?
+	    LEDGER_OK : LEDGER_ERROR;
+}
+
+/* An event_args with its strings after it, for a detached write. */
+int
+ledger_add_event_later(ledger *l, int64_t op_id, const char *kind,
+    const char *source, const char *detail_json)
+{
+	size_t nk = strlen(kind) + 1, ns = strlen(source) + 1,
+	    nd = detail_json != NULL ? strlen(detail_json) + 1 : 0;
+	struct event_args *a;
+	char *p;
+
+	if ((a = malloc(sizeof(*a) + nk + ns + nd)) == NULL)
+		return LEDGER_ERROR;
+	p = (char *)(a + 1);
+	a->op_id = op_id;
+	a->at = now_us();
+	a->kind = memcpy(p, kind, nk);
+	a->source = memcpy(p + nk, source, ns);
+	a->detail = nd ? memcpy(p + nk + ns, detail_json, nd) : NULL;
+	return group_write_detached(l, event_row, a) ? LEDGER_OK : LEDGER_ERROR;
 }
 
 int
 ledger_add_event(ledger *l, int64_t op_id, const char *kind,
     const char *source, const char *detail_json)
 {
-	int ok;
+	struct event_args a = { op_id, now_us(), kind, source, detail_json };
 
-	pthread_mutex_lock(&l->mu);
-	ok = insert_event(l, op_id, now_us(), kind, source, detail_json);
-	pthread_mutex_unlock(&l->mu);
-	return ok ? LEDGER_OK : LEDGER_ERROR;
+	return group_write(l, event_row, &a);
 }
-
 static int
 copy_blob(sqlite3_stmt *st, int col, unsigned char **der, size_t *len)
 {
@@ -1002,26 +1207,15 @@ out:
 #define ISO(col) "strftime('%Y-%m-%dT%H:%M:%fZ', " col " / 1e6, 'unixepoch')"
 
 /*
- * A transaction's status, from its outcome, its certificate and its
- * events: the furthest it got.
+ * A transaction's status: the stored one (kept by triggers, see the
+ * schema), or "expired" for a certificate past its notAfter that got no
+ * further than delivery.
  */
-#define HAS(k) "EXISTS (SELECT 1 FROM events x WHERE x.operation_id = o.id" \
-	" AND x.kind = '" k "')"
 #define STATUS \
-    "CASE" \
-    " WHEN c.revoked_us IS NOT NULL THEN 'revoked'" \
-    " WHEN " HAS("installed") " THEN 'installed'" \
-    " WHEN " HAS("install_failed") " THEN 'install_failed'" \
-    " WHEN o.outcome IN ('issued', 'reissued') AND c.not_after <" \
-    "   CAST(strftime('%s', 'now') AS INTEGER) THEN 'expired'" \
-    " WHEN o.outcome IN ('issued', 'reissued', 'returned') AND" \
-    "   " HAS("response_complete") " THEN 'delivered'" \
-    " WHEN o.outcome IN ('issued', 'reissued', 'returned') AND" \
-    "   " HAS("response_aborted") " THEN 'delivery_failed'" \
-    " WHEN o.outcome IN ('issued', 'reissued') THEN 'issued'" \
-    " WHEN o.outcome = 'pending' THEN 'pending'" \
-    " WHEN o.outcome IN ('rejected', 'denied') THEN 'rejected'" \
-    " ELSE 'received' END"
+    "(CASE WHEN o.status IN ('issued', 'delivered', 'delivery_failed') AND" \
+    " o.outcome IN ('issued', 'reissued') AND c.not_after <" \
+    " CAST(strftime('%s', 'now') AS INTEGER) THEN 'expired'" \
+    " ELSE o.status END)"
 
 #define JSON_ROW \
     "json_object(" \
@@ -1066,25 +1260,36 @@ out:
 /* One CSV field, quoted the RFC 4180 way. */
 #define CSV(x) "'\"' || replace(coalesce(" x ", ''), '\"', '\"\"') || '\"'"
 
-/* Filters: ?1 status, ?2 since (us), ?3 subject substring, ?4 stuck cut-off. */
-#define FILTERED \
-    " FROM operations o LEFT JOIN certificates c ON c.serial = o.cert_serial" \
-    " WHERE (?1 IS NULL OR " STATUS " = ?1) AND o.received_us >= ?2" \
+/*
+ * Filters: ?1 status, ?2 since (us), ?3 subject substring, ?4 stuck
+ * cut-off.  Every status but "expired" is stored and indexed with
+ * completed_us, so a status filter or `stuck` reads only its rows;
+ * "expired" is looked for among the three statuses it can hide behind.
+ */
+#define FROM_OPS \
+    " FROM operations o LEFT JOIN certificates c ON c.serial = o.cert_serial"
+#define COMMON_FILTERS \
+    " AND o.received_us >= ?2" \
     " AND (?3 IS NULL OR o.csr_subject LIKE '%' || ?3 || '%')" \
-    " AND (?4 = 0 OR (" STATUS " IN ('issued', 'delivered') AND" \
-    " o.outcome = 'issued' AND o.completed_us <= ?4))" \
     " ORDER BY o.id"
+static const char where_all[] = " WHERE 1";
+static const char where_status[] = " WHERE o.status = ?1";
+static const char where_expired[] = " WHERE o.status IN ('issued',"
+    " 'delivered', 'delivery_failed') AND " STATUS " = 'expired'";
+static const char where_stuck[] = " WHERE o.status IN ('issued', 'delivered')"
+    " AND o.completed_us <= ?4 AND o.outcome = 'issued' AND " STATUS
+    " IN ('issued', 'delivered')";
 
-static const char *const list_sql[] = {
-	[LEDGER_JSON] = "SELECT " JSON_ROW FILTERED,
-	[LEDGER_CSV] = "SELECT " CSV("o.id") " || ',' || " CSV(ISO("o.received_us"))
+/* The row each output format prints, as one text column. */
+static const char *const list_cols[] = {
+	[LEDGER_JSON] = JSON_ROW,
+	[LEDGER_CSV] = CSV("o.id") " || ',' || " CSV(ISO("o.received_us"))
 	    " || ',' || " CSV("o.transaction_id") " || ',' || " CSV(STATUS)
 	    " || ',' || " CSV("o.csr_subject") " || ',' || " CSV("o.cert_serial")
-	    " || ',' || " CSV("o.client_addr") " || ',' || " CSV("o.reason")
-	    FILTERED,
-	[LEDGER_TEXT] = "SELECT printf('%-6d %s  %-15s %-34s %s', o.id,"
+	    " || ',' || " CSV("o.client_addr") " || ',' || " CSV("o.reason"),
+	[LEDGER_TEXT] = "printf('%-6d %s  %-15s %-34s %s', o.id,"
 	    " " ISO("o.received_us") ", " STATUS ", coalesce(o.cert_serial, '-'),"
-	    " coalesce(o.csr_subject, '-'))" FILTERED,
+	    " coalesce(o.csr_subject, '-'))",
 };
 
 static const char dump_sql[] = "SELECT " JSON_ROW
@@ -1134,13 +1339,20 @@ int
 ledger_list(ledger *l, const struct ledger_filter *f, int format, FILE *out)
 {
 	sqlite3_stmt *st = NULL;
+	const char *where;
+	char *sql;
 	int rc, n = 0, ret = LEDGER_ERROR;
 
 	if (format < LEDGER_JSON || format > LEDGER_TEXT)
 		return LEDGER_ERROR;
+	where = f->stuck_before_us != 0 ? where_stuck : f->status == NULL ?
+	    where_all : strcmp(f->status, "expired") == 0 ? where_expired :
+	    where_status;
+	if ((sql = sqlite3_mprintf("SELECT %s%s%s%s", list_cols[format],
+	    FROM_OPS, where, COMMON_FILTERS)) == NULL)
+		return LEDGER_ERROR;
 	pthread_mutex_lock(&l->mu);
-	if (sqlite3_prepare_v2(l->db, list_sql[format], -1, &st, NULL) !=
-	    SQLITE_OK)
+	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	bind_text(st, 1, f->status);
 	sqlite3_bind_int64(st, 2, f->since_us);
@@ -1167,6 +1379,7 @@ ledger_list(ledger *l, const struct ledger_filter *f, int format, FILE *out)
 out:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&l->mu);
+	sqlite3_free(sql);
 	return ret;
 }
 
@@ -1203,35 +1416,42 @@ ledger_pending_json(ledger *l, FILE *out)
 	return json_rows(l, pending_sql, out);
 }
 
+/*
+ * The transactions `show ID` means: by transactionID or serial (both
+ * indexed); only when neither matches, by subject CN (a scan).
+ */
+static const char *const show_where[] = {
+	" WHERE (o.transaction_id = ?1 OR o.cert_serial = upper(?1))",
+	" WHERE (', ' || o.csr_subject || ',') LIKE '%, CN=' || ?1 || ',%'",
+};
+
+/* dump_sql's rows, for one transactionID, serial or subject CN. */
 int
 ledger_show_json(ledger *l, const char *id, FILE *out, int *found)
 {
-	/* dump_sql's rows, for one transactionID, serial or subject CN. */
-	static const char where[] =
-	    " WHERE o.transaction_id = ?1 OR o.cert_serial = upper(?1) OR"
-	    " (', ' || o.csr_subject || ',') LIKE '%, CN=' || ?1 || ',%'"
-	    " ORDER BY o.id";
-	char *sql = NULL;
+	const char *order = strstr(dump_sql, " ORDER BY o.id");
 	sqlite3_stmt *st = NULL;
-	const char *order;
-	int rc, n = 0, ret = LEDGER_ERROR;
+	char *sql = NULL;
+	int rc = SQLITE_DONE, n = 0, pass, ret = LEDGER_ERROR;
 
 	*found = 0;
-	/* Swap dump_sql's ORDER BY for the filter. */
-	order = strstr(dump_sql, " ORDER BY o.id");
-	if (order == NULL || (sql = malloc((size_t)(order - dump_sql) +
-	    sizeof(where))) == NULL)
+	if (order == NULL)
 		return LEDGER_ERROR;
-	memcpy(sql, dump_sql, (size_t)(order - dump_sql));
-	memcpy(sql + (order - dump_sql), where, sizeof(where));
 	pthread_mutex_lock(&l->mu);
-	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
-		goto out;
-	bind_text(st, 1, id);
 	fputs("[", out);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		fprintf(out, "%s\n%s", n++ ? "," : "",
-		    (const char *)sqlite3_column_text(st, 0));
+	for (pass = 0; pass < 2 && n == 0 && rc == SQLITE_DONE; pass++) {
+		sqlite3_free(sql);
+		sqlite3_finalize(st);
+		st = NULL;
+		if ((sql = sqlite3_mprintf("%.*s%s ORDER BY o.id",
+		    (int)(order - dump_sql), dump_sql, show_where[pass])) == NULL ||
+		    sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+			goto out;
+		bind_text(st, 1, id);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			fprintf(out, "%s\n%s", n++ ? "," : "",
+			    (const char *)sqlite3_column_text(st, 0));
+	}
 	fputs(n ? "\n]\n" : "]\n", out);
 	if (rc == SQLITE_DONE)
 		ret = LEDGER_OK;
@@ -1239,62 +1459,71 @@ ledger_show_json(ledger *l, const char *id, FILE *out, int *found)
 out:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&l->mu);
-	free(sql);
+	sqlite3_free(sql);
 	return ret;
+}
+
+static const char *
+text_or_dash(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	return t != NULL ? (const char *)t : "-";
 }
 
 int
 ledger_show_text(ledger *l, const char *id, FILE *out, int *found)
 {
 	/* One row per event, with its transaction's columns repeated. */
-	static const char sql[] =
+	static const char cols[] =
 	    "SELECT o.id, o.transaction_id, " STATUS ", o.csr_subject,"
 	    " o.cert_serial, o.client_addr, coalesce(o.reason, ''),"
 	    " " ISO("e.at_us") ", e.kind, e.source, coalesce(e.detail, '')"
 	    " FROM operations o LEFT JOIN certificates c ON c.serial ="
-	    " o.cert_serial JOIN events e ON e.operation_id = o.id"
-	    " WHERE o.transaction_id = ?1 OR o.cert_serial = upper(?1) OR"
-	    " (', ' || o.csr_subject || ',') LIKE '%, CN=' || ?1 || ',%'"
-	    " ORDER BY o.id, e.id";
+	    " o.cert_serial JOIN events e ON e.operation_id = o.id";
 	sqlite3_stmt *st = NULL;
+	char *sql = NULL;
 	int64_t last = 0;
-	int rc, ret = LEDGER_ERROR;
+	int rc = SQLITE_DONE, pass, ret = LEDGER_ERROR;
 
 	*found = 0;
 	pthread_mutex_lock(&l->mu);
-	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
-		goto out;
-	bind_text(st, 1, id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (sqlite3_column_int64(st, 0) != last) {
-			last = sqlite3_column_int64(st, 0);
-			fprintf(out, "%stransaction %s  status %s\n  subject %s  "
-			    "serial %s  client %s\n", *found ? "\n" : "",
-			    sqlite3_column_text(st, 1) ? (const char *)
-			    sqlite3_column_text(st, 1) : "-",
-			    (const char *)sqlite3_column_text(st, 2),
-			    sqlite3_column_text(st, 3) ? (const char *)
-			    sqlite3_column_text(st, 3) : "-",
-			    sqlite3_column_text(st, 4) ? (const char *)
-			    sqlite3_column_text(st, 4) : "-",
-			    sqlite3_column_text(st, 5) ? (const char *)
-			    sqlite3_column_text(st, 5) : "-");
-			if (*(const char *)sqlite3_column_text(st, 6) != '\0')
-				fprintf(out, "  reason %s\n",
-				    (const char *)sqlite3_column_text(st, 6));
-			*found = 1;
+	for (pass = 0; pass < 2 && !*found && rc == SQLITE_DONE; pass++) {
+		sqlite3_free(sql);
+		sqlite3_finalize(st);
+		st = NULL;
+		if ((sql = sqlite3_mprintf("%s%s ORDER BY o.id, e.id", cols,
+		    show_where[pass])) == NULL ||
+		    sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+			goto out;
+		bind_text(st, 1, id);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (sqlite3_column_int64(st, 0) != last) {
+				last = sqlite3_column_int64(st, 0);
+				fprintf(out, "%stransaction %s  status %s\n"
+				    "  subject %s  serial %s  client %s\n",
+				    *found ? "\n" : "", text_or_dash(st, 1),
+				    text_or_dash(st, 2), text_or_dash(st, 3),
+				    text_or_dash(st, 4), text_or_dash(st, 5));
+				if (*(const char *)sqlite3_column_text(st, 6) !=
+				    '\0')
+					fprintf(out, "  reason %s\n", (const char *)
+					    sqlite3_column_text(st, 6));
+				*found = 1;
+			}
+			fprintf(out, "  %s  %-20s %-13s %s\n",
+			    (const char *)sqlite3_column_text(st, 7),
+			    (const char *)sqlite3_column_text(st, 8),
+			    (const char *)sqlite3_column_text(st, 9),
+			    (const char *)sqlite3_column_text(st, 10));
 		}
-		fprintf(out, "  %s  %-20s %-13s %s\n",
-		    (const char *)sqlite3_column_text(st, 7),
-		    (const char *)sqlite3_column_text(st, 8),
-		    (const char *)sqlite3_column_text(st, 9),
-		    (const char *)sqlite3_column_text(st, 10));
 	}
 	if (rc == SQLITE_DONE)
 		ret = LEDGER_OK;
 out:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&l->mu);
+	sqlite3_free(sql);
 	return ret;
 }
 

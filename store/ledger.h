@@ -85,6 +85,13 @@ int ledger_record(ledger *l, const struct ledger_op *op,
 /* Append an event; detail_json may be NULL. */
 int ledger_add_event(ledger *l, int64_t op_id, const char *kind,
     const char *source, const char *detail_json);
+/*
+ * The same, committed with the next group commit; returns at once.  For
+ * evidence recorded after the fact (a reply's delivery), where nothing
+ * waits on the row.  A write that fails later is logged nowhere.
+ */
+int ledger_add_event_later(ledger *l, int64_t op_id, const char *kind,
+    const char *source, const char *detail_json);
 
 enum ledger_txid_state {
 	LEDGER_TXID_NEW = 0,		/* no live certificate for this txid */

@@ -1,5 +1,23 @@
 #include "store/ledger_schema.h"
 
+/* A transaction's status but "expired": the furthest it got (SQLite allows no alias in a trigger's UPDATE). */
+#define HAS(k) "EXISTS (SELECT 1 FROM events x WHERE x.operation_id = operations.id" \
+	" AND x.kind = '" k "')"
+#define STORED_STATUS \
+    "(CASE" \
+    " WHEN (SELECT revoked_us FROM certificates WHERE serial = operations.cert_serial)" \
+    "   IS NOT NULL THEN 'revoked'" \
+    " WHEN " HAS("installed") " THEN 'installed'" \
+    " WHEN " HAS("install_failed") " THEN 'install_failed'" \
+    " WHEN operations.outcome IN ('issued', 'reissued', 'returned') AND" \
+    "   " HAS("response_complete") " THEN 'delivered'" \
+    " WHEN operations.outcome IN ('issued', 'reissued', 'returned') AND" \
+    "   " HAS("response_aborted") " THEN 'delivery_failed'" \
+    " WHEN operations.outcome IN ('issued', 'reissued') THEN 'issued'" \
+    " WHEN operations.outcome = 'pending' THEN 'pending'" \
+    " WHEN operations.outcome IN ('rejected', 'denied') THEN 'rejected'" \
+    " ELSE 'received' END)"
+
 const char *const ledger_migrations[] = {
 	/* 0 -> 1: operations, certificates, events. */
 	"CREATE TABLE certificates ("
@@ -167,6 +185,29 @@ const char *const ledger_migrations[] = {
 	 */
 	"ALTER TABLE certificates ADD COLUMN sha1 TEXT;"
 	"CREATE INDEX certificates_sha1 ON certificates(sha1);",
+
+	/*
+	 * 8 -> 9: each transaction's status kept in its row (by triggers on
+	 * every write that changes it) and indexed, so that `stuck`, the
+	 * status filters and the metrics need not derive it from the events
+	 * of every row.  All but "expired", which depends on the clock: the
+	 * queries lay that over the stored value.
+	 */
+	"ALTER TABLE operations ADD COLUMN status TEXT;"
+	"UPDATE operations SET status = " STORED_STATUS ";"
+	"CREATE INDEX operations_status ON operations(status, completed_us);"
+	"CREATE TRIGGER status_on_insert AFTER INSERT ON operations BEGIN"
+	"  UPDATE operations SET status = " STORED_STATUS
+	"  WHERE id = NEW.id; END;"
+	"CREATE TRIGGER status_on_event AFTER INSERT ON events WHEN NEW.kind IN"
+	"  ('installed', 'install_failed', 'response_complete',"
+	"  'response_aborted') BEGIN"
+	"  UPDATE operations SET status = " STORED_STATUS
+	"  WHERE id = NEW.operation_id; END;"
+	"CREATE TRIGGER status_on_revoke AFTER UPDATE OF revoked_us ON"
+	"  certificates BEGIN"
+	"  UPDATE operations SET status = " STORED_STATUS
+	"  WHERE cert_serial = NEW.serial; END;",
 };
 
 const int ledger_schema_latest =

@@ -25,8 +25,8 @@ tc_rsa_key(int bits)
 	return EVP_RSA_gen((unsigned int)bits);
 }
 
-static X509 *
-self_signed(EVP_PKEY *key, const char *cn, EVP_PKEY *issuer_key,
+X509 *
+tc_self_signed(EVP_PKEY *key, const char *cn, EVP_PKEY *issuer_key,
     const char *issuer_cn)
 {
 	X509 *x = X509_new();
@@ -253,18 +253,18 @@ tc_build(const struct tc_opts *o, X509 *recipient, struct tc_req *r)
 		break;
 	case TC_SIGNER_OTHER_KEY:
 		signkey = tc_rsa_key(2048);
-		r->signer = self_signed(signkey, "signer", signkey, "signer");
+		r->signer = tc_self_signed(signkey, "signer", signkey, "signer");
 		break;
 	case TC_SIGNER_FOREIGN_CA:
 		cakey = tc_rsa_key(2048);
 		signkey = r->key;
 		EVP_PKEY_up_ref(signkey);
-		r->signer = self_signed(r->key, "signer", cakey, "Foreign CA");
+		r->signer = tc_self_signed(r->key, "signer", cakey, "Foreign CA");
 		break;
 	default:
 		signkey = r->key;
 		EVP_PKEY_up_ref(signkey);
-		r->signer = self_signed(r->key, "signer", r->key, "signer");
+		r->signer = tc_self_signed(r->key, "signer", r->key, "signer");
 		break;
 	}
 
@@ -276,7 +276,7 @@ tc_build(const struct tc_opts *o, X509 *recipient, struct tc_req *r)
 	    !add_scep_attrs(si, o, r))
 		goto out;
 	if (o->flaw == TC_TWO_SIGNERS) {
-		signer2 = self_signed(r->key, "second", r->key, "second");
+		signer2 = tc_self_signed(r->key, "second", r->key, "second");
 		if ((si = CMS_add1_signer(cms, signer2, r->key, md, flags)) == NULL ||
 		    !add_scep_attrs(si, o, r))
 			goto out;

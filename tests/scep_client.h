@@ -93,6 +93,10 @@ STACK_OF(X509) *tc_certs_only(const unsigned char *der, size_t len);
 
 EVP_PKEY *tc_rsa_key(int bits);
 
+/* A certificate for key named cn, signed by issuer_key named issuer_cn. */
+X509 *tc_self_signed(EVP_PKEY *key, const char *cn, EVP_PKEY *issuer_key,
+    const char *issuer_cn);
+
 /* DER IssuerAndSubject for CertPoll; malloc'd. */
 unsigned char *tc_issuer_and_subject(const X509_NAME *issuer,
     const X509_NAME *subject, size_t *len);

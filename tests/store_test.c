@@ -4,6 +4,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <pthread.h>
+
 #include <check.h>
 #include <sqlite3.h>
 
@@ -378,6 +380,79 @@ START_TEST(test_json)
 }
 END_TEST
 
+/*
+ * Group commit: writers on many threads, each waiting for its own row,
+ * with detached delivery events in between and one duplicate serial per
+ * thread that must fail alone without taking its batch down.
+ */
+#define GC_THREADS	8
+#define GC_PER_THREAD	50
+
+static void *
+gc_writer(void *arg)
+{
+	long t = (long)arg, i;
+	char txid[32], serial[40];
+	struct ledger_op o;
+	struct ledger_cert c;
+	int64_t id;
+	long bad = 0;
+
+	for (i = 0; i < GC_PER_THREAD; i++) {
+		snprintf(txid, sizeof(txid), "gc-%ld-%ld", t, i);
+		snprintf(serial, sizeof(serial), "%02lX%04lX", t, i);
+		o = op(txid, "k", "issued", serial);
+		c = cert(serial, time(NULL) + 3600);
+		id = 0;
+		if (ledger_record(l, &o, &c, &id, NULL) != LEDGER_OK || id <= 0 ||
+		    ledger_add_event_later(l, id, "response_complete", "server",
+		    NULL) != LEDGER_OK)
+			bad++;
+		if (i == 7) {
+			/* The same serial again: refused, alone. */
+			snprintf(txid, sizeof(txid), "gc-%ld-dup", t);
+			o = op(txid, "k", "issued", serial);
+			if (ledger_record(l, &o, &c, &id, NULL) !=
+			    LEDGER_DUPLICATE_SERIAL)
+				bad++;
+		}
+	}
+	return (void *)bad;
+}
+
+START_TEST(test_group_commit)
+{
+	pthread_t th[GC_THREADS];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	void *bad;
+	long t;
+	int ops = -1, delivered = -1;
+
+	for (t = 0; t < GC_THREADS; t++)
+		ck_assert_int_eq(pthread_create(&th[t], NULL, gc_writer,
+		    (void *)t), 0);
+	for (t = 0; t < GC_THREADS; t++) {
+		ck_assert_int_eq(pthread_join(th[t], &bad), 0);
+		ck_assert_ptr_null(bad);
+	}
+	/* Every detached write is committed once its writers have returned. */
+	ledger_close(l);
+	l = NULL;
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM"
+	    " operations), (SELECT count(*) FROM operations WHERE status ="
+	    " 'delivered')", -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ops = sqlite3_column_int(st, 0);
+	delivered = sqlite3_column_int(st, 1);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	ck_assert_int_eq(ops, GC_THREADS * GC_PER_THREAD);
+	ck_assert_int_eq(delivered, GC_THREADS * GC_PER_THREAD);
+}
+END_TEST
+
 START_TEST(test_empty_json)
 {
 	char *json = NULL;
@@ -409,6 +484,7 @@ store_suite(void)
 	tcase_add_test(t, test_rejection_and_events);
 	tcase_add_test(t, test_json);
 	tcase_add_test(t, test_empty_json);
+	tcase_add_test(t, test_group_commit);
 	tcase_set_timeout(t, 30);
 	suite_add_tcase(s, t);
 	return s;
