@@ -29,11 +29,11 @@ SERVER_LIB = server/config.c server/log.c server/b64.c server/challenge.c server
              server/http.c server/setup.c server/crl.c server/challenge_exec.c \
              server/ratelimit.c server/admin_page.c server/ingest.c \
              server/metrics.c server/admin_api.c server/hook.c server/admin_web.c \
-             server/workq.c
+             server/workq.c server/doctor.c
 LIB_SRC    = $(PKCS7_SRC) $(CA_SRC) $(STORE_SRC) $(SERVER_LIB)
 LIB_OBJ    = $(LIB_SRC:%.c=$(OBJ)/%.o)
 
-TEST_SUITES = pkcs7 ca store config e2e
+TEST_SUITES = pkcs7 ca store config e2e ops
 TEST_BINS   = $(TEST_SUITES:%=$(BIN)/test_%)
 TEST_HELPER = $(OBJ)/tests/scep_client.o $(OBJ)/tests/testutil.o
 

@@ -17,6 +17,7 @@
 #include "server/admin_page.h"
 #include "server/challenge.h"
 #include "server/crl.h"
+#include "server/doctor.h"
 #include "server/ingest.h"
 #include "server/setup.h"
 #include "store/ledger.h"
@@ -50,7 +51,9 @@ usage(void)
 	    "  challenge new [--ttl 60m] [--count N] [--profile NAME]\n"
 	    "                         one-time passwords (challenge_mode = onetime)\n"
 	    "  challenge reset        new challenge password (challenge = auto)\n"
-	    "  challenge hash         read a password on stdin, print its hash\n");
+	    "  challenge hash         read a password on stdin, print its hash\n"
+	    "  doctor                 check configuration, CA, RA, keys, server,\n"
+	    "                         ledger and clock; print each fix\n");
 	exit(2);
 }
 
@@ -557,11 +560,16 @@ main(int argc, char *argv[])
 	if (argc < 1)
 		usage();
 	if (!setup_config(&cfg, conf, overrides, n, err, sizeof(err))) {
-		fprintf(stderr, "scepctl: %s\n", err);
+		if (strcmp(argv[0], "doctor") == 0)
+			ret = doctor_run(NULL, conf, err, stdout) > 0;
+		else
+			fprintf(stderr, "scepctl: %s\n", err), ret = 1;
 		config_free(&cfg);
-		return 1;
+		return ret;
 	}
-	if (strcmp(argv[0], "ledger") == 0 || strcmp(argv[0], "stuck") == 0)
+	if (strcmp(argv[0], "doctor") == 0 && argc == 1)
+		ret = doctor_run(&cfg, conf, NULL, stdout) > 0;
+	else if (strcmp(argv[0], "ledger") == 0 || strcmp(argv[0], "stuck") == 0)
 		ret = cmd_list(&cfg, argc, argv);
 	else if (strcmp(argv[0], "stats") == 0)
 		ret = cmd_stats(&cfg, argc, argv);

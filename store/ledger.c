@@ -277,6 +277,31 @@ out:
 }
 
 int
+ledger_check(ledger *l, char *result, size_t cap, int64_t *newest_us)
+{
+	sqlite3_stmt *st = NULL;
+	int ret = LEDGER_ERROR;
+
+	*newest_us = 0;
+	snprintf(result, cap, "integrity_check did not run");
+	pthread_mutex_lock(&l->mu);
+	if (sqlite3_prepare_v2(l->db, "PRAGMA integrity_check", -1, &st, NULL) !=
+	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	snprintf(result, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(l->db, "SELECT coalesce(max(at_us), 0) FROM events",
+	    -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	*newest_us = sqlite3_column_int64(st, 0);
+	ret = LEDGER_OK;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&l->mu);
+	return ret;
+}
+
+int
 ledger_schema_version(ledger *l)
 {
 	sqlite3_stmt *st = NULL;

@@ -70,6 +70,12 @@ struct ledger_op {
 #define LEDGER_B64_HEAD	1024
 
 int ledger_open(const char *path, ledger **out, const char **why);
+
+/*
+ * PRAGMA integrity_check's first line ("ok" when sound) into result, and
+ * the time of the newest event (0 if none) into *newest_us.
+ */
+int ledger_check(ledger *l, char *result, size_t cap, int64_t *newest_us);
 void ledger_close(ledger *l);
 
 /*

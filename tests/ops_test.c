@@ -1,0 +1,330 @@
+/*
+ * Operator tools: `scepctl doctor` catches each misconfiguration it lists,
+ * on a copy of a running server's state broken one way at a time.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "tests/scep_client.h"
+#include "tests/testutil.h"
+
+static struct tu_server srv;
+static char copy[600];
+
+static void
+start(void)
+{
+	ck_assert_int_eq(tu_server_start(&srv, NULL), 1);
+}
+
+static void
+stop(void)
+{
+	ck_assert_int_eq(tu_server_stop(&srv), 1);
+}
+
+static const char *
+bin_dir(void)
+{
+	const char *b = getenv("SCEPD_BIN");
+
+	return b != NULL ? b : "bin";
+}
+
+/* A fresh copy of the server's state directory (ledger checkpointed). */
+static void
+fresh_copy(void)
+{
+	char cmd[2048];
+
+	snprintf(copy, sizeof(copy), "%s/copy", srv.dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s && cp -a %s/var %s && "
+	    "sqlite3 %s/ledger.db 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null",
+	    copy, srv.dir, copy, copy);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* scepctl doctor on state dir with extra -o options; output, exit code. */
+static char *
+doctor(const char *state, const char *extra, int *status)
+{
+	char cmd[2048], *out = NULL;
+	size_t len = 0, cap = 0;
+	FILE *p;
+	int c;
+
+	snprintf(cmd, sizeof(cmd), "%s/scepctl -c conf/scepd.conf -o "
+	    "state_dir=%s -o listen=127.0.0.1:%d %s doctor", bin_dir(), state,
+	    srv.port, extra != NULL ? extra : "");
+	ck_assert_ptr_nonnull(p = popen(cmd, "r"));
+	while ((c = fgetc(p)) != EOF) {
+		if (len + 2 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			ck_assert_ptr_nonnull(out = realloc(out, cap));
+		}
+		out[len++] = (char)c;
+	}
+	if (out == NULL)
+		out = calloc(1, 1);
+	else
+		out[len] = '\0';
+	*status = WEXITSTATUS(pclose(p));
+	return out;
+}
+
+/* The doctor's output has a line "VERDICT  CHECK ..." (with also in it). */
+static void
+expect(const char *out, const char *verdict, const char *check,
+    const char *also)
+{
+	char want[64];
+	const char *line = out, *end;
+
+	snprintf(want, sizeof(want), "%-4s  %-12s ", verdict, check);
+	for (; *line != '\0'; line = *end ? end + 1 : end) {
+		end = line + strcspn(line, "\n");
+		if (strncmp(line, want, strlen(want)) != 0)
+			continue;
+		if (also == NULL || (strstr(line, also) != NULL &&
+		    strstr(line, also) < end))
+			return;
+	}
+	ck_abort_msg("no \"%s\" line%s%s in:\n%s", want, also ? " with " : "",
+	    also ? also : "", out);
+}
+
+static EVP_PKEY *
+read_key(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	EVP_PKEY *k;
+
+	ck_assert_ptr_nonnull(f);
+	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	ck_assert_ptr_nonnull(k);
+	return k;
+}
+
+/* Replace copy/ra.pem and ra.key with an RA certificate made as told. */
+static void
+write_ra(const char *key_usage, long not_before, long not_after)
+{
+	char path[700];
+	EVP_PKEY *cakey, *key = tc_rsa_key(2048);
+	X509 *cacert = tu_server_cert(&srv, "ca"), *x = X509_new();
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/ca.key", copy);
+	cakey = read_key(path);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 4242);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+	    (const unsigned char *)"broken RA", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(cacert));
+	X509_gmtime_adj(X509_getm_notBefore(x), not_before);
+	X509_gmtime_adj(X509_getm_notAfter(x), not_after);
+	X509_set_pubkey(x, key);
+	X509V3_set_ctx(&ctx, cacert, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_key_usage, key_usage);
+	ck_assert_ptr_nonnull(ext);
+	X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	ck_assert_int_gt(X509_sign(x, cakey, EVP_sha256()), 0);
+	snprintf(path, sizeof(path), "%s/ra.pem", copy);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	PEM_write_X509(f, x);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/ra.key", copy);
+	unlink(path);
+	ck_assert_int_ge(fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600), 0);
+	ck_assert_ptr_nonnull(f = fdopen(fd, "w"));
+	PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
+	fclose(f);
+	X509_free(x);
+	X509_free(cacert);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(cakey);
+}
+
+START_TEST(test_doctor_healthy)
+{
+	char state[600], *out;
+	int status;
+
+	snprintf(state, sizeof(state), "%s/var", srv.dir);
+	out = doctor(state, NULL, &status);
+	ck_assert_msg(status == 0 && strstr(out, "0 failed, 0 warnings") != NULL,
+	    "%s", out);
+	expect(out, "ok", "GetCACaps", "answers");
+	expect(out, "ok", "GetCACert", "the CA among them");
+	expect(out, "ok", "ledger", "integrity_check ok");
+	free(out);
+}
+END_TEST
+
+START_TEST(test_doctor_config)
+{
+	char state[600], *out;
+	int status;
+
+	snprintf(state, sizeof(state), "%s/var", srv.dir);
+	out = doctor(state, "-o no_such_key=1", &status);
+	ck_assert_int_eq(status, 1);
+	expect(out, "fail", "config", "no_such_key");
+	free(out);
+	out = doctor("/nonexistent/scepd-state", NULL, &status);
+	ck_assert_int_eq(status, 1);
+	expect(out, "fail", "state_dir", "does not exist");
+	free(out);
+}
+END_TEST
+
+START_TEST(test_doctor_key_mode)
+{
+	char path[700], *out;
+	int status;
+
+	fresh_copy();
+	snprintf(path, sizeof(path), "%s/ca.key", copy);
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	out = doctor(copy, NULL, &status);
+	ck_assert_int_eq(status, 1);
+	expect(out, "fail", "ca.key", "mode 0644");
+	ck_assert(strstr(out, "fix: chmod 600 ") != NULL);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_doctor_ra)
+{
+	char *out;
+	int status;
+
+	fresh_copy();
+	write_ra("critical,digitalSignature", -3600, 86400 * 365);
+	out = doctor(copy, NULL, &status);
+	ck_assert_int_eq(status, 1);
+	expect(out, "fail", "RA key usage", "keyEncipherment");
+	expect(out, "ok", "ra.key", NULL);
+	free(out);
+	write_ra("critical,digitalSignature,keyEncipherment", -86400 * 10,
+	    -86400 * 2);
+	out = doctor(copy, NULL, &status);
+	ck_assert_int_eq(status, 1);
+	expect(out, "ok", "RA", NULL);
+	expect(out, "fail", "RA validity", "expired 2 days ago");
+	free(out);
+	write_ra("critical,digitalSignature,keyEncipherment", -3600, 86400 * 10);
+	out = doctor(copy, NULL, &status);
+	ck_assert_int_eq(status, 0);
+	expect(out, "warn", "RA validity", "expires in ");
+	free(out);
+}
+END_TEST
+
+START_TEST(test_doctor_server)
+{
+	char path[700], state[600], *out;
+	EVP_PKEY *k = tc_rsa_key(2048);
+	X509 *other = tc_self_signed(k, "Other CA", k, "Other CA");
+	FILE *f;
+	int status;
+
+	/* Nothing listening there. */
+	snprintf(state, sizeof(state), "%s/var", srv.dir);
+	out = doctor(state, "-o listen=127.0.0.1:1", &status);
+	ck_assert_int_eq(status, 1);
+	expect(out, "fail", "GetCACaps", "no answer");
+	free(out);
+	/* A server that serves some other CA than this state's. */
+	fresh_copy();
+	snprintf(path, sizeof(path), "%s/ca.pem", copy);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	PEM_write_X509(f, other);
+	fclose(f);
+	out = doctor(copy, NULL, &status);
+	ck_assert_int_eq(status, 1);
+	expect(out, "fail", "GetCACert", "not STATE_DIR/ca.pem");
+	expect(out, "fail", "ca.key", "does not match");
+	free(out);
+	X509_free(other);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
+START_TEST(test_doctor_ledger_and_clock)
+{
+	char path[700], cmd[1400], junk[4096], *out;
+	long long ahead = ((long long)time(NULL) + 86400) * 1000000;
+	struct stat sb;
+	int status, fd;
+
+	/* An event from a day ahead: the clock went back since. */
+	fresh_copy();
+	snprintf(cmd, sizeof(cmd), "sqlite3 %s/ledger.db \"INSERT INTO operations"
+	    " (received_us, completed_us, outcome, http_status) VALUES (%lld,"
+	    " %lld, 'rejected', 400); INSERT INTO events (operation_id, at_us,"
+	    " kind, source) SELECT max(id), completed_us, 'rejected', 'server'"
+	    " FROM operations\"", copy, ahead, ahead);
+	ck_assert_int_eq(system(cmd), 0);
+	out = doctor(copy, NULL, &status);
+	ck_assert_int_eq(status, 1);
+	expect(out, "ok", "ledger", NULL);
+	expect(out, "fail", "clock", "behind the newest ledger event");
+	free(out);
+	/* Pages overwritten in the middle of the database file. */
+	fresh_copy();
+	snprintf(path, sizeof(path), "%s/ledger.db", copy);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_int_gt(sb.st_size, 4096 * 7);
+	memset(junk, 0x5a, sizeof(junk));
+	ck_assert_int_ge(fd = open(path, O_WRONLY), 0);
+	ck_assert_int_eq(pwrite(fd, junk, sizeof(junk), 4096 * 3), sizeof(junk));
+	ck_assert_int_eq(pwrite(fd, junk, sizeof(junk), 4096 * 6), sizeof(junk));
+	close(fd);
+	out = doctor(copy, NULL, &status);
+	ck_assert_int_eq(status, 1);
+	expect(out, "fail", "ledger", NULL);
+	ck_assert(strstr(out, ".recover") != NULL);
+	free(out);
+}
+END_TEST
+
+static Suite *
+ops_suite(void)
+{
+	Suite *s = suite_create("ops");
+	TCase *t = tcase_create("doctor");
+
+	tcase_set_timeout(t, 120);
+	tcase_add_unchecked_fixture(t, start, stop);
+	tcase_add_test(t, test_doctor_healthy);
+	tcase_add_test(t, test_doctor_config);
+	tcase_add_test(t, test_doctor_key_mode);
+	tcase_add_test(t, test_doctor_ra);
+	tcase_add_test(t, test_doctor_server);
+	tcase_add_test(t, test_doctor_ledger_and_clock);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int
+main(void)
+{
+	return tu_run_suite(ops_suite(), 0);
+}
