@@ -19,6 +19,7 @@
 #include "server/crl.h"
 #include "server/doctor.h"
 #include "server/ingest.h"
+#include "server/mdm_profile.h"
 #include "server/setup.h"
 #include "store/ledger.h"
 
@@ -53,7 +54,11 @@ usage(void)
 	    "  challenge reset        new challenge password (challenge = auto)\n"
 	    "  challenge hash         read a password on stdin, print its hash\n"
 	    "  doctor                 check configuration, CA, RA, keys, server,\n"
-	    "                         ledger and clock; print each fix\n");
+	    "                         ledger and clock; print each fix\n"
+	    "  profile ios|android|windows [--url URL] [--subject DN] [--cer FILE]\n"
+	    "          [--challenge PW] [--out FILE.mobileconfig]\n"
+	    "                         what an MDM's SCEP profile needs; for ios\n"
+	    "                         also a .mobileconfig\n");
 	exit(2);
 }
 
@@ -569,6 +574,8 @@ main(int argc, char *argv[])
 	}
 	if (strcmp(argv[0], "doctor") == 0 && argc == 1)
 		ret = doctor_run(&cfg, conf, NULL, stdout) > 0;
+	else if (strcmp(argv[0], "profile") == 0)
+		ret = mdm_profile_run(&cfg, argc, argv, stdout);
 	else if (strcmp(argv[0], "ledger") == 0 || strcmp(argv[0], "stuck") == 0)
 		ret = cmd_list(&cfg, argc, argv);
 	else if (strcmp(argv[0], "stats") == 0)

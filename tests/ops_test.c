@@ -1,6 +1,8 @@
 /*
  * Operator tools: `scepctl doctor` catches each misconfiguration it lists,
- * on a copy of a running server's state broken one way at a time.
+ * on a copy of a running server's state broken one way at a time; `scepctl
+ * profile` prints what MDMs ask for and writes a .mobileconfig whose
+ * settings enroll.
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -55,18 +57,15 @@ fresh_copy(void)
 	ck_assert_int_eq(system(cmd), 0);
 }
 
-/* scepctl doctor on state dir with extra -o options; output, exit code. */
+/* Run a shell command; its stdout (malloc'd) and exit code. */
 static char *
-doctor(const char *state, const char *extra, int *status)
+capture(const char *cmd, int *status)
 {
-	char cmd[2048], *out = NULL;
+	char *out = NULL;
 	size_t len = 0, cap = 0;
 	FILE *p;
 	int c;
 
-	snprintf(cmd, sizeof(cmd), "%s/scepctl -c conf/scepd.conf -o "
-	    "state_dir=%s -o listen=127.0.0.1:%d %s doctor", bin_dir(), state,
-	    srv.port, extra != NULL ? extra : "");
 	ck_assert_ptr_nonnull(p = popen(cmd, "r"));
 	while ((c = fgetc(p)) != EOF) {
 		if (len + 2 > cap) {
@@ -81,6 +80,18 @@ doctor(const char *state, const char *extra, int *status)
 		out[len] = '\0';
 	*status = WEXITSTATUS(pclose(p));
 	return out;
+}
+
+/* scepctl doctor on state dir with extra -o options; output, exit code. */
+static char *
+doctor(const char *state, const char *extra, int *status)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd), "%s/scepctl -c conf/scepd.conf -o "
+	    "state_dir=%s -o listen=127.0.0.1:%d %s doctor", bin_dir(), state,
+	    srv.port, extra != NULL ? extra : "");
+	return capture(cmd, status);
 }
 
 /* The doctor's output has a line "VERDICT  CHECK ..." (with also in it). */
@@ -305,6 +316,188 @@ START_TEST(test_doctor_ledger_and_clock)
 }
 END_TEST
 
+/* scepctl against server s with args; stdout (malloc'd) and exit code. */
+static char *
+scepctl(const struct tu_server *s, const char *args, int *status)
+{
+	char cmd[4096];
+
+	snprintf(cmd, sizeof(cmd), "%s/scepctl -c conf/scepd.conf -o "
+	    "state_dir=%s/var -o listen=127.0.0.1:%d %s", bin_dir(), s->dir,
+	    s->port, args);
+	return capture(cmd, status);
+}
+
+/* Checks a .mobileconfig with Python's plistlib; prints its challenge. */
+static const char plist_check[] =
+    "import hashlib, plistlib, sys\n"
+    "p = plistlib.load(open(sys.argv[1], 'rb'))\n"
+    "ca = open(sys.argv[2], 'rb').read()\n"
+    "root, scep = p['PayloadContent']\n"
+    "assert p['PayloadType'] == 'Configuration'\n"
+    "assert root['PayloadType'] == 'com.apple.security.root'\n"
+    "assert root['PayloadContent'] == ca\n"
+    "assert scep['PayloadType'] == 'com.apple.security.scep'\n"
+    "s = scep['PayloadContent']\n"
+    "assert s['URL'] == sys.argv[3], s['URL']\n"
+    "assert s['Subject'] == [[['CN', 'iphone-7']], [['O', 'lab & co']]]\n"
+    "assert s['Keysize'] == 2048 and s['Key Type'] == 'RSA'\n"
+    "assert s['Key Usage'] == 5\n"
+    "assert s['CAFingerprint'] == hashlib.sha1(ca).digest()\n"
+    "assert len({root['PayloadUUID'], scep['PayloadUUID'],"
+    " p['PayloadUUID']}) == 3\n"
+    "print(s['Challenge'])\n";
+
+/* Write the checker, run it on profile/cer for url; the challenge. */
+static char *
+check_mobileconfig(const struct tu_server *s, const char *profile,
+    const char *cer, const char *url)
+{
+	char script[600], cmd[2400], pw[256] = "";
+	FILE *f, *p;
+
+	snprintf(script, sizeof(script), "%s/plist_check.py", s->dir);
+	ck_assert_ptr_nonnull(f = fopen(script, "w"));
+	fputs(plist_check, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "python3 %s %s %s '%s'", script, profile,
+	    cer, url);
+	ck_assert_ptr_nonnull(p = popen(cmd, "r"));
+	ck_assert_ptr_nonnull(fgets(pw, sizeof(pw), p));
+	ck_assert_int_eq(pclose(p), 0);
+	pw[strcspn(pw, "\n")] = '\0';
+	return strdup(pw);
+}
+
+/* Enroll with this challenge; the CertRep's pkiStatus. */
+static int
+enroll_status(const struct tu_server *s, const char *challenge)
+{
+	struct tc_opts o = { .cn = "iphone-7", .challenge = challenge };
+	X509 *ra = tu_server_cert(s, "ra");
+	struct tc_req req;
+	struct tc_rep rep;
+	struct tu_http h;
+	int status;
+
+	ck_assert(tc_build(&o, ra, &req));
+	ck_assert(tu_http(s->port, "POST", "/certsrv/mscep/mscep.dll"
+	    "?operation=PKIOperation", "application/x-pki-message", req.der,
+	    req.len, &h));
+	ck_assert_int_eq(h.status, 200);
+	ck_assert(tc_parse_certrep(h.body, h.len, &req, &rep));
+	status = rep.status;
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	tu_http_free(&h);
+	X509_free(ra);
+	return status;
+}
+
+static void
+ca_der_equals(const struct tu_server *s, const char *path)
+{
+	X509 *ca = tu_server_cert(s, "ca"), *got;
+	FILE *f = fopen(path, "r");
+
+	ck_assert_ptr_nonnull(f);
+	got = d2i_X509_fp(f, NULL);
+	fclose(f);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_int_eq(X509_cmp(ca, got), 0);
+	X509_free(got);
+	X509_free(ca);
+}
+
+START_TEST(test_profile_ios)
+{
+	static const char url[] = "https://scep.example:8443/certsrv/mscep/mscep.dll";
+	char args[2000], mc[600], cer[600], *out, *pw;
+	int status;
+
+	snprintf(mc, sizeof(mc), "%s/test.mobileconfig", srv.dir);
+	snprintf(cer, sizeof(cer), "%s/ca.cer", srv.dir);
+	/* A static challenge is kept hashed: the profile needs it given. */
+	snprintf(args, sizeof(args), "profile ios --out %s", mc);
+	out = scepctl(&srv, args, &status);
+	ck_assert_int_eq(status, 1);
+	ck_assert_int_ne(access(mc, F_OK), 0);
+	free(out);
+	snprintf(args, sizeof(args), "profile ios --url %s --challenge "
+	    "lab-secret --subject 'CN=iphone-7,O=lab & co' --out %s --cer %s",
+	    url, mc, cer);
+	out = scepctl(&srv, args, &status);
+	ck_assert_msg(status == 0, "%s", out);
+	ck_assert(strstr(out, "Wrote ") != NULL);
+	free(out);
+	ca_der_equals(&srv, cer);
+	pw = check_mobileconfig(&srv, mc, cer, url);
+	ck_assert_str_eq(pw, "lab-secret");
+	ck_assert_int_eq(enroll_status(&srv, pw), 0);
+	free(pw);
+}
+END_TEST
+
+/* challenge_mode = onetime: the profile carries a fresh password. */
+START_TEST(test_profile_onetime)
+{
+	static const char *const extra[] = { "challenge_mode=onetime", NULL };
+	struct tu_server one;
+	char args[1400], mc[600], cer[600], url[200], *out, *pw;
+	int status;
+
+	ck_assert_int_eq(tu_server_start(&one, extra), 1);
+	snprintf(mc, sizeof(mc), "%s/one.mobileconfig", one.dir);
+	snprintf(cer, sizeof(cer), "%s/one.cer", one.dir);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/certsrv/mscep/mscep.dll",
+	    one.port);
+	snprintf(args, sizeof(args), "-o challenge_mode=onetime profile ios "
+	    "--subject 'CN=iphone-7,O=lab & co' --out %s --cer %s", mc, cer);
+	out = scepctl(&one, args, &status);
+	ck_assert_msg(status == 0, "%s", out);
+	ck_assert(strstr(out, "the profile carries a new one") != NULL);
+	free(out);
+	pw = check_mobileconfig(&one, mc, cer, url);
+	ck_assert_int_eq((int)strlen(pw), 24);
+	ck_assert_int_eq(enroll_status(&one, pw), 0);
+	ck_assert_int_eq(enroll_status(&one, pw), 2);	/* used up */
+	free(pw);
+	ck_assert_int_eq(tu_server_stop(&one), 1);
+}
+END_TEST
+
+START_TEST(test_profile_android_windows)
+{
+	X509 *ca = tu_server_cert(&srv, "ca");
+	unsigned char d[20];
+	unsigned int n = 0, i;
+	char sha1[41], line[80], *out;
+	int status;
+
+	X509_digest(ca, EVP_sha1(), d, &n);
+	for (i = 0; i < n; i++)
+		sprintf(sha1 + 2 * i, "%02X", d[i]);
+	snprintf(line, sizeof(line), "CA SHA-1:            %s\n", sha1);
+	out = scepctl(&srv, "profile android", &status);
+	ck_assert_int_eq(status, 0);
+	ck_assert(strstr(out, line) != NULL);
+	ck_assert(strstr(out, "/certsrv/mscep/mscep.dll") != NULL);
+	ck_assert(strstr(out, "{{AAD_Device_ID}}") != NULL);
+	ck_assert(strstr(out, "key size 2048") != NULL);
+	free(out);
+	out = scepctl(&srv, "profile windows", &status);
+	ck_assert_int_eq(status, 0);
+	ck_assert(strstr(out, line) != NULL);
+	ck_assert(strstr(out, "CAThumbprint") != NULL);
+	ck_assert(strstr(out, "scepctl ingest events.xml") != NULL);
+	free(out);
+	out = scepctl(&srv, "profile blackberry", &status);
+	ck_assert_int_eq(status, 2);
+	free(out);
+	X509_free(ca);
+}
+END_TEST
+
 static Suite *
 ops_suite(void)
 {
@@ -319,6 +512,13 @@ ops_suite(void)
 	tcase_add_test(t, test_doctor_ra);
 	tcase_add_test(t, test_doctor_server);
 	tcase_add_test(t, test_doctor_ledger_and_clock);
+	suite_add_tcase(s, t);
+	t = tcase_create("profile");
+	tcase_set_timeout(t, 120);
+	tcase_add_unchecked_fixture(t, start, stop);
+	tcase_add_test(t, test_profile_ios);
+	tcase_add_test(t, test_profile_onetime);
+	tcase_add_test(t, test_profile_android_windows);
 	suite_add_tcase(s, t);
 	return s;
 }
