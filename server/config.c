@@ -20,6 +20,7 @@ struct key {
 };
 
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
+static const char *const log_targets[] = { "stderr", "syslog", NULL };
 static const char *const renewal_subjects[] = { "same", "csr", NULL };
 static const char *const approvals[] = { "auto", "manual", NULL };
 static const char *const key_types[] = { "rsa", "ec-p256", "ec-p384", NULL };
@@ -49,6 +50,7 @@ static const struct key keys[] = {
 	{ "threads",			K_INT,      F(threads), 0, 256, NULL },
 	{ "max_clock_skew",		K_SECONDS,  F(max_clock_skew), 0, 365 * 86400, NULL },
 	{ "log_level",			K_ENUM,     F(log_level), 0, 0, log_levels },
+	{ "log",			K_ENUM,     F(log_target), 0, 0, log_targets },
 	{ "renewal_window",		K_SECONDS,  F(renewal_window), 0, 3650L * 86400, NULL },
 	{ "renewal_subject",		K_ENUM,     F(renewal_subject), 0, 0,
 	    renewal_subjects },

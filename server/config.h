@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG };
 
 #define CONFIG_MAX_PROFILES 16
 
@@ -43,6 +44,7 @@ struct scepd_config {
 	int	 threads;		/* 0: one per CPU */
 	int	 max_clock_skew;	/* seconds; 0: no signingTime check */
 	int	 log_level;
+	int	 log_target;		/* LOG_TO_STDERR or LOG_TO_SYSLOG */
 	int	 renewal_window;	/* seconds before expiry; 0: any time */
 	int	 renewal_subject;	/* enum renewal_subject */
 	int	 approval;		/* enum approval */

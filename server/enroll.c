@@ -215,6 +215,23 @@ unix_time(const ASN1_TIME *t, int64_t *out)
 	return 1;
 }
 
+/* The request log line's fields, from the ledger row. */
+static void
+summarise(const struct op *o, struct enroll_reply *rep)
+{
+	struct enroll_summary *m = &rep->summary;
+
+	snprintf(m->txid, sizeof(m->txid), "%s", o->row.transaction_id ?
+	    o->row.transaction_id : "");
+	snprintf(m->serial, sizeof(m->serial), "%s", o->row.cert_serial ?
+	    o->row.cert_serial : "");
+	snprintf(m->reason, sizeof(m->reason), "%s", o->row.reason ?
+	    o->row.reason : "");
+	m->outcome = o->row.outcome;
+	m->msg_type = o->row.message_type ?
+	    scep_msg_type_name(o->row.message_type) : NULL;
+}
+
 /* Commit the row (and the certificate when new); the reply waits on it. */
 static int
 op_record(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
@@ -246,6 +263,7 @@ op_record(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 		new_cert = &lc;
 	}
 	rc = ledger_record(e->ledger, &o->row, new_cert, &rep->op_id, &why);
+	summarise(o, rep);
 out:
 	if (rc == LEDGER_ERROR)
 		log_error("ledger: %s (transaction %s)", why,
@@ -352,7 +370,7 @@ fail(struct enroll_ctx *e, struct op *o, scep_err err, const char *why,
     struct enroll_reply *rep)
 {
 	o->row.reason = why;
-	log_info("PKIOperation from %s: transaction %s rejected: %s (%s)",
+	log_debug("PKIOperation from %s: transaction %s rejected: %s (%s)",
 	    o->row.client_addr ? o->row.client_addr : "-",
 	    o->row.transaction_id, scep_err_name(err), why);
 	if (build_certrep(e, o, SCEP_STATUS_FAILURE, scep_err_fail_info(err),
@@ -646,7 +664,7 @@ issue(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 			clock_gettime(CLOCK_REALTIME, &now);
 			metrics_issuance(((double)now.tv_sec * 1e6 + now.tv_nsec / 1e3 -
 			    (double)o->row.received_us) / 1e6);
-			log_info("PKIOperation from %s: transaction %s issued "
+			log_debug("PKIOperation from %s: transaction %s issued "
 			    "serial %s to %s%s%s", o->row.client_addr,
 			    o->row.transaction_id, o->cert_serial, o->subject,
 			    o->renewal_of ? ", renewing " : "",
@@ -1037,7 +1055,7 @@ enroll_pkioperation(struct enroll_ctx *e, const struct enroll_request *req,
 
 	if ((err = scep_msg_parse(req->body, req->len, &o.msg, &why)) != SCEP_OK) {
 		/* Nothing to echo: a plain HTTP error, still in the ledger. */
-		log_info("PKIOperation from %s: %s", req->client_addr, why);
+		log_debug("PKIOperation from %s: %s", req->client_addr, why);
 		text_reply(rep, scep_err_http_status(err), why);
 		o.row.reason = why;
 		if (op_record(e, &o, rep) != LEDGER_OK)

@@ -57,6 +57,15 @@ struct enroll_request {
 	int64_t			 received_us;
 };
 
+/* What the request log line says of a PKIOperation. */
+struct enroll_summary {
+	char		 txid[72];	/* "" when none; cut at 71 characters */
+	char		 serial[68];	/* the certificate's, "" when none */
+	const char	*outcome;	/* issued, rejected, ...; NULL */
+	const char	*msg_type;	/* PKCSReq, ...; NULL when unparsed */
+	char		 reason[160];	/* why it was refused; "" */
+};
+
 struct enroll_reply {
 	int		 http_status;
 	const char	*content_type;
@@ -64,6 +73,7 @@ struct enroll_reply {
 	size_t		 len;
 	int64_t		 op_id;		/* ledger row; 0 if none */
 	int		 close;		/* end the connection after it */
+	struct enroll_summary summary;
 };
 
 int enroll_init(struct enroll_ctx *e, ca *c, ledger *l);

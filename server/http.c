@@ -55,6 +55,10 @@ struct conn {
 	struct MHD_Connection *connection;
 	const char	*method;
 	struct enroll_reply rep;	/* the worker's result */
+	/* For the request's log line. */
+	const char	*op;		/* GetCACaps, PKIOperation, ...; NULL */
+	int		 http_status;
+	struct enroll_summary summary;	/* PKIOperation */
 };
 
 static const char *const scep_paths[] = {
@@ -133,12 +137,14 @@ query_arg(struct MHD_Connection *c, const char *name)
 }
 
 static enum MHD_Result
-respond_ex(struct MHD_Connection *c, int status, const char *type,
-    void *body, size_t len, enum MHD_ResponseMemoryMode mode, int close)
+respond_ex(struct conn *k, struct MHD_Connection *c, int status,
+    const char *type, void *body, size_t len, enum MHD_ResponseMemoryMode mode,
+    int close)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
+	k->http_status = status;
 	r = MHD_create_response_from_buffer(len, body, mode);
 	if (r == NULL) {
 		if (mode == MHD_RESPMEM_MUST_FREE)
@@ -155,29 +161,32 @@ respond_ex(struct MHD_Connection *c, int status, const char *type,
 }
 
 static enum MHD_Result
-respond(struct MHD_Connection *c, int status, const char *type,
+respond(struct conn *k, struct MHD_Connection *c, int status, const char *type,
     void *body, size_t len, enum MHD_ResponseMemoryMode mode)
 {
-	return respond_ex(c, status, type, body, len, mode, 0);
+	return respond_ex(k, c, status, type, body, len, mode, 0);
 }
 
 static enum MHD_Result
-respond_text(struct MHD_Connection *c, int status, const char *text)
+respond_text(struct conn *k, struct MHD_Connection *c, int status,
+    const char *text)
 {
-	return respond(c, status, "text/plain; charset=utf-8", (void *)text,
+	return respond(k, c, status, "text/plain; charset=utf-8", (void *)text,
 	    strlen(text), MHD_RESPMEM_PERSISTENT);
 }
 
 static enum MHD_Result
-respond_reply(struct MHD_Connection *c, struct conn *k,
+respond_reply(struct conn *k, struct MHD_Connection *c,
     struct enroll_reply *rep)
 {
 	k->op_id = rep->op_id;
+	k->op = "PKIOperation";
+	k->summary = rep->summary;
 	metrics_request(M_PKIOPERATION, rep->body != NULL ? rep->http_status : 500);
 	if (rep->body == NULL)
-		return respond_text(c, 500, "out of memory\n");
+		return respond_text(k, c, 500, "out of memory\n");
 	/* MHD frees the body with free() once sent. */
-	return respond_ex(c, rep->http_status, rep->content_type, rep->body,
+	return respond_ex(k, c, rep->http_status, rep->content_type, rep->body,
 	    rep->len, MHD_RESPMEM_MUST_FREE, rep->close);
 }
 
@@ -204,7 +213,7 @@ reject(http_server *s, struct MHD_Connection *c, struct conn *k,
 
 	request_init(&req, c, k, method, k->body, k->len);
 	enroll_reject_http(s->enroll, &req, status, reason, &rep);
-	return respond_reply(c, k, &rep);
+	return respond_reply(k, c, &rep);
 }
 
 /* Decode (GET), check and answer one PKIOperation into rep. */
@@ -283,7 +292,7 @@ pkioperation(http_server *s, struct MHD_Connection *c, struct conn *k,
 	}
 	if (k->work == W_NONE)			/* no pool, or stopping */
 		pkioperation_reply(s, c, k, method, &k->rep);
-	ret = respond_reply(c, k, &k->rep);
+	ret = respond_reply(k, c, &k->rep);
 	k->rep.body = NULL;			/* MHD owns it now */
 	return ret;
 }
@@ -354,9 +363,9 @@ admin_page(http_server *s, struct MHD_Connection *c, struct conn *k)
 	char *html = NULL;
 
 	if (!s->admin.enabled)
-		return respond_text(c, 404, "not found\n");
+		return respond_text(k, c, 404, "not found\n");
 	if (!s->admin.remote && !is_loopback(k->addr))
-		return respond_text(c, 403, "the challenge page is served on "
+		return respond_text(k, c, 403, "the challenge page is served on "
 		    "loopback only (admin_remote = no)\n");
 	if (!admin_authorised(s, c)) {
 		log_warn("challenge page: authentication failed from %s", k->addr);
@@ -369,9 +378,9 @@ admin_page(http_server *s, struct MHD_Connection *c, struct conn *k)
 		return ret;
 	}
 	if (!admin_page_render(s->enroll->ca, s->enroll->ledger, &o, &html, &why))
-		return respond_text(c, 500, "cannot make a challenge password\n");
+		return respond_text(k, c, 500, "cannot make a challenge password\n");
 	log_info("challenge page: one-time password issued to %s", k->addr);
-	return respond(c, 200, "text/html; charset=utf-8", html, strlen(html),
+	return respond(k, c, 200, "text/html; charset=utf-8", html, strlen(html),
 	    MHD_RESPMEM_MUST_FREE);
 }
 
@@ -382,6 +391,70 @@ content_length_over(struct MHD_Connection *c, long max)
 	    MHD_HTTP_HEADER_CONTENT_LENGTH);
 
 	return cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)max;
+}
+
+/* The operation's canonical name for the log (clients vary the case). */
+static const char *
+operation_name(const char *op)
+{
+	static const char *const known[] = { "GetCACaps", "GetCACert",
+	    "GetNextCACert", "PKIOperation" };
+	size_t i;
+
+	if (op == NULL || *op == '\0')
+		return "none";
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcasecmp(op, known[i]) == 0)
+			return known[i];
+	return "unknown";
+}
+
+/* A logfmt value: bare when it can be, else quoted with \" and \\. */
+static void
+logfmt_value(char *out, size_t cap, const char *v)
+{
+	size_t n = 0;
+
+	if (*v != '\0' && strcspn(v, " \"=\\") == strlen(v)) {
+		snprintf(out, cap, "%s", v);
+		return;
+	}
+	if (cap < 3)
+		return;
+	out[n++] = '"';
+	for (; *v != '\0' && n + 3 < cap; v++) {
+		if (*v == '"' || *v == '\\')
+			out[n++] = '\\';
+		out[n++] = (unsigned char)*v < 0x20 ? '?' : *v;
+	}
+	out[n++] = '"';
+	out[n] = '\0';
+}
+
+/*
+ * One logfmt line per request, once it is over:
+ *   op=PKIOperation msg=PKCSReq txid=... status=issued serial=...
+ *   client=10.0.0.5 http=200 ms=12.4 [reason="..."] [delivery=aborted]
+ * Never a secret: no challenge, no key, no body.
+ */
+static void
+log_request(const struct conn *k, int delivered)
+{
+	const struct enroll_summary *m = &k->summary;
+	char txid[160], reason[360], pki[1024] = "";
+	double ms = (double)(now_us() - k->received_us) / 1000.0;
+
+	if (k->op != NULL && strcmp(k->op, "PKIOperation") == 0) {
+		logfmt_value(txid, sizeof(txid), m->txid[0] ? m->txid : "-");
+		logfmt_value(reason, sizeof(reason), m->reason);
+		snprintf(pki, sizeof(pki), " msg=%s txid=%s status=%s serial=%s%s%s",
+		    m->msg_type ? m->msg_type : "-", txid,
+		    m->outcome ? m->outcome : "-", m->serial[0] ? m->serial : "-",
+		    m->reason[0] ? " reason=" : "", m->reason[0] ? reason : "");
+	}
+	log_info("op=%s%s client=%s http=%d ms=%.1f%s", k->op ? k->op : "-",
+	    pki, k->addr, k->http_status, ms, delivered ? "" :
+	    " delivery=aborted");
 }
 
 static enum MHD_Result
@@ -409,7 +482,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 			    strcasecmp(op, "PKIOperation") == 0)
 				return reject(s, c, k, method, 413,
 				    "request body larger than max_body");
-			return respond_text(c, 413, "request body larger than max_body\n");
+			return respond_text(k, c, 413, "request body larger than max_body\n");
 		}
 		return MHD_YES;
 	}
@@ -433,6 +506,8 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	}
 
+	if (strncmp(url, "/crl/", 5) == 0)
+		k->op = "CRL";
 	if (strncmp(url, "/crl/", 5) == 0 &&
 	    (strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)) {
@@ -449,58 +524,60 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 			gen = ca_by_id(s->enroll->ca, id);
 		}
 		if (gen == NULL)
-			return respond_text(c, 404, "no CA with that id\n");
+			return respond_text(k, c, 404, "no CA with that id\n");
 		/* RFC 5280 4.2.1.13 / RFC 2585: DER, application/pkix-crl. */
 		if ((crl = crl_read(gen, s->enroll->state_dir, &len)) == NULL)
-			return respond_text(c, 503, "CRL not published yet\n");
-		return respond(c, 200, "application/pkix-crl", crl, len,
+			return respond_text(k, c, 503, "CRL not published yet\n");
+		return respond(k, c, 200, "application/pkix-crl", crl, len,
 		    MHD_RESPMEM_MUST_FREE);
 	}
 	if (is_admin_path(url)) {
+		k->op = "challenge-page";
 		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
-			return respond_text(c, 405, "the challenge page wants GET\n");
+			return respond_text(k, c, 405, "the challenge page wants GET\n");
 		return admin_page(s, c, k);
 	}
 	if (!is_scep_path(url))
-		return respond_text(c, 404, "not found\n");
+		return respond_text(k, c, 404, "not found\n");
 	is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 	op = query_arg(c, "operation");
+	k->op = operation_name(op);
 	if (op == NULL || *op == '\0')
-		return respond_text(c, 400, "operation= missing\n");
+		return respond_text(k, c, 400, "operation= missing\n");
 	if (strcasecmp(op, "PKIOperation") == 0) {
 		if (!is_get && !is_post)
-			return respond_text(c, 405, "PKIOperation wants GET or POST\n");
+			return respond_text(k, c, 405, "PKIOperation wants GET or POST\n");
 		if (k->too_big)
 			return reject(s, c, k, method, 413,
 			    "request body larger than max_body");
 		return pkioperation(s, c, k, is_post ? "POST" : "GET");
 	}
 	if (!is_get)
-		return respond_text(c, 405, "this operation wants GET\n");
+		return respond_text(k, c, 405, "this operation wants GET\n");
 	/* message= (a CA identifier such as "ca") is accepted and ignored. */
 	if (strcasecmp(op, "GetCACaps") == 0) {
 		metrics_request(M_GETCACAPS, 200);
-		return respond(c, 200, "text/plain", (void *)s->caps,
+		return respond(k, c, 200, "text/plain", (void *)s->caps,
 		    strlen(s->caps), MHD_RESPMEM_PERSISTENT);
 	}
 	if (strcasecmp(op, "GetCACert") == 0) {
 		metrics_request(M_GETCACERT, 200);
-		return respond(c, 200, s->cacert_type, s->cacert, s->cacert_len,
+		return respond(k, c, 200, s->cacert_type, s->cacert, s->cacert_len,
 		    MHD_RESPMEM_PERSISTENT);
 	}
 	/* RFC 8894 4.7: only while a rollover is prepared. */
 	if (strcasecmp(op, "GetNextCACert") == 0) {
 		metrics_request(M_GETNEXTCACERT, s->nextca != NULL ? 200 : 404);
 		if (s->nextca == NULL)
-			return respond_text(c, 404, "no next CA (no rollover "
+			return respond_text(k, c, 404, "no next CA (no rollover "
 			    "in progress)\n");
-		return respond(c, 200, "application/x-x509-next-ca-cert",
+		return respond(k, c, 200, "application/x-x509-next-ca-cert",
 		    s->nextca, s->nextca_len, MHD_RESPMEM_PERSISTENT);
 	}
 	metrics_request(M_OTHER, 400);
-	return respond_text(c, 400, "unknown operation (want GetCACert, "
+	return respond_text(k, c, 400, "unknown operation (want GetCACert, "
 	    "GetCACaps, GetNextCACert or PKIOperation)\n");
 }
 
@@ -537,6 +614,8 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			log_error("ledger: cannot record delivery of row %lld",
 			    (long long)k->op_id);
 	}
+	if (k->http_status != 0)
+		log_request(k, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	free(k->rep.body);
 	free(k->body);
 	free(k);

@@ -1,15 +1,25 @@
 #include <stdarg.h>
 #include <stdio.h>
+#include <syslog.h>
 #include <time.h>
 
 #include "server/log.h"
 
 static int max_level = LOG_LEVEL_INFO;
+static int to_syslog;
 
 void
 log_set_level(int level)
 {
 	max_level = level;
+}
+
+void
+log_set_target(int target)
+{
+	if (target == LOG_TO_SYSLOG && !to_syslog)
+		openlog("scepd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	to_syslog = target == LOG_TO_SYSLOG;
 }
 
 void
@@ -29,6 +39,13 @@ log_msg(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	if (to_syslog) {
+		static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO,
+		    LOG_DEBUG };
+
+		syslog(prio[level], "%s", line);
+		return;
+	}
 	/* One fprintf per line keeps lines whole across threads. */
 	fprintf(stderr, "%s.%03ldZ scepd %s: %s\n", stamp, ts.tv_nsec / 1000000,
 	    names[level], line);

@@ -5,6 +5,8 @@
 #include "server/config.h"
 
 void log_set_level(int level);
+/* LOG_TO_STDERR (the default) or LOG_TO_SYSLOG (facility daemon). */
+void log_set_target(int target);
 void log_msg(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

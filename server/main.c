@@ -213,6 +213,7 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	log_set_level(cfg.log_level);
+	log_set_target(cfg.log_target);
 	if (!enroll_profiles(&e, &cfg, &why)) {
 		fprintf(stderr, "scepd: %s\n", why);
 		goto out;

@@ -76,6 +76,7 @@ START_TEST(test_values_and_overrides)
 	    "timeout = 2m\n"
 	    "max_clock_skew = 1d\n"
 	    "log_level = debug\n"
+	    "log = syslog\n"
 	    "eku = clientAuth,serverAuth\n");
 
 	config_init(&c);
@@ -88,6 +89,7 @@ START_TEST(test_values_and_overrides)
 	ck_assert_int_eq(c.timeout, 120);
 	ck_assert_int_eq(c.max_clock_skew, 86400);
 	ck_assert_int_eq(c.log_level, LOG_LEVEL_DEBUG);
+	ck_assert_int_eq(c.log_target, LOG_TO_SYSLOG);
 	ck_assert_int_eq(config_override(&c, "legacy_algorithms=yes", err,
 	    sizeof(err)), 1);
 	ck_assert_int_eq(config_override(&c, "listen = 127.0.0.1:9000", err,

@@ -498,6 +498,31 @@ START_TEST(test_profile_android_windows)
 }
 END_TEST
 
+/* One logfmt line per request, and no secret in any line. */
+START_TEST(test_request_log)
+{
+	char path[600], *log, *token, *line;
+	size_t n;
+
+	ck_assert_int_eq(enroll_status(&srv, "lab-secret"), 0);
+	ck_assert_int_eq(enroll_status(&srv, "wrong-secret"), 2);
+	snprintf(path, sizeof(path), "%s/log", srv.dir);
+	ck_assert_ptr_nonnull(log = (char *)tu_read_file(path, &n));
+	ck_assert_ptr_nonnull(line = strstr(log, "op=PKIOperation msg=PKCSReq txid="));
+	ck_assert(strstr(line, " status=issued serial=") != NULL);
+	ck_assert(strstr(log, " status=rejected serial=- reason=\"challenge "
+	    "password wrong\" client=127.0.0.1 http=200 ms=") != NULL);
+	ck_assert(strstr(log, "lab-secret") == NULL);
+	ck_assert(strstr(log, "wrong-secret") == NULL);
+	snprintf(path, sizeof(path), "%s/var/admin.token", srv.dir);
+	ck_assert_ptr_nonnull(token = (char *)tu_read_file(path, &n));
+	token[strcspn(token, "\n")] = '\0';
+	ck_assert(strlen(token) >= 20 && strstr(log, token) == NULL);
+	free(token);
+	free(log);
+}
+END_TEST
+
 static Suite *
 ops_suite(void)
 {
@@ -519,6 +544,7 @@ ops_suite(void)
 	tcase_add_test(t, test_profile_ios);
 	tcase_add_test(t, test_profile_onetime);
 	tcase_add_test(t, test_profile_android_windows);
+	tcase_add_test(t, test_request_log);
 	suite_add_tcase(s, t);
 	return s;
 }
