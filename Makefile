@@ -90,9 +90,12 @@ bench: all $(BIN)/scepbench $(BIN)/ledgerbench
 bench-smoke: all $(BIN)/scepbench $(BIN)/ledgerbench
 	SCEPD_BIN=$(BIN) scripts/bench.sh --smoke
 
+install-check: all
+	tests/install-test.sh
+
 check:
 	scripts/deps.sh --install --test
-	$(MAKE) unit interop bench-smoke
+	$(MAKE) unit interop bench-smoke install-check
 	$(MAKE) unit BUILD=build/asan CC=clang \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined"
@@ -102,10 +105,46 @@ run:
 	$(MAKE) all
 	$(BIN)/scepd -c conf/scepd.conf
 
+# make install [PREFIX=/usr/local] [DESTDIR=]: binaries, man pages, the
+# configuration (state in /var/lib/scepd; an existing one is kept and the
+# new one put beside it as scepd.conf.new), the systemd unit and the
+# nginx example.  /etc for PREFIX=/usr, else PREFIX/etc.
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/scepd
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
+	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/scepd \
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(BIN)/scepd $(BIN)/scepctl $(DESTDIR)$(SBINDIR)
+	install -m 0644 man/scepd.8 man/scepctl.8 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 man/scepd.conf.5 $(DESTDIR)$(MANDIR)/man5
+	sed -e 's|^state_dir = .*|state_dir = /var/lib/scepd|' conf/scepd.conf \
+	  > $(DESTDIR)$(SYSCONFDIR)/scepd/scepd.conf.new
+	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/scepd/scepd.conf.new
+	[ -e $(DESTDIR)$(SYSCONFDIR)/scepd/scepd.conf ] || \
+	  mv $(DESTDIR)$(SYSCONFDIR)/scepd/scepd.conf.new \
+	  $(DESTDIR)$(SYSCONFDIR)/scepd/scepd.conf
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  conf/scepd.service > $(DESTDIR)$(UNITDIR)/scepd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/scepd.service
+	install -m 0644 conf/nginx-scepd.conf README.md $(DESTDIR)$(DOCDIR)
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/scepd $(DESTDIR)$(SBINDIR)/scepctl \
+	  $(DESTDIR)$(MANDIR)/man8/scepd.8 $(DESTDIR)$(MANDIR)/man8/scepctl.8 \
+	  $(DESTDIR)$(MANDIR)/man5/scepd.conf.5 $(DESTDIR)$(UNITDIR)/scepd.service
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@echo "kept $(SYSCONFDIR)/scepd and /var/lib/scepd (the CA and ledger)"
+
 clean:
 	rm -rf obj bin build
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
 
-.PHONY: bench bench-smoke all tests unit interop check run clean
+.PHONY: install uninstall install-check bench bench-smoke all tests unit interop check run clean
 .SECONDARY:
