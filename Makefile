@@ -29,7 +29,8 @@ SERVER_LIB = server/config.c server/log.c server/b64.c server/challenge.c server
              server/http.c server/setup.c server/crl.c server/challenge_exec.c \
              server/ratelimit.c server/admin_page.c server/ingest.c \
              server/metrics.c server/admin_api.c server/hook.c server/admin_web.c \
-             server/workq.c server/doctor.c server/mdm_profile.c
+             server/workq.c server/doctor.c server/mdm_profile.c \
+             server/reload.c
 LIB_SRC    = $(PKCS7_SRC) $(CA_SRC) $(STORE_SRC) $(SERVER_LIB)
 LIB_OBJ    = $(LIB_SRC:%.c=$(OBJ)/%.o)
 

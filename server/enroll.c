@@ -1,5 +1,6 @@
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -60,7 +61,7 @@ enroll_init(struct enroll_ctx *e, ca *c, ledger *l)
 	for (i = 0; i < ENROLL_STRIPES; i++)
 		if (pthread_mutex_init(&e->stripes[i], NULL) != 0)
 			return 0;
-	return 1;
+	return pthread_rwlock_init(&e->reload_lock, NULL) == 0;
 }
 
 static void
@@ -133,7 +134,48 @@ enroll_fini(struct enroll_ctx *e)
 
 	for (i = 0; i < ENROLL_STRIPES; i++)
 		pthread_mutex_destroy(&e->stripes[i]);
+	pthread_rwlock_destroy(&e->reload_lock);
 	OPENSSL_cleanse(&e->challenge, sizeof(e->challenge));
+}
+
+int
+enroll_reload(struct enroll_ctx *e, const struct scepd_config *cfg,
+    const struct challenge *ch, const char **why)
+{
+	struct enroll_ctx *fresh;
+
+	/* Check the new profiles aside; apply them all or none. */
+	if ((fresh = calloc(1, sizeof(*fresh))) == NULL) {
+		*why = "out of memory";
+		return 0;
+	}
+	if (!enroll_profiles(fresh, cfg, why)) {
+		free(fresh);
+		return 0;
+	}
+	pthread_rwlock_wrlock(&e->reload_lock);
+	memcpy(e->profiles, fresh->profiles, sizeof(e->profiles));
+	e->n_profiles = fresh->n_profiles;
+	memcpy(e->by_ku, fresh->by_ku, sizeof(e->by_ku));
+	e->challenge_mode = cfg->challenge_mode;
+	OPENSSL_cleanse(&e->challenge, sizeof(e->challenge));
+	e->challenge.required = ch->required;
+	e->challenge.iterations = ch->iterations;
+	memcpy(e->challenge.salt, ch->salt, sizeof(ch->salt));
+	memcpy(e->challenge.hash, ch->hash, sizeof(ch->hash));
+	atomic_store(&e->challenge.fast_state, 0);
+	e->challenge_exec = cfg->challenge_exec;
+	e->challenge_exec_timeout = cfg->challenge_exec_timeout;
+	e->max_clock_skew = cfg->max_clock_skew;
+	e->renewal_window = cfg->renewal_window;
+	e->renewal_keep_subject = cfg->renewal_subject == RENEWAL_SUBJECT_SAME;
+	pthread_mutex_lock(&e->failures.mu);
+	e->failures.limit = cfg->challenge_failures;
+	e->failures.window = cfg->challenge_failure_window;
+	pthread_mutex_unlock(&e->failures.mu);
+	pthread_rwlock_unlock(&e->reload_lock);
+	free(fresh);
+	return 1;
 }
 
 void
@@ -1039,8 +1081,20 @@ out:
 	free(der);
 }
 
+static void pkioperation(struct enroll_ctx *, const struct enroll_request *,
+    struct enroll_reply *);
+
 void
 enroll_pkioperation(struct enroll_ctx *e, const struct enroll_request *req,
+    struct enroll_reply *rep)
+{
+	pthread_rwlock_rdlock(&e->reload_lock);
+	pkioperation(e, req, rep);
+	pthread_rwlock_unlock(&e->reload_lock);
+}
+
+static void
+pkioperation(struct enroll_ctx *e, const struct enroll_request *req,
     struct enroll_reply *rep)
 {
 	struct scep_verify_opts vo;

@@ -46,6 +46,8 @@ struct enroll_ctx {
 	int			 crl_days;
 	/* Serialises requests that share a transactionID (idempotency). */
 	pthread_mutex_t		 stripes[ENROLL_STRIPES];
+	/* Requests hold it shared; a SIGHUP reload holds it alone. */
+	pthread_rwlock_t	 reload_lock;
 };
 
 struct enroll_request {
@@ -81,6 +83,15 @@ int enroll_init(struct enroll_ctx *e, ca *c, ledger *l);
 int enroll_profiles(struct enroll_ctx *e, const struct scepd_config *cfg,
     const char **why);
 void enroll_fini(struct enroll_ctx *e);
+
+/*
+ * SIGHUP: apply a re-read configuration's profiles, challenge (mode,
+ * password ch, exec program), renewal and clock settings and challenge
+ * failure limit.  Waits for the requests in flight; nothing is applied
+ * unless everything is valid.  cfg must outlive e's use of it.
+ */
+int enroll_reload(struct enroll_ctx *e, const struct scepd_config *cfg,
+    const struct challenge *ch, const char **why);
 
 void enroll_pkioperation(struct enroll_ctx *e, const struct enroll_request *req,
     struct enroll_reply *rep);

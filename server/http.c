@@ -26,7 +26,7 @@
 struct http_server {
 	struct MHD_Daemon	*daemon;
 	struct enroll_ctx	*enroll;
-	long			 max_body;
+	_Atomic long		 max_body;	/* SIGHUP changes it */
 	unsigned char		*cacert;	/* GetCACert reply */
 	size_t			 cacert_len;
 	const char		*cacert_type;
@@ -692,6 +692,12 @@ out:
 	OPENSSL_free(der);
 	sk_X509_free(certs);
 	return ok;
+}
+
+void
+http_set_max_body(http_server *s, long max_body)
+{
+	s->max_body = max_body;
 }
 
 void

@@ -28,6 +28,8 @@ int http_start(const struct scepd_config *cfg, struct enroll_ctx *e,
     const struct http_admin *admin, http_server **out, int *port,
     const char **why);
 void http_stop(http_server *s);
+/* SIGHUP: the largest PKIOperation accepted from now on. */
+void http_set_max_body(http_server *s, long max_body);
 
 /* The GetCACaps text for this configuration (static storage). */
 const char *http_caps_text(int legacy);

@@ -21,6 +21,7 @@
 #include "server/hook.h"
 #include "server/http.h"
 #include "server/log.h"
+#include "server/reload.h"
 #include "server/setup.h"
 
 #define MAX_OVERRIDES 64
@@ -173,6 +174,7 @@ main(int argc, char *argv[])
 	http_server *http = NULL;
 	admin_api *api = NULL;
 	struct hook hook = { .running = 0 };
+	struct reload rl;
 	char token[ADMIN_TOKEN_LEN * 2 + 1];
 	int api_port = 0;
 	struct refresher refresher = { .mu = PTHREAD_MUTEX_INITIALIZER,
@@ -185,6 +187,7 @@ main(int argc, char *argv[])
 	int ret = 1, ctx_ready = 0;
 
 	memset(&e, 0, sizeof(e));
+	memset(&rl, 0, sizeof(rl));
 	while ((ch = getopt(argc, argv, "c:no:V")) != -1) {
 		switch (ch) {
 		case 'c':
@@ -227,6 +230,7 @@ main(int argc, char *argv[])
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -352,8 +356,16 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	log_info("listening on %s port %d", host, port);
-	if (sigwait(&sigs, &sig) == 0)
-		log_info("signal %d: shutting down", sig);
+	rl.conf = conf;
+	rl.overrides = overrides;
+	rl.n_overrides = n;
+	rl.enroll = &e;
+	rl.http = http;
+	rl.running = &cfg;
+	/* SIGHUP reloads; SIGTERM and SIGINT finish what is in flight, exit. */
+	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+		reload_config(&rl);
+	log_info("signal %d: shutting down", sig);
 	ret = 0;
 out:
 	http_stop(http);
@@ -365,5 +377,6 @@ out:
 	ledger_close(l);
 	ca_free(c);
 	config_free(&cfg);
+	reload_free(&rl);
 	return ret;
 }

@@ -519,7 +519,7 @@ cmd_challenge(const struct scepd_config *cfg, int argc, char **argv)
 			return 1;
 		}
 		printf("%s\n", plain);
-		printf("(restart scepd to use it)\n");
+		printf("(reload scepd to use it: kill -HUP, or systemctl reload scepd)\n");
 		OPENSSL_cleanse(plain, sizeof(plain));
 		return 0;
 	}

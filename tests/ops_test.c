@@ -1,12 +1,17 @@
+#define _GNU_SOURCE	/* strcasestr */
 /*
  * Operator tools: `scepctl doctor` catches each misconfiguration it lists,
  * on a copy of a running server's state broken one way at a time; `scepctl
  * profile` prints what MDMs ask for and writes a .mobileconfig whose
  * settings enroll.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,9 +374,9 @@ check_mobileconfig(const struct tu_server *s, const char *profile,
 	return strdup(pw);
 }
 
-/* Enroll with this challenge; the CertRep's pkiStatus. */
+/* Enroll with this challenge; the CertRep's pkiStatus (and cert's days). */
 static int
-enroll_status(const struct tu_server *s, const char *challenge)
+enroll_days(const struct tu_server *s, const char *challenge, int *days)
 {
 	struct tc_opts o = { .cn = "iphone-7", .challenge = challenge };
 	X509 *ra = tu_server_cert(s, "ra");
@@ -387,11 +392,24 @@ enroll_status(const struct tu_server *s, const char *challenge)
 	ck_assert_int_eq(h.status, 200);
 	ck_assert(tc_parse_certrep(h.body, h.len, &req, &rep));
 	status = rep.status;
+	if (days != NULL && rep.cert != NULL) {
+		int d = 0, sec = 0;
+
+		ASN1_TIME_diff(&d, &sec, X509_get0_notBefore(rep.cert),
+		    X509_get0_notAfter(rep.cert));
+		*days = d;
+	}
 	tc_rep_free(&rep);
 	tc_req_free(&req);
 	tu_http_free(&h);
 	X509_free(ra);
 	return status;
+}
+
+static int
+enroll_status(const struct tu_server *s, const char *challenge)
+{
+	return enroll_days(s, challenge, NULL);
 }
 
 static void
@@ -523,6 +541,136 @@ START_TEST(test_request_log)
 }
 END_TEST
 
+/* conf/scepd.conf with lines appended (later keys win). */
+static void
+write_conf(const char *path, const char *lines)
+{
+	size_t n;
+	unsigned char *base = tu_read_file("conf/scepd.conf", &n);
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(base);
+	ck_assert_ptr_nonnull(f);
+	fwrite(base, 1, n, f);
+	fputs(lines, f);
+	fclose(f);
+	free(base);
+}
+
+/* How often text occurs in the server's log. */
+static int
+log_count(const struct tu_server *s, const char *text)
+{
+	char path[600], *log, *p;
+	size_t n;
+	int count = 0;
+
+	snprintf(path, sizeof(path), "%s/log", s->dir);
+	if ((log = (char *)tu_read_file(path, &n)) == NULL)
+		return 0;
+	for (p = log; (p = strstr(p, text)) != NULL; p += strlen(text))
+		count++;
+	free(log);
+	return count;
+}
+
+/* SIGHUP, then wait (up to 10 s) until the log says text once more. */
+static void
+hup_and_wait(const struct tu_server *s, const char *text)
+{
+	int before = log_count(s, text), i;
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+	ck_assert_int_eq(kill(s->pid, SIGHUP), 0);
+	for (i = 0; i < 500 && log_count(s, text) == before; i++)
+		nanosleep(&ts, NULL);
+	ck_assert_msg(log_count(s, text) > before, "no \"%s\" after SIGHUP",
+	    text);
+}
+
+/* GetCACaps on an open keep-alive connection; the HTTP status. */
+static int
+caps_on(int fd)
+{
+	static const char req[] = "GET /certsrv/mscep/mscep.dll?operation="
+	    "GetCACaps HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+	char buf[4096];
+	size_t len = 0;
+	ssize_t k;
+	int status = 0;
+	char *end;
+	long clen;
+
+	if (write(fd, req, sizeof(req) - 1) != (ssize_t)sizeof(req) - 1)
+		return 0;
+	while (len < sizeof(buf) - 1 &&
+	    (k = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
+		len += (size_t)k;
+		buf[len] = '\0';
+		if ((end = strstr(buf, "\r\n\r\n")) != NULL &&
+		    (clen = strtol(strcasestr(buf, "Content-Length:") + 15, NULL,
+		    10)) >= 0 && (size_t)(end + 4 - buf) + (size_t)clen <= len)
+			break;
+	}
+	if (sscanf(buf, "HTTP/1.1 %d", &status) != 1)
+		return 0;
+	return status;
+}
+
+START_TEST(test_reload)
+{
+	static const char *const extra[] = { "admin_listen=", NULL };
+	struct tu_server r;
+	struct sockaddr_in sa;
+	struct tu_http h;
+	unsigned char junk[10000];
+	char *dir = tu_tmpdir(), conf[600];
+	int fd, days = 0;
+
+	snprintf(conf, sizeof(conf), "%s/scepd.conf", dir);
+	write_conf(conf, "challenge = first-secret\ncert_days = 365\n");
+	ck_assert_int_eq(tu_server_start_conf(&r, conf, extra), 1);
+	ck_assert_int_eq(enroll_days(&r, "first-secret", &days), 0);
+	ck_assert_int_eq(days, 365);
+	/* A kept-alive connection from before the reload. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)r.port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_ge(fd = socket(AF_INET, SOCK_STREAM, 0), 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(caps_on(fd), 200);
+
+	write_conf(conf, "challenge = second-secret\ncert_days = 30\n"
+	    "max_body = 8k\nthreads = 3\n");
+	hup_and_wait(&r, " re-read; ");
+	ck_assert_int_ge(log_count(&r, "reload: threads changed; restart "
+	    "scepd to apply it"), 1);
+	ck_assert_int_eq(enroll_status(&r, "first-secret"), 2);
+	ck_assert_int_eq(enroll_days(&r, "second-secret", &days), 0);
+	ck_assert_int_eq(days, 30);
+	memset(junk, 0x30, sizeof(junk));
+	ck_assert(tu_http(r.port, "POST", "/certsrv/mscep/mscep.dll"
+	    "?operation=PKIOperation", "application/x-pki-message", junk,
+	    sizeof(junk), &h));
+	ck_assert_int_eq(h.status, 413);
+	tu_http_free(&h);
+	ck_assert_int_eq(caps_on(fd), 200);	/* still the same connection */
+
+	/* A file that does not load changes nothing. */
+	write_conf(conf, "challenge = third-secret\nno_such_key = 1\n");
+	hup_and_wait(&r, "the running configuration stays");
+	ck_assert_int_eq(enroll_status(&r, "third-secret"), 2);
+	ck_assert_int_eq(enroll_status(&r, "second-secret"), 0);
+	ck_assert_int_eq(caps_on(fd), 200);
+	close(fd);
+	ck_assert_int_eq(log_count(&r, "second-secret"), 0);
+	ck_assert_int_eq(tu_server_stop(&r), 1);	/* SIGTERM: clean exit */
+	tu_rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *
 ops_suite(void)
 {
@@ -545,6 +693,10 @@ ops_suite(void)
 	tcase_add_test(t, test_profile_onetime);
 	tcase_add_test(t, test_profile_android_windows);
 	tcase_add_test(t, test_request_log);
+	suite_add_tcase(s, t);
+	t = tcase_create("reload");
+	tcase_set_timeout(t, 120);
+	tcase_add_test(t, test_reload);
 	suite_add_tcase(s, t);
 	return s;
 }

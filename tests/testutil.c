@@ -151,7 +151,7 @@ spawn(struct tu_server *s)
 	snprintf(opt[2], sizeof(opt[2]), "admin_port_file=%s", admin_path);
 	argv[argc++] = prog;
 	argv[argc++] = "-c";
-	argv[argc++] = "conf/scepd.conf";
+	argv[argc++] = (char *)(s->conf != NULL ? s->conf : "conf/scepd.conf");
 	argv[argc++] = "-o";
 	argv[argc++] = opt[0];
 	argv[argc++] = "-o";
@@ -163,8 +163,10 @@ spawn(struct tu_server *s)
 	argv[argc++] = "admin_listen=127.0.0.1:0";
 	argv[argc++] = "-o";
 	argv[argc++] = opt[2];
-	argv[argc++] = "-o";
-	argv[argc++] = "challenge=lab-secret";
+	if (s->conf == NULL) {		/* else the file says */
+		argv[argc++] = "-o";
+		argv[argc++] = "challenge=lab-secret";
+	}
 	argv[argc++] = "-o";
 	argv[argc++] = "ca_key_bits=2048";
 	argv[argc++] = "-o";
@@ -212,8 +214,16 @@ spawn(struct tu_server *s)
 int
 tu_server_start(struct tu_server *s, const char *const *extra)
 {
+	return tu_server_start_conf(s, NULL, extra);
+}
+
+int
+tu_server_start_conf(struct tu_server *s, const char *conf,
+    const char *const *extra)
+{
 	memset(s, 0, sizeof(*s));
 	s->extra = extra;
+	s->conf = conf;
 	if ((s->dir = tu_tmpdir()) == NULL)
 		return 0;
 	return spawn(s);

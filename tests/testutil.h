@@ -28,6 +28,7 @@ struct tu_server {
 	char			*dir;
 	const char *const	*extra;
 	int			 admin_port;	/* the admin API */
+	const char		*conf;		/* NULL: conf/scepd.conf */
 };
 
 /*
@@ -35,6 +36,9 @@ struct tu_server {
  * and challenge "lab-secret"; extra is a NULL-terminated list of -o values.
  */
 int tu_server_start(struct tu_server *s, const char *const *extra);
+/* The same with the configuration file conf, whose challenge applies. */
+int tu_server_start_conf(struct tu_server *s, const char *conf,
+    const char *const *extra);
 /* Stop and start it again on the same state; 0 on failure. */
 int tu_server_restart(struct tu_server *s);
 /* Stop it; 0 if it did not exit cleanly (its log goes to stderr). */
