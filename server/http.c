@@ -27,6 +27,7 @@ struct http_server {
 	struct MHD_Daemon	*daemon;
 	struct enroll_ctx	*enroll;
 	_Atomic long		 max_body;	/* SIGHUP changes it */
+	_Atomic int		 in_flight;	/* requests begun, not completed */
 	unsigned char		*cacert;	/* GetCACert reply */
 	size_t			 cacert_len;
 	const char		*cacert_type;
@@ -471,6 +472,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 	if (k == NULL) {
 		if ((k = calloc(1, sizeof(*k))) == NULL)
 			return MHD_NO;
+		s->in_flight++;
 		k->received_us = now_us();
 		client_addr(c, k->addr, sizeof(k->addr));
 		*con_cls = k;
@@ -616,6 +618,7 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 	if (k->http_status != 0)
 		log_request(k, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	s->in_flight--;
 	free(k->rep.body);
 	free(k->body);
 	free(k);
@@ -705,10 +708,19 @@ http_stop(http_server *s)
 {
 	if (s == NULL)
 		return;
-	/* Finish the queued PKIOperations first: they resume their connections. */
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+	int i;
+
+	/*
+	 * SIGTERM: accept nothing new, let the workers finish the queued
+	 * PKIOperations (they resume their connections), then give the
+	 * replies up to 10 s to be written before closing what is left.
+	 */
 	if (s->daemon != NULL)
 		MHD_quiesce_daemon(s->daemon);
 	workq_stop(s->workers);
+	for (i = 0; i < 1000 && s->in_flight > 0 && s->daemon != NULL; i++)
+		nanosleep(&tick, NULL);
 	if (s->daemon != NULL)
 		MHD_stop_daemon(s->daemon);
 	free(s->cacert);

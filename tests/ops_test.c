@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <pthread.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -671,6 +672,90 @@ START_TEST(test_reload)
 }
 END_TEST
 
+/* SIGTERM with enrollments in flight: each accepted one is answered. */
+#define DRAIN_N 12
+
+struct drain {
+	const struct tu_server	*s;
+	struct tc_req		 req;
+	int			 sent;		/* an HTTP reply came back */
+	int			 status;	/* its HTTP status */
+	int			 pki_status;	/* -1: did not parse */
+};
+
+static void *
+drain_client(void *arg)
+{
+	struct drain *d = arg;
+	struct tc_rep rep;
+	struct tu_http h;
+
+	d->pki_status = -1;
+	if (!tu_http(d->s->port, "POST", "/certsrv/mscep/mscep.dll"
+	    "?operation=PKIOperation", "application/x-pki-message", d->req.der,
+	    d->req.len, &h))
+		return NULL;
+	d->sent = 1;
+	d->status = h.status;
+	if (tc_parse_certrep(h.body, h.len, &d->req, &rep)) {
+		d->pki_status = rep.status;
+		tc_rep_free(&rep);
+	}
+	tu_http_free(&h);
+	return NULL;
+}
+
+START_TEST(test_sigterm_drains)
+{
+	struct tc_opts o = { .cn = "drain", .challenge = "lab-secret" };
+	struct drain d[DRAIN_N];
+	pthread_t th[DRAIN_N];
+	struct timespec ts = { 0, 3 * 1000 * 1000 };
+	struct tu_server t;
+	X509 *ra;
+	char cmd[1200], *out;
+	int i, answered = 0, status;
+
+	ck_assert_int_eq(tu_server_start(&t, NULL), 1);
+	ra = tu_server_cert(&t, "ra");
+	for (i = 0; i < DRAIN_N; i++) {
+		memset(&d[i], 0, sizeof(d[i]));
+		d[i].s = &t;
+		ck_assert(tc_build(&o, ra, &d[i].req));
+	}
+	for (i = 0; i < DRAIN_N; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, drain_client,
+		    &d[i]), 0);
+	nanosleep(&ts, NULL);
+	ck_assert_int_eq(kill(t.pid, SIGTERM), 0);
+	for (i = 0; i < DRAIN_N; i++) {
+		ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+		/* Refused before it was accepted, or answered in full. */
+		if (d[i].sent) {
+			ck_assert_int_eq(d[i].status, 200);
+			ck_assert_int_eq(d[i].pki_status, 0);
+			answered++;
+		}
+	}
+	ck_assert_int_gt(answered, 0);
+	/* scepd exits 0 by itself once the replies are out. */
+	ck_assert_int_eq(waitpid(t.pid, &status, 0), t.pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	t.pid = 0;
+	/* Every answered one is in the ledger, delivered. */
+	snprintf(cmd, sizeof(cmd), "sqlite3 %s/var/ledger.db \"SELECT"
+	    " count(*) FROM operations WHERE outcome = 'issued' AND status ="
+	    " 'delivered'\"", t.dir);
+	out = capture(cmd, &status);
+	ck_assert_int_eq(atoi(out), answered);
+	free(out);
+	for (i = 0; i < DRAIN_N; i++)
+		tc_req_free(&d[i].req);
+	X509_free(ra);
+	tu_server_stop(&t);
+}
+END_TEST
+
 static Suite *
 ops_suite(void)
 {
@@ -697,6 +782,7 @@ ops_suite(void)
 	t = tcase_create("reload");
 	tcase_set_timeout(t, 120);
 	tcase_add_test(t, test_reload);
+	tcase_add_test(t, test_sigterm_drains);
 	suite_add_tcase(s, t);
 	return s;
 }
