@@ -178,6 +178,102 @@ write_ra(const char *key_usage, long not_before, long not_after)
 	EVP_PKEY_free(cakey);
 }
 
+/* Replace copy/ca.pem with the same CA (name, key) valid as told. */
+static void
+write_ca(long not_before, long not_after)
+{
+	char path[700];
+	EVP_PKEY *cakey;
+	X509 *old = tu_server_cert(&srv, "ca"), *x = X509_new();
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+	FILE *f;
+	static const struct { int nid; const char *value; } exts[] = {
+		{ NID_basic_constraints, "critical,CA:TRUE" },
+		{ NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature" },
+		{ NID_subject_key_identifier, "hash" },
+	};
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/ca.key", copy);
+	cakey = read_key(path);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 77);
+	X509_set_subject_name(x, X509_get_subject_name(old));
+	X509_set_issuer_name(x, X509_get_subject_name(old));
+	X509_gmtime_adj(X509_getm_notBefore(x), not_before);
+	X509_gmtime_adj(X509_getm_notAfter(x), not_after);
+	X509_set_pubkey(x, cakey);
+	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	for (i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+		ck_assert_ptr_nonnull(ext = X509V3_EXT_conf_nid(NULL, &ctx,
+		    exts[i].nid, exts[i].value));
+		X509_add_ext(x, ext, -1);
+		X509_EXTENSION_free(ext);
+	}
+	ck_assert_int_gt(X509_sign(x, cakey, EVP_sha256()), 0);
+	snprintf(path, sizeof(path), "%s/ca.pem", copy);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	PEM_write_X509(f, x);
+	fclose(f);
+	X509_free(x);
+	X509_free(old);
+	EVP_PKEY_free(cakey);
+}
+
+START_TEST(test_doctor_ca)
+{
+	char path[700], *out;
+	int status;
+
+	/* The CA expired; its clock check stays ok. */
+	fresh_copy();
+	write_ca(-86400 * 400, -86400 * 5);
+	out = doctor(copy, NULL, &status);
+	ck_assert_int_eq(status, 1);
+	expect(out, "fail", "CA validity", "expired 5 days ago");
+	expect(out, "ok", "ca.key", "matches");
+	free(out);
+	/* Not valid yet: the clock is behind the CA. */
+	write_ca(86400 * 2, 86400 * 400);
+	out = doctor(copy, NULL, &status);
+	ck_assert_int_eq(status, 1);
+	expect(out, "fail", "CA validity", "not valid yet");
+	expect(out, "fail", "clock", "before the CA's notBefore");
+	free(out);
+	/* Missing CA and RA certificates. */
+	fresh_copy();
+	snprintf(path, sizeof(path), "%s/ca.pem", copy);
+	ck_assert_int_eq(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/ra.pem", copy);
+	ck_assert_int_eq(unlink(path), 0);
+	out = doctor(copy, NULL, &status);
+	ck_assert_int_eq(status, 1);
+	expect(out, "fail", "CA", "missing");
+	expect(out, "fail", "RA", "missing");
+	free(out);
+	/* An RA the CA did not issue. */
+	fresh_copy();
+	{
+		EVP_PKEY *k = tc_rsa_key(2048);
+		X509 *foreign = tc_self_signed(k, "foreign RA", k, "Other CA");
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/ra.pem", copy);
+		ck_assert_ptr_nonnull(f = fopen(path, "w"));
+		PEM_write_X509(f, foreign);
+		fclose(f);
+		X509_free(foreign);
+		EVP_PKEY_free(k);
+	}
+	out = doctor(copy, NULL, &status);
+	ck_assert_int_eq(status, 1);
+	expect(out, "fail", "RA", "not issued by the CA");
+	expect(out, "fail", "ra.key", "does not match");
+	free(out);
+}
+END_TEST
+
 START_TEST(test_doctor_healthy)
 {
 	char state[600], *out;
@@ -768,6 +864,7 @@ ops_suite(void)
 	tcase_add_test(t, test_doctor_config);
 	tcase_add_test(t, test_doctor_key_mode);
 	tcase_add_test(t, test_doctor_ra);
+	tcase_add_test(t, test_doctor_ca);
 	tcase_add_test(t, test_doctor_server);
 	tcase_add_test(t, test_doctor_ledger_and_clock);
 	suite_add_tcase(s, t);
