@@ -1298,29 +1298,33 @@ START_TEST(test_onetime_challenge)
 	free(reason);
 	ck_assert_int_eq(try_challenge(&s, "typo", "not-a-password", NULL), 2);
 
-	/* Eight requests race for one password: exactly one wins. */
+	/* Fifty requests race for one password: exactly one wins. */
 	{
-		struct racer r[8];
-		pthread_t t[8];
+		enum { RACERS = 50 };
+		struct racer r[RACERS];
+		pthread_t t[RACERS];
 		pthread_barrier_t barrier;
-		struct tc_opts o = { .cn = "racer", .challenge = pw[1] };
+		EVP_PKEY *key = tc_rsa_key(2048);
+		struct tc_opts o = { .cn = "racer", .challenge = pw[1],
+		    .key = key };
 		int wins = 0;
 
-		pthread_barrier_init(&barrier, NULL, 8);
-		for (i = 0; i < 8; i++) {
+		pthread_barrier_init(&barrier, NULL, RACERS);
+		for (i = 0; i < RACERS; i++) {
 			r[i].s = &s;
 			r[i].barrier = &barrier;
 			build(&s, &o, &r[i].req);
 		}
-		for (i = 0; i < 8; i++)
+		for (i = 0; i < RACERS; i++)
 			pthread_create(&t[i], NULL, race, &r[i]);
-		for (i = 0; i < 8; i++) {
+		for (i = 0; i < RACERS; i++) {
 			pthread_join(t[i], NULL);
 			wins += r[i].status == 0;
 			ck_assert(r[i].status == 0 || r[i].status == 2);
 			tc_req_free(&r[i].req);
 		}
 		pthread_barrier_destroy(&barrier);
+		EVP_PKEY_free(key);
 		ck_assert_int_eq(wins, 1);
 	}
 

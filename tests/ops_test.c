@@ -24,6 +24,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "ca/ca.h"
 #include "tests/scep_client.h"
 #include "tests/testutil.h"
 
@@ -512,16 +513,16 @@ enroll_status(const struct tu_server *s, const char *challenge)
 static void
 ca_der_equals(const struct tu_server *s, const char *path)
 {
-	X509 *ca = tu_server_cert(s, "ca"), *got;
+	X509 *cacert = tu_server_cert(s, "ca"), *got;
 	FILE *f = fopen(path, "r");
 
 	ck_assert_ptr_nonnull(f);
 	got = d2i_X509_fp(f, NULL);
 	fclose(f);
 	ck_assert_ptr_nonnull(got);
-	ck_assert_int_eq(X509_cmp(ca, got), 0);
+	ck_assert_int_eq(X509_cmp(cacert, got), 0);
 	X509_free(got);
-	X509_free(ca);
+	X509_free(cacert);
 }
 
 START_TEST(test_profile_ios)
@@ -583,13 +584,13 @@ END_TEST
 
 START_TEST(test_profile_android_windows)
 {
-	X509 *ca = tu_server_cert(&srv, "ca");
+	X509 *cacert = tu_server_cert(&srv, "ca");
 	unsigned char d[20];
 	unsigned int n = 0, i;
 	char sha1[41], line[80], *out;
 	int status;
 
-	X509_digest(ca, EVP_sha1(), d, &n);
+	X509_digest(cacert, EVP_sha1(), d, &n);
 	for (i = 0; i < n; i++)
 		sprintf(sha1 + 2 * i, "%02X", d[i]);
 	snprintf(line, sizeof(line), "CA SHA-1:            %s\n", sha1);
@@ -609,7 +610,7 @@ START_TEST(test_profile_android_windows)
 	out = scepctl(&srv, "profile blackberry", &status);
 	ck_assert_int_eq(status, 2);
 	free(out);
-	X509_free(ca);
+	X509_free(cacert);
 }
 END_TEST
 
@@ -633,6 +634,28 @@ START_TEST(test_request_log)
 	ck_assert_ptr_nonnull(token = (char *)tu_read_file(path, &n));
 	token[strcspn(token, "\n")] = '\0';
 	ck_assert(strlen(token) >= 20 && strstr(log, token) == NULL);
+	/* Nor in any ledger row: the challenges, the token, a key. */
+	{
+		char cmd[1200], *dump, *key, *b64;
+		int status;
+
+		snprintf(cmd, sizeof(cmd), "sqlite3 %s/var/ledger.db .dump",
+		    srv.dir);
+		dump = capture(cmd, &status);
+		ck_assert_int_eq(status, 0);
+		ck_assert(strstr(dump, "INSERT INTO operations") != NULL);
+		ck_assert(strstr(dump, "lab-secret") == NULL);
+		ck_assert(strstr(dump, "wrong-secret") == NULL);
+		ck_assert(strstr(dump, token) == NULL);
+		ck_assert(strstr(dump, "PRIVATE KEY") == NULL);
+		snprintf(path, sizeof(path), "%s/var/ca.key", srv.dir);
+		ck_assert_ptr_nonnull(key = (char *)tu_read_file(path, &n));
+		b64 = strchr(key, '\n') + 1;	/* the key's first base64 line */
+		b64[40] = '\0';
+		ck_assert(strstr(dump, b64) == NULL && strstr(log, b64) == NULL);
+		free(key);
+		free(dump);
+	}
 	free(token);
 	free(log);
 }
@@ -852,6 +875,132 @@ START_TEST(test_sigterm_drains)
 }
 END_TEST
 
+/*
+ * kill -9 during 16-way concurrent enrollment, then a restart: every
+ * certificate a client received is in the ledger, no serial twice, the
+ * database sound, and the restarted server answers at once.
+ */
+#define CRASH_THREADS	16
+#define CRASH_EACH	40
+
+struct crasher {
+	const struct tu_server	*s;
+	struct tc_req		 req[CRASH_EACH];
+	char			*serial[CRASH_EACH];	/* received, or NULL */
+};
+
+static void *
+crash_client(void *arg)
+{
+	struct crasher *c = arg;
+	struct tc_rep rep;
+	struct tu_http h;
+	int i, ok;
+
+	for (i = 0; i < CRASH_EACH; i++) {
+		if (!tu_http(c->s->port, "POST", "/certsrv/mscep/mscep.dll"
+		    "?operation=PKIOperation", "application/x-pki-message",
+		    c->req[i].der, c->req[i].len, &h))
+			break;			/* the server is gone */
+		ok = h.status == 200 && tc_parse_certrep(h.body, h.len,
+		    &c->req[i], &rep);
+		tu_http_free(&h);
+		if (!ok)
+			break;
+		if (rep.status == 0 && rep.cert != NULL)
+			c->serial[i] = ca_serial_hex(rep.cert);
+		tc_rep_free(&rep);
+	}
+	return NULL;
+}
+
+START_TEST(test_kill9_durability)
+{
+	static struct crasher c[CRASH_THREADS];
+	pthread_t th[CRASH_THREADS];
+	struct timespec ts = { 0, 250 * 1000 * 1000 };
+	struct tu_server t;
+	struct tu_http h;
+	X509 *ra;
+	char *sql, *cmd, *out;
+	size_t cap = 65536, len;
+	int i, j, got = 0, status;
+
+	ck_assert_int_eq(tu_server_start(&t, NULL), 1);
+	ra = tu_server_cert(&t, "ra");
+	for (i = 0; i < CRASH_THREADS; i++) {
+		EVP_PKEY *key = tc_rsa_key(2048);
+		struct tc_opts o = { .cn = "crash", .challenge = "lab-secret",
+		    .key = key };
+
+		memset(&c[i], 0, sizeof(c[i]));
+		c[i].s = &t;
+		for (j = 0; j < CRASH_EACH; j++)
+			ck_assert(tc_build(&o, ra, &c[i].req[j]));
+		EVP_PKEY_free(key);
+	}
+	for (i = 0; i < CRASH_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, crash_client,
+		    &c[i]), 0);
+	nanosleep(&ts, NULL);
+	ck_assert_int_eq(kill(t.pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(t.pid, &status, 0), t.pid);
+	t.pid = 0;
+	for (i = 0; i < CRASH_THREADS; i++)
+		ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+
+	/* The restarted server answers at once. */
+	ck_assert_int_eq(tu_server_restart(&t), 1);
+	ck_assert(tu_http(t.port, "GET", "/certsrv/mscep/mscep.dll"
+	    "?operation=GetCACaps", NULL, NULL, 0, &h));
+	ck_assert_int_eq(h.status, 200);
+	tu_http_free(&h);
+	ck_assert_int_eq(enroll_status(&t, "lab-secret"), 0);
+
+	/* Every certificate a client got is in the ledger, once. */
+	ck_assert_ptr_nonnull(sql = malloc(cap));
+	len = (size_t)snprintf(sql, cap, "SELECT count(*) FROM certificates "
+	    "WHERE serial IN (''");
+	for (i = 0; i < CRASH_THREADS; i++)
+		for (j = 0; j < CRASH_EACH; j++)
+			if (c[i].serial[j] != NULL) {
+				len += (size_t)snprintf(sql + len, cap - len,
+				    ",'%s'", c[i].serial[j]);
+				got++;
+			}
+	snprintf(sql + len, cap - len, ")");
+	ck_assert_int_gt(got, 0);
+	ck_assert_ptr_nonnull(cmd = malloc(cap + 1024));
+	snprintf(cmd, cap + 1024, "sqlite3 %s/var/ledger.db \"%s;"
+	    " SELECT count(*) - count(DISTINCT serial) FROM certificates;"
+	    " PRAGMA integrity_check;\"", t.dir, sql);
+	out = capture(cmd, &status);
+	ck_assert_int_eq(status, 0);
+	{
+		int found = -1, dups = -1;
+		char integrity[64] = "";
+
+		ck_assert_int_eq(sscanf(out, "%d %d %63s", &found, &dups,
+		    integrity), 3);
+		ck_assert_int_eq(found, got);
+		ck_assert_int_eq(dups, 0);
+		ck_assert_str_eq(integrity, "ok");
+	}
+	printf("kill -9: %d of %d enrollments answered before the kill, all in "
+	    "the ledger\n", got, CRASH_THREADS * CRASH_EACH);
+	free(out);
+	free(cmd);
+	free(sql);
+	for (i = 0; i < CRASH_THREADS; i++)
+		for (j = 0; j < CRASH_EACH; j++) {
+			tc_req_free(&c[i].req[j]);
+			free(c[i].serial[j]);
+		}
+	X509_free(ra);
+	ck_assert_int_eq(tu_server_stop(&t), 1);
+}
+END_TEST
+
 static Suite *
 ops_suite(void)
 {
@@ -880,6 +1029,7 @@ ops_suite(void)
 	tcase_set_timeout(t, 120);
 	tcase_add_test(t, test_reload);
 	tcase_add_test(t, test_sigterm_drains);
+	tcase_add_test(t, test_kill9_durability);
 	suite_add_tcase(s, t);
 	return s;
 }
