@@ -91,12 +91,31 @@ bench: all $(BIN)/scepbench $(BIN)/ledgerbench
 bench-smoke: all $(BIN)/scepbench $(BIN)/ledgerbench
 	SCEPD_BIN=$(BIN) scripts/bench.sh --smoke
 
+# make fuzz: libFuzzer targets (clang), each run for FUZZ_SECONDS; make
+# check runs them for 60 s each.  See scripts/fuzz.sh and tests/fuzz/.
+FUZZ_TARGETS = pkimessage csr b64 config ingest
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   = -O1 -g -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=all
+
+fuzz:
+	$(MAKE) BUILD=build/fuzz CC=clang \
+	  CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" \
+	  LDFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer" fuzz-bins
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_TARGETS)
+
+fuzz-bins: $(FUZZ_TARGETS:%=$(BIN)/fuzz_%)
+
+$(BIN)/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(OBJ)/tests/fuzz/fuzz_util.o \
+    $(BIN)/libscepd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(ALL_LIBS)
+
 install-check: all
 	tests/install-test.sh
 
 check:
 	scripts/deps.sh --install --test
-	$(MAKE) unit interop bench-smoke install-check
+	$(MAKE) unit interop bench-smoke install-check fuzz
 	$(MAKE) unit BUILD=build/asan CC=clang \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined"
@@ -147,5 +166,5 @@ clean:
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
 
-.PHONY: install uninstall install-check bench bench-smoke all tests unit interop check run clean
+.PHONY: fuzz fuzz-bins install uninstall install-check bench bench-smoke all tests unit interop check run clean
 .SECONDARY:
