@@ -23,6 +23,14 @@
 #include "server/setup.h"
 #include "server/workq.h"
 
+/* What libmicrohttpd fixes when a daemon starts. */
+struct http_limits {
+	unsigned int	max_connections;
+	unsigned int	per_ip;
+	unsigned int	timeout;
+	size_t		memory;		/* per connection: the request line */
+};
+
 struct http_server {
 	struct MHD_Daemon	*daemon;
 	struct enroll_ctx	*enroll;
@@ -37,6 +45,12 @@ struct http_server {
 	size_t			 nextca_len;
 	char			 caps_buf[160];
 	struct workq		*workers;	/* PKIOperations */
+	/* Connection limits; SIGHUP starts a new daemon when they change. */
+	struct http_limits	 limits;
+	int			 v6;
+	/* Daemons replaced by a reload, serving their last connections. */
+	struct MHD_Daemon	*old[8];
+	int			 n_old;
 };
 
 /* A PKIOperation's way through the worker pool. */
@@ -697,10 +711,109 @@ out:
 	return ok;
 }
 
-void
-http_set_max_body(http_server *s, long max_body)
+static void
+limits_of(const struct scepd_config *cfg, struct http_limits *l)
 {
-	s->max_body = max_body;
+	memset(l, 0, sizeof(*l));
+	l->max_connections = (unsigned int)cfg->max_connections;
+	l->per_ip = (unsigned int)cfg->max_connections_per_ip;
+	l->timeout = (unsigned int)cfg->timeout;
+	/* The request line must fit: iOS sends 64 KiB GET URLs. */
+	l->memory = (size_t)cfg->max_url + 16384;
+}
+
+#define DAEMON_OPTIONS(s, l, threads)					\
+	MHD_OPTION_THREAD_POOL_SIZE, (threads),				\
+	MHD_OPTION_CONNECTION_LIMIT, (l)->max_connections,		\
+	MHD_OPTION_PER_IP_CONNECTION_LIMIT, (l)->per_ip,		\
+	MHD_OPTION_CONNECTION_TIMEOUT, (l)->timeout,			\
+	MHD_OPTION_CONNECTION_MEMORY_LIMIT, (l)->memory,		\
+	MHD_OPTION_NOTIFY_COMPLETED, completed, (s),			\
+	MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,			\
+	MHD_OPTION_END
+
+/*
+ * A daemon on sa, or on listen_fd (a reload hands the socket over, so
+ * not one connection attempt is refused in between).  libmicrohttpd's
+ * threads, one per CPU, only move bytes; PKIOperations run on the pool.
+ */
+static struct MHD_Daemon *
+start_daemon(http_server *s, const struct http_limits *l,
+    const struct sockaddr *sa, MHD_socket listen_fd)
+{
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+	    MHD_ALLOW_SUSPEND_RESUME | (s->v6 ? MHD_USE_IPv6 : 0);
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned int threads = ncpu > 0 ? (unsigned int)ncpu : 1;
+
+	if (listen_fd != MHD_INVALID_SOCKET)
+		return MHD_start_daemon(flags, 0, NULL, NULL, handle, s,
+		    MHD_OPTION_LISTEN_SOCKET, listen_fd,
+		    DAEMON_OPTIONS(s, l, threads));
+	return MHD_start_daemon(flags, 0, NULL, NULL, handle, s,
+	    MHD_OPTION_SOCK_ADDR, sa, DAEMON_OPTIONS(s, l, threads));
+}
+
+/* Stop the replaced daemons whose last connection has gone. */
+void
+http_reap(http_server *s)
+{
+	const union MHD_DaemonInfo *di;
+	int i = 0;
+
+	while (s != NULL && i < s->n_old) {
+		di = MHD_get_daemon_info(s->old[i],
+		    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (di != NULL && di->num_connections == 0) {
+			MHD_stop_daemon(s->old[i]);
+			s->old[i] = s->old[--s->n_old];
+			log_debug("reload: the replaced listener's last connection "
+			    "closed; it is stopped");
+		} else {
+			i++;
+		}
+	}
+}
+
+int
+http_reload(http_server *s, const struct scepd_config *cfg, const char **why)
+{
+	struct http_limits l;
+	struct MHD_Daemon *fresh;
+	MHD_socket fd;
+	int ok = 0;
+
+	s->max_body = cfg->max_body;
+	limits_of(cfg, &l);
+	if (memcmp(&l, &s->limits, sizeof(l)) == 0)
+		return 1;
+	http_reap(s);
+	if (s->n_old == (int)(sizeof(s->old) / sizeof(s->old[0]))) {
+		*why = "connection limits not changed: earlier daemons still "
+		    "serve connections; reload again later";
+		return 0;
+	}
+	/*
+	 * New limits need a new daemon: it takes over the listening socket;
+	 * the old one keeps its open connections until they end.
+	 */
+	if ((fd = MHD_quiesce_daemon(s->daemon)) == MHD_INVALID_SOCKET) {
+		*why = "cannot hand the listening socket over";
+		return 0;
+	}
+	if ((fresh = start_daemon(s, &l, NULL, fd)) != NULL) {
+		s->limits = l;
+		ok = 1;
+	} else {
+		*why = "connection limits refused; the old ones stay";
+		if ((fresh = start_daemon(s, &s->limits, NULL, fd)) == NULL) {
+			*why = "cannot listen again after a reload: restart scepd";
+			return 0;
+		}
+	}
+	s->old[s->n_old++] = s->daemon;
+	s->daemon = fresh;
+	return ok;
 }
 
 void
@@ -723,6 +836,8 @@ http_stop(http_server *s)
 		nanosleep(&tick, NULL);
 	if (s->daemon != NULL)
 		MHD_stop_daemon(s->daemon);
+	while (s->n_old > 0)
+		MHD_stop_daemon(s->old[--s->n_old]);
 	free(s->cacert);
 	free(s->nextca);
 	free(s);
@@ -736,21 +851,17 @@ http_start(const struct scepd_config *cfg, struct enroll_ctx *e,
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *di;
 	http_server *s = NULL;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
-	    MHD_ALLOW_SUSPEND_RESUME;
-	unsigned int threads;
 	long ncpu;
 	int v6, ret = 0;
 
 	*out = NULL;
 	if (!setup_sockaddr(cfg->listen, &ss, &v6, why))
 		return 0;
-	if (v6)
-		flags |= MHD_USE_IPv6;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		*why = "out of memory";
 		return 0;
 	}
+	s->v6 = v6;
 	s->enroll = e;
 	s->admin = *admin;
 	s->max_body = cfg->max_body;
@@ -768,33 +879,21 @@ http_start(const struct scepd_config *cfg, struct enroll_ctx *e,
 		goto out;
 	}
 	/*
-	 * libmicrohttpd's threads (one per CPU) only move bytes; the
-	 * PKIOperations run on the worker pool.  Two workers per CPU by
-	 * default: a worker waiting for its group commit leaves the CPU to
-	 * another.
+	 * Two workers per CPU by default: a worker waiting for its group
+	 * commit leaves the CPU to another.
 	 */
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (ncpu < 1)
 		ncpu = 1;
-	threads = (unsigned int)ncpu;
 	if ((s->workers = workq_start(cfg->threads > 0 ?
 	    (unsigned int)cfg->threads : 2 * (unsigned int)ncpu,
 	    pkioperation_job)) == NULL) {
 		*why = "cannot start the worker threads";
 		goto out;
 	}
-	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, s,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_THREAD_POOL_SIZE, threads,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    (unsigned int)cfg->max_connections_per_ip,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->timeout,
-	    /* The request line must fit: iOS sends 64 KiB GET URLs. */
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_url + 16384,
-	    MHD_OPTION_NOTIFY_COMPLETED, completed, s,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_END);
+	limits_of(cfg, &s->limits);
+	s->daemon = start_daemon(s, &s->limits, (struct sockaddr *)&ss,
+	    MHD_INVALID_SOCKET);
 	if (s->daemon == NULL) {
 		*why = "cannot listen (address in use or not permitted?)";
 		goto out;

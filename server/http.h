@@ -28,8 +28,16 @@ int http_start(const struct scepd_config *cfg, struct enroll_ctx *e,
     const struct http_admin *admin, http_server **out, int *port,
     const char **why);
 void http_stop(http_server *s);
-/* SIGHUP: the largest PKIOperation accepted from now on. */
-void http_set_max_body(http_server *s, long max_body);
+/*
+ * SIGHUP: max_body at once; changed connection limits (max_connections,
+ * max_connections_per_ip, timeout, max_url) by a new daemon that takes
+ * over the listening socket while the old one finishes its connections.
+ * 0 with *why when the limits could not be changed.
+ */
+int http_reload(http_server *s, const struct scepd_config *cfg,
+    const char **why);
+/* Stop replaced daemons that have no connection left; call now and then. */
+void http_reap(http_server *s);
 
 /* The GetCACaps text for this configuration (static storage). */
 const char *http_caps_text(int legacy);

@@ -3,6 +3,7 @@
  * fleets, and records every request and certificate in a ledger.
  */
 #include <pthread.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -362,9 +363,21 @@ main(int argc, char *argv[])
 	rl.enroll = &e;
 	rl.http = http;
 	rl.running = &cfg;
-	/* SIGHUP reloads; SIGTERM and SIGINT finish what is in flight, exit. */
-	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
-		reload_config(&rl);
+	/*
+	 * SIGHUP reloads; SIGTERM and SIGINT finish what is in flight and
+	 * exit.  Once a second, daemons a reload replaced are reaped.
+	 */
+	for (;;) {
+		struct timespec second = { 1, 0 };
+
+		if ((sig = sigtimedwait(&sigs, NULL, &second)) == SIGHUP) {
+			reload_config(&rl);
+		} else if (sig < 0 && (errno == EAGAIN || errno == EINTR)) {
+			http_reap(http);
+		} else {
+			break;
+		}
+	}
 	log_info("signal %d: shutting down", sig);
 	ret = 0;
 out:

@@ -28,12 +28,6 @@ warn_restart_only(const struct scepd_config *a, const struct scepd_config *b)
 		log_warn(fmt, "hook_command");
 	if (!SAME_INT(threads))
 		log_warn(fmt, "threads");
-	if (!SAME_INT(max_connections) || !SAME_INT(max_connections_per_ip))
-		log_warn(fmt, "max_connections");
-	if (!SAME_INT(timeout))
-		log_warn(fmt, "timeout");
-	if (!SAME_INT(max_url))
-		log_warn(fmt, "max_url");
 	if (!SAME_INT(legacy_algorithms))
 		log_warn(fmt, "legacy_algorithms");
 	if (!SAME_INT(crl_days))
@@ -94,7 +88,9 @@ reload_config(struct reload *r)
 		log_error("reload: %s; the running configuration stays", why);
 		goto fail;
 	}
-	http_set_max_body(r->http, cfg->max_body);
+	why = NULL;
+	if (!http_reload(r->http, cfg, &why))
+		log_error("reload: %s", why);
 	log_set_level(cfg->log_level);
 	warn_restart_only(r->running, cfg);
 	/* Requests may still point into the old one: keep it until exit. */
@@ -104,7 +100,8 @@ reload_config(struct reload *r)
 	r->running = cfg;
 	OPENSSL_cleanse(&ch, sizeof(ch));
 	log_info("reload: %s re-read; challenge, profiles, renewal, clock "
-	    "skew, challenge_failures, max_body and log_level applied",
+	    "skew, challenge_failures, connection limits, max_body and "
+	    "log_level applied",
 	    r->conf != NULL ? r->conf : SCEPD_DEFAULT_CONF);
 	return;
 fail:

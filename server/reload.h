@@ -2,7 +2,8 @@
  * SIGHUP: re-read the configuration file (and the command line's -o
  * overrides) and apply what can change under running connections: the
  * challenge, the certificate profiles, renewal and clock settings, the
- * challenge failure limit, max_body and log_level.  Keys that need a new
+ * challenge failure limit, the connection limits, max_body and
+ * log_level.  Keys that need a new
  * listening socket, CA or thread pool are reported as needing a restart.
  * A configuration that does not load changes nothing.
  */

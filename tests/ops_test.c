@@ -714,7 +714,7 @@ caps_on(int fd)
 {
 	static const char req[] = "GET /certsrv/mscep/mscep.dll?operation="
 	    "GetCACaps HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-	char buf[4096];
+	char buf[4096] = "";
 	size_t len = 0;
 	ssize_t k;
 	int status = 0;
@@ -727,9 +727,12 @@ caps_on(int fd)
 	    (k = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
 		len += (size_t)k;
 		buf[len] = '\0';
-		if ((end = strstr(buf, "\r\n\r\n")) != NULL &&
-		    (clen = strtol(strcasestr(buf, "Content-Length:") + 15, NULL,
-		    10)) >= 0 && (size_t)(end + 4 - buf) + (size_t)clen <= len)
+		if ((end = strstr(buf, "\r\n\r\n")) == NULL)
+			continue;
+		if (strcasestr(buf, "Content-Length:") == NULL)
+			break;
+		clen = strtol(strcasestr(buf, "Content-Length:") + 15, NULL, 10);
+		if ((size_t)(end + 4 - buf) + (size_t)clen <= len)
 			break;
 	}
 	if (sscanf(buf, "HTTP/1.1 %d", &status) != 1)
@@ -762,8 +765,24 @@ START_TEST(test_reload)
 	ck_assert_int_eq(caps_on(fd), 200);
 
 	write_conf(conf, "challenge = second-secret\ncert_days = 30\n"
-	    "max_body = 8k\nthreads = 3\n");
+	    "max_body = 8k\nthreads = 3\nmax_connections_per_ip = 2\n");
 	hup_and_wait(&r, " re-read; ");
+	ck_assert_int_eq(log_count(&r, "max_connections changed"), 0);
+	/* The new per-address limit holds on new connections. */
+	{
+		int c[3], i;
+
+		for (i = 0; i < 3; i++) {
+			ck_assert_int_ge(c[i] = socket(AF_INET, SOCK_STREAM, 0), 0);
+			ck_assert_int_eq(connect(c[i], (struct sockaddr *)&sa,
+			    sizeof(sa)), 0);
+		}
+		ck_assert_int_eq(caps_on(c[0]), 200);
+		ck_assert_int_eq(caps_on(c[1]), 200);
+		ck_assert_int_eq(caps_on(c[2]), 0);	/* third: refused */
+		for (i = 0; i < 3; i++)
+			close(c[i]);
+	}
 	ck_assert_int_ge(log_count(&r, "reload: threads changed; restart "
 	    "scepd to apply it"), 1);
 	ck_assert_int_eq(enroll_status(&r, "first-secret"), 2);
@@ -784,6 +803,17 @@ START_TEST(test_reload)
 	ck_assert_int_eq(enroll_status(&r, "second-secret"), 0);
 	ck_assert_int_eq(caps_on(fd), 200);
 	close(fd);
+	/* Its last connection gone, the replaced daemon is stopped. */
+	{
+		struct timespec tick = { 0, 50 * 1000 * 1000 };
+		int i;
+
+		for (i = 0; i < 100 && log_count(&r, "last connection closed; it "
+		    "is stopped") == 0; i++)
+			nanosleep(&tick, NULL);
+		ck_assert_int_eq(log_count(&r, "last connection closed; it is "
+		    "stopped"), 1);
+	}
 	ck_assert_int_eq(log_count(&r, "second-secret"), 0);
 	ck_assert_int_eq(tu_server_stop(&r), 1);	/* SIGTERM: clean exit */
 	tu_rm_rf(dir);
@@ -859,7 +889,16 @@ START_TEST(test_sigterm_drains)
 	ck_assert_int_gt(answered, 0);
 	/* scepd exits 0 by itself once the replies are out. */
 	ck_assert_int_eq(waitpid(t.pid, &status, 0), t.pid);
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char lp[600], *log;
+		size_t n;
+
+		snprintf(lp, sizeof(lp), "%s/log", t.dir);
+		if ((log = (char *)tu_read_file(lp, &n)) != NULL)
+			fprintf(stderr, "scepd's log:\n%s\n", log);
+		free(log);
+		ck_abort_msg("scepd did not exit 0 after SIGTERM");
+	}
 	t.pid = 0;
 	/* Every answered one is in the ledger, delivered. */
 	snprintf(cmd, sizeof(cmd), "sqlite3 %s/var/ledger.db \"SELECT"

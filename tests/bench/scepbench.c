@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -549,6 +550,7 @@ main(int argc, char **argv)
 	    strcmp(o.op, "caps") != 0 && strcmp(o.op, "cacert") != 0))
 		usage();
 	o.threads = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
+	signal(SIGPIPE, SIG_IGN);	/* a server that goes away: EPIPE */
 	if (RAND_bytes((unsigned char *)&o.run_tag, sizeof(o.run_tag)) != 1)
 		return 1;
 	/* micromdm's scepserver always encrypts its replies with DES. */
