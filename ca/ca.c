@@ -290,7 +290,7 @@ load_or_create(const char *dir, const char *base, const struct ca_params *p,
 		return 0;
 	}
 	if (have_c) {
-		if ((*key = ca_read_key(kpath, why)) == NULL ||
+		if ((*key = ca_read_key(kpath, p->passphrase, why)) == NULL ||
 		    (*cert = ca_read_cert(cpath, why)) == NULL)
 			return 0;
 		if (X509_check_private_key(*cert, *key) != 1) {
@@ -323,7 +323,8 @@ load_or_create(const char *dir, const char *base, const struct ca_params *p,
 	if (*cert == NULL)
 		return 0;
 	/* Key first: a crash in between leaves "key without certificate". */
-	if (!ca_write_key(kpath, *key, why) || !ca_write_cert(cpath, *cert, why))
+	if (!ca_write_key(kpath, *key, p->passphrase, why) ||
+	    !ca_write_cert(cpath, *cert, why))
 		return 0;
 	*created = 1;
 	return 1;

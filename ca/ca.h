@@ -34,6 +34,8 @@ struct ca_params {
 	const char	*ca_subject;	/* "CN=...,O=..." or "/CN=.../O=..." */
 	int		 ca_days;
 	const char	*ra_subject;	/* empty: no RA, the CA decrypts */
+	/* Keys are encrypted with it (AES-256, PKCS#8) when non-empty. */
+	char		 passphrase[256];
 };
 
 /* Load the CA (and RA) from dir, creating them if absent. */

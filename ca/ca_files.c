@@ -68,10 +68,33 @@ out:
 	return ok;
 }
 
+struct key_out {
+	EVP_PKEY	*key;
+	const char	*pass;
+};
+
 static int
-put_key(FILE *f, void *k)
+put_key(FILE *f, void *arg)
 {
-	return PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+	struct key_out *o = arg;
+
+	if (o->pass != NULL && *o->pass != '\0')
+		return PEM_write_PrivateKey(f, o->key, EVP_aes_256_cbc(), NULL, 0,
+		    NULL, (void *)o->pass);
+	return PEM_write_PrivateKey(f, o->key, NULL, NULL, 0, NULL, NULL);
+}
+
+/* The passphrase callback: the configured one, or fail (never prompt). */
+static int
+give_pass(char *buf, int size, int rwflag, void *u)
+{
+	size_t n;
+
+	(void)rwflag;
+	if (u == NULL || (n = strlen(u)) == 0 || n >= (size_t)size)
+		return -1;
+	memcpy(buf, u, n);
+	return (int)n;
 }
 
 static int
@@ -81,9 +104,12 @@ put_cert(FILE *f, void *x)
 }
 
 int
-ca_write_key(const char *path, EVP_PKEY *k, const char **why)
+ca_write_key(const char *path, EVP_PKEY *k, const char *pass,
+    const char **why)
 {
-	return write_atomic(path, 0600, put_key, k, why);
+	struct key_out o = { k, pass };
+
+	return write_atomic(path, 0600, put_key, &o, why);
 }
 
 int
@@ -93,7 +119,7 @@ ca_write_cert(const char *path, X509 *x, const char **why)
 }
 
 EVP_PKEY *
-ca_read_key(const char *path, const char **why)
+ca_read_key(const char *path, const char *pass, const char **why)
 {
 	struct stat st;
 	EVP_PKEY *k = NULL;
@@ -107,8 +133,10 @@ ca_read_key(const char *path, const char **why)
 		*why = "key file is readable by group or others (chmod 600 it)";
 		goto out;
 	}
-	if ((k = PEM_read_PrivateKey(f, NULL, NULL, NULL)) == NULL)
-		*why = "key file holds no PEM private key";
+	if ((k = PEM_read_PrivateKey(f, NULL, give_pass, (void *)pass)) == NULL)
+		*why = pass != NULL && *pass != '\0' ? "key file cannot be read "
+		    "with the key_passphrase_file passphrase" : "key file holds "
+		    "no PEM private key (encrypted? set key_passphrase_file)";
 out:
 	if (f != NULL)
 		fclose(f);

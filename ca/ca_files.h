@@ -7,10 +7,13 @@
 
 int ca_file_exists(const char *path);
 /* Mode 0600, written to a temporary name, fsync'd, renamed into place. */
-int ca_write_key(const char *path, EVP_PKEY *k, const char **why);
+/* pass: encrypt the PEM with AES-256-CBC under it; NULL or "": plain. */
+int ca_write_key(const char *path, EVP_PKEY *k, const char *pass,
+    const char **why);
 int ca_write_cert(const char *path, X509 *x, const char **why);
 /* Refuses a key readable by group or others. */
-EVP_PKEY *ca_read_key(const char *path, const char **why);
+/* An encrypted key needs pass; never prompts on a terminal. */
+EVP_PKEY *ca_read_key(const char *path, const char *pass, const char **why);
 X509 *ca_read_cert(const char *path, const char **why);
 
 #endif

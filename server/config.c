@@ -71,6 +71,7 @@ static const struct key keys[] = {
 	{ "admin_port_file",		K_STR,      F(admin_port_file), 0, 0, NULL },
 	{ "admin_token",		K_STR,      F(admin_token), 0, 0, NULL },
 	{ "hook_command",		K_STR,      F(hook_command), 0, 0, NULL },
+	{ "key_passphrase_file",	K_STR,      F(key_passphrase_file), 0, 0, NULL },
 	{ "hook_timeout",		K_SECONDS,  F(hook_timeout), 1, 600, NULL },
 	{ "profile_signature",		K_STR,      F(profile_signature), 0, 0, NULL },
 	{ "profile_encryption",		K_STR,      F(profile_encryption), 0, 0, NULL },
@@ -153,6 +154,7 @@ config_init(struct scepd_config *c)
 	set_str(c, "admin_port_file", "");
 	set_str(c, "admin_token", "");
 	set_str(c, "hook_command", "");
+	set_str(c, "key_passphrase_file", "");
 	c->hook_timeout = 10;
 	set_str(c, "profile_signature", "");
 	set_str(c, "profile_encryption", "");

@@ -62,6 +62,7 @@ struct scepd_config {
 	char	*admin_port_file;
 	char	*admin_token;		/* "": generated into the state dir */
 	char	*hook_command;		/* "": none */
+	char	*key_passphrase_file;	/* "": CA and RA keys unencrypted */
 	int	 hook_timeout;
 	int	 ca_key_type;		/* enum ca_key_type */
 	struct scepd_profile profiles[CONFIG_MAX_PROFILES];

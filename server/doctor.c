@@ -15,6 +15,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "ca/ca_files.h"
 #include "server/doctor.h"
 #include "server/setup.h"
 #include "store/ledger.h"
@@ -144,12 +145,13 @@ check_ra(struct doctor *d, X509 *cacert, X509 *ra)
 
 /* Key file: present, 0600 or tighter, and the certificate's key. */
 static void
-check_key(struct doctor *d, const char *dir, const char *name, X509 *cert)
+check_key(struct doctor *d, const char *dir, const char *name, X509 *cert,
+    const char *pass)
 {
 	char path[PATH_MAX], label[32], fix[PATH_MAX + 32];
+	const char *why = "";
 	struct stat sb;
 	EVP_PKEY *k = NULL;
-	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	snprintf(label, sizeof(label), "%s", name);
@@ -164,14 +166,11 @@ check_key(struct doctor *d, const char *dir, const char *name, X509 *cert)
 		    "others", (unsigned int)(sb.st_mode & 07777));
 		return;
 	}
-	if ((f = fopen(path, "r")) != NULL) {
-		k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-		fclose(f);
-	}
-	ERR_clear_error();
-	if (k == NULL)
-		report(d, FAIL, label, "restore the key from a backup",
-		    "cannot be read as a private key");
+	if ((k = ca_read_key(path, pass, &why)) == NULL)
+		report(d, FAIL, label, pass != NULL && *pass != '\0' ?
+		    "set key_passphrase_file to the passphrase the key was "
+		    "written with" : "restore the key from a backup, or set "
+		    "key_passphrase_file if it is encrypted", "%s", why);
 	else if (cert != NULL && X509_check_private_key(cert, k) != 1)
 		report(d, FAIL, label, "restore the matching key from a backup",
 		    "does not match its certificate");
@@ -375,8 +374,11 @@ doctor_run(const struct scepd_config *cfg, const char *conf_path,
 {
 	struct doctor d = { out, 0, 0 };
 	X509 *cacert = NULL, *ra = NULL;
+	struct ca_params cp;
+	const char *why = "";
 	struct stat sb;
 
+	memset(&cp, 0, sizeof(cp));
 	if (cfg == NULL) {
 		report(&d, FAIL, "config", "correct the line named, then "
 		    "scepd -n -c FILE", "%s", config_error);
@@ -393,13 +395,18 @@ doctor_run(const struct scepd_config *cfg, const char *conf_path,
 	if ((sb.st_mode & 077) != 0)
 		report(&d, WARN, "state_dir", "chmod 700 on it", "%s is mode "
 		    "%04o", cfg->state_dir, (unsigned int)(sb.st_mode & 07777));
+	if (!setup_ca_params(cfg, &cp, &why))
+		report(&d, FAIL, "passphrase", "chmod 600 the file and put the "
+		    "passphrase on its first line", "%s", why);
+	else if (*cfg->key_passphrase_file != '\0')
+		report(&d, OK, "passphrase", NULL, "%s", cfg->key_passphrase_file);
 	if ((cacert = read_cert(cfg->state_dir, "ca.pem")) == NULL) {
 		report(&d, FAIL, "CA", "start scepd once to create the CA, or "
 		    "restore STATE_DIR/ca.pem", "%s/ca.pem missing or not PEM",
 		    cfg->state_dir);
 	} else {
 		check_ca(&d, cacert);
-		check_key(&d, cfg->state_dir, "ca.key", cacert);
+		check_key(&d, cfg->state_dir, "ca.key", cacert, cp.passphrase);
 	}
 	if ((ra = read_cert(cfg->state_dir, "ra.pem")) == NULL)
 		report(&d, FAIL, "RA", "restart scepd to issue an RA certificate",
@@ -407,11 +414,12 @@ doctor_run(const struct scepd_config *cfg, const char *conf_path,
 	else if (cacert != NULL)
 		check_ra(&d, cacert, ra);
 	if (ra != NULL)
-		check_key(&d, cfg->state_dir, "ra.key", ra);
+		check_key(&d, cfg->state_dir, "ra.key", ra, cp.passphrase);
 	if (cacert != NULL)
 		check_server(&d, cfg, cacert);
 	check_ledger(&d, cfg, cacert);
 out:
+	OPENSSL_cleanse(cp.passphrase, sizeof(cp.passphrase));
 	fprintf(out, "%d failed, %d warnings\n", d.failed, d.warned);
 	X509_free(cacert);
 	X509_free(ra);

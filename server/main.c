@@ -185,7 +185,7 @@ main(int argc, char *argv[])
 	size_t n = 0;
 	sigset_t sigs;
 	int ch, check_only = 0, created = 0, generated = 0, port = 0, sig;
-	int ret = 1, ctx_ready = 0;
+	int ret = 1, ctx_ready = 0, rv;
 
 	memset(&e, 0, sizeof(e));
 	memset(&rl, 0, sizeof(rl));
@@ -244,8 +244,13 @@ main(int argc, char *argv[])
 		log_error("%s: %s", cfg.state_dir, why);
 		goto out;
 	}
-	setup_ca_params(&cfg, &cp);
-	if (ca_open(cfg.state_dir, &cp, &created, &c, &why) != CA_OK) {
+	if (!setup_ca_params(&cfg, &cp, &why)) {
+		log_error("%s", why);
+		goto out;
+	}
+	rv = ca_open(cfg.state_dir, &cp, &created, &c, &why);
+	OPENSSL_cleanse(cp.passphrase, sizeof(cp.passphrase));
+	if (rv != CA_OK) {
 		log_error("CA in %s: %s", cfg.state_dir, why);
 		goto out;
 	}

@@ -317,9 +317,10 @@ publish_crl(const struct scepd_config *cfg, ledger *l, const char *serial)
 	ca *c = NULL;
 	int ok;
 
-	setup_ca_params(cfg, &cp);
-	ok = ca_open(cfg->state_dir, &cp, NULL, &c, &why) == CA_OK &&
+	ok = setup_ca_params(cfg, &cp, &why) &&
+	    ca_open(cfg->state_dir, &cp, NULL, &c, &why) == CA_OK &&
 	    ledger_cert_state(l, serial, &cs) == LEDGER_OK;
+	OPENSSL_cleanse(cp.passphrase, sizeof(cp.passphrase));
 	if (ok && (gen = ca_by_id(c, cs.ca_id)) == NULL) {
 		why = "the issuing CA is no longer in the state directory";
 		ok = 0;
@@ -390,17 +391,17 @@ print_ca(const char *label, const ca *c)
 	free(subject);
 }
 
+/* scepctl ca [rollover | activate] with the CA parameters read. */
 static int
-cmd_ca(const struct scepd_config *cfg, int argc, char **argv)
+cmd_ca_params(const struct scepd_config *cfg, int argc, char **argv,
+    const struct ca_params *cp)
 {
-	struct ca_params cp;
 	const char *why = "";
 	size_t i;
 	ca *c = NULL;
 
-	setup_ca_params(cfg, &cp);
 	if (argc == 2 && strcmp(argv[1], "rollover") == 0) {
-		if (ca_rollover(cfg->state_dir, &cp, &why) != CA_OK) {
+		if (ca_rollover(cfg->state_dir, cp, &why) != CA_OK) {
 			fprintf(stderr, "scepctl: ca rollover: %s\n", why);
 			return 1;
 		}
@@ -409,7 +410,7 @@ cmd_ca(const struct scepd_config *cfg, int argc, char **argv)
 		return 0;
 	}
 	if (argc == 2 && strcmp(argv[1], "activate") == 0) {
-		if (ca_activate(cfg->state_dir, &cp, &why) != CA_OK) {
+		if (ca_activate(cfg->state_dir, cp, &why) != CA_OK) {
 			fprintf(stderr, "scepctl: ca activate: %s\n", why);
 			return 1;
 		}
@@ -425,7 +426,7 @@ cmd_ca(const struct scepd_config *cfg, int argc, char **argv)
 		    cfg->state_dir);
 		return 1;
 	}
-	if (ca_open(cfg->state_dir, &cp, NULL, &c, &why) != CA_OK) {
+	if (ca_open(cfg->state_dir, cp, NULL, &c, &why) != CA_OK) {
 		fprintf(stderr, "scepctl: CA: %s\n", why);
 		return 1;
 	}
@@ -437,6 +438,23 @@ cmd_ca(const struct scepd_config *cfg, int argc, char **argv)
 	ca_free(c);
 	return 0;
 }
+
+static int
+cmd_ca(const struct scepd_config *cfg, int argc, char **argv)
+{
+	struct ca_params cp;
+	const char *why = "";
+	int ret;
+
+	if (!setup_ca_params(cfg, &cp, &why)) {
+		fprintf(stderr, "scepctl: %s\n", why);
+		return 1;
+	}
+	ret = cmd_ca_params(cfg, argc, argv, &cp);
+	OPENSSL_cleanse(cp.passphrase, sizeof(cp.passphrase));
+	return ret;
+}
+
 
 /* challenge new [--ttl D] [--count N]: one-time passwords, stored hashed. */
 static int

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/provider.h>
 
 #include "server/setup.h"
@@ -45,14 +46,41 @@ setup_state_dir(const char *dir, const char **why)
 	return 1;
 }
 
-void
-setup_ca_params(const struct scepd_config *cfg, struct ca_params *p)
+int
+setup_ca_params(const struct scepd_config *cfg, struct ca_params *p,
+    const char **why)
 {
+	struct stat st;
+	FILE *f;
+	int ok;
+
+	memset(p, 0, sizeof(*p));
 	p->key_bits = cfg->ca_key_bits;
 	p->key_type = config_ca_key_type(cfg);
 	p->ca_subject = cfg->ca_subject;
 	p->ca_days = cfg->ca_days;
 	p->ra_subject = cfg->ra_subject;
+	if (*cfg->key_passphrase_file == '\0')
+		return 1;
+	if ((f = fopen(cfg->key_passphrase_file, "r")) == NULL) {
+		*why = "key_passphrase_file cannot be opened";
+		return 0;
+	}
+	ok = fstat(fileno(f), &st) == 0 && (st.st_mode & 077) == 0;
+	if (!ok)
+		*why = "key_passphrase_file is readable by group or others "
+		    "(chmod 600 it)";
+	else if (fgets(p->passphrase, sizeof(p->passphrase), f) == NULL ||
+	    (p->passphrase[strcspn(p->passphrase, "\r\n")] = '\0',
+	    strlen(p->passphrase) < 4)) {
+		*why = "key_passphrase_file holds no passphrase of 4 or more "
+		    "characters";
+		ok = 0;
+	}
+	fclose(f);
+	if (!ok)
+		OPENSSL_cleanse(p->passphrase, sizeof(p->passphrase));
+	return ok;
 }
 
 int

@@ -15,7 +15,12 @@ int setup_config(struct scepd_config *cfg, const char *path,
     char *const *overrides, size_t n, char *err, size_t cap);
 /* Create the state directory (mode 0700) if it does not exist. */
 int setup_state_dir(const char *dir, const char **why);
-void setup_ca_params(const struct scepd_config *cfg, struct ca_params *p);
+/*
+ * CA parameters from the configuration, with the key passphrase read from
+ * key_passphrase_file (0600 or tighter).  Cleanse p->passphrase after use.
+ */
+int setup_ca_params(const struct scepd_config *cfg, struct ca_params *p,
+    const char **why);
 int setup_ledger_path(const struct scepd_config *cfg, char *buf, size_t cap);
 /* OpenSSL's legacy provider (single DES) next to the default one. */
 int setup_legacy_provider(void);

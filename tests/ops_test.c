@@ -1040,6 +1040,56 @@ START_TEST(test_kill9_durability)
 }
 END_TEST
 
+/* key_passphrase_file: keys written encrypted, read back, refused without. */
+START_TEST(test_key_passphrase)
+{
+	static const char *extra[] = { NULL, NULL };
+	char *dir = tu_tmpdir(), pf[600], opt[700], path[700], args[800];
+	struct tu_server p;
+	unsigned char *key;
+	size_t n;
+	char *out;
+	int fd, status;
+
+	snprintf(pf, sizeof(pf), "%s/pass", dir);
+	ck_assert_int_ge(fd = open(pf, O_WRONLY | O_CREAT | O_EXCL, 0600), 0);
+	ck_assert_int_eq(write(fd, "correct horse\n", 14), 14);
+	close(fd);
+	snprintf(opt, sizeof(opt), "key_passphrase_file=%s", pf);
+	extra[0] = opt;
+	ck_assert_int_eq(tu_server_start(&p, extra), 1);
+	snprintf(path, sizeof(path), "%s/var/ca.key", p.dir);
+	ck_assert_ptr_nonnull(key = tu_read_file(path, &n));
+	ck_assert(strstr((char *)key, "BEGIN ENCRYPTED PRIVATE KEY") != NULL);
+	free(key);
+	snprintf(path, sizeof(path), "%s/var/ra.key", p.dir);
+	ck_assert_ptr_nonnull(key = tu_read_file(path, &n));
+	ck_assert(strstr((char *)key, "BEGIN ENCRYPTED PRIVATE KEY") != NULL);
+	free(key);
+	ck_assert_int_eq(enroll_status(&p, "lab-secret"), 0);
+	ck_assert_int_eq(tu_server_restart(&p), 1);	/* reads them back */
+	ck_assert_int_eq(enroll_status(&p, "lab-secret"), 0);
+	/* doctor with and without the passphrase; never a prompt. */
+	snprintf(args, sizeof(args), "-o %s doctor </dev/null", opt);
+	out = scepctl(&p, args, &status);
+	ck_assert_msg(status == 0, "%s", out);
+	expect(out, "ok", "passphrase", pf);
+	expect(out, "ok", "ca.key", "matches");
+	free(out);
+	out = scepctl(&p, "doctor </dev/null", &status);
+	ck_assert_int_eq(status, 1);
+	expect(out, "fail", "ca.key", "encrypted? set key_passphrase_file");
+	free(out);
+	ck_assert_int_eq(tu_server_stop(&p), 1);
+	/* A group-readable passphrase file is refused. */
+	ck_assert_int_eq(chmod(pf, 0640), 0);
+	ck_assert_int_eq(tu_server_start(&p, extra), 0);
+	tu_server_stop(&p);
+	tu_rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *
 ops_suite(void)
 {
@@ -1053,6 +1103,7 @@ ops_suite(void)
 	tcase_add_test(t, test_doctor_key_mode);
 	tcase_add_test(t, test_doctor_ra);
 	tcase_add_test(t, test_doctor_ca);
+	tcase_add_test(t, test_key_passphrase);
 	tcase_add_test(t, test_doctor_server);
 	tcase_add_test(t, test_doctor_ledger_and_clock);
 	suite_add_tcase(s, t);
