@@ -250,13 +250,13 @@ static int
 hex_after(const char *text, const char *label, char *out, size_t cap,
     int serial)
 {
-	const char *p = strcasestr(text, label), *end;
+	const char *p = strcasestr(text, label), *start;
 	size_t k;
 
 	if (p == NULL)
 		return 0;
 	p += strlen(label);
-	for (end = p + 40; *p != '\0' && p < end; p++) {
+	for (start = p; *p != '\0' && p - start < 40; p++) {
 		const char *q = p;
 
 		k = 0;
@@ -269,8 +269,9 @@ hex_after(const char *text, const char *label, char *out, size_t cap,
 		out[k] = '\0';
 		if (serial ? k >= 8 : (k == 40 || k == 64))
 			return 1;
+		/* Past the run; the loop's p++ steps onto q, never past a NUL. */
 		if (q > p)
-			p = q;
+			p = q - 1;
 	}
 	return 0;
 }
