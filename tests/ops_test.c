@@ -43,14 +43,6 @@ stop(void)
 	ck_assert_int_eq(tu_server_stop(&srv), 1);
 }
 
-static const char *
-bin_dir(void)
-{
-	const char *b = getenv("SCEPD_BIN");
-
-	return b != NULL ? b : "bin";
-}
-
 /* A fresh copy of the server's state directory (ledger checkpointed). */
 static void
 fresh_copy(void)
@@ -64,41 +56,17 @@ fresh_copy(void)
 	ck_assert_int_eq(system(cmd), 0);
 }
 
-/* Run a shell command; its stdout (malloc'd) and exit code. */
-static char *
-capture(const char *cmd, int *status)
-{
-	char *out = NULL;
-	size_t len = 0, cap = 0;
-	FILE *p;
-	int c;
-
-	ck_assert_ptr_nonnull(p = popen(cmd, "r"));
-	while ((c = fgetc(p)) != EOF) {
-		if (len + 2 > cap) {
-			cap = cap ? cap * 2 : 8192;
-			ck_assert_ptr_nonnull(out = realloc(out, cap));
-		}
-		out[len++] = (char)c;
-	}
-	if (out == NULL)
-		out = calloc(1, 1);
-	else
-		out[len] = '\0';
-	*status = WEXITSTATUS(pclose(p));
-	return out;
-}
-
 /* scepctl doctor on state dir with extra -o options; output, exit code. */
 static char *
 doctor(const char *state, const char *extra, int *status)
 {
-	char cmd[2048];
+	char cmd[2048], *out;
 
 	snprintf(cmd, sizeof(cmd), "%s/scepctl -c conf/scepd.conf -o "
-	    "state_dir=%s -o listen=127.0.0.1:%d %s doctor", bin_dir(), state,
+	    "state_dir=%s -o listen=127.0.0.1:%d %s doctor", tu_bin_dir(), state,
 	    srv.port, extra != NULL ? extra : "");
-	return capture(cmd, status);
+	ck_assert_ptr_nonnull(out = tu_capture(cmd, status));
+	return out;
 }
 
 /* The doctor's output has a line "VERDICT  CHECK ..." (with also in it). */
@@ -423,12 +391,13 @@ END_TEST
 static char *
 scepctl(const struct tu_server *s, const char *args, int *status)
 {
-	char cmd[4096];
+	char cmd[4096], *out;
 
 	snprintf(cmd, sizeof(cmd), "%s/scepctl -c conf/scepd.conf -o "
-	    "state_dir=%s/var -o listen=127.0.0.1:%d %s", bin_dir(), s->dir,
+	    "state_dir=%s/var -o listen=127.0.0.1:%d %s", tu_bin_dir(), s->dir,
 	    s->port, args);
-	return capture(cmd, status);
+	ck_assert_ptr_nonnull(out = tu_capture(cmd, status));
+	return out;
 }
 
 /* Checks a .mobileconfig with Python's plistlib; prints its challenge. */
@@ -641,7 +610,7 @@ START_TEST(test_request_log)
 
 		snprintf(cmd, sizeof(cmd), "sqlite3 %s/var/ledger.db .dump",
 		    srv.dir);
-		dump = capture(cmd, &status);
+		dump = tu_capture(cmd, &status);
 		ck_assert_int_eq(status, 0);
 		ck_assert(strstr(dump, "INSERT INTO operations") != NULL);
 		ck_assert(strstr(dump, "lab-secret") == NULL);
@@ -904,7 +873,7 @@ START_TEST(test_sigterm_drains)
 	snprintf(cmd, sizeof(cmd), "sqlite3 %s/var/ledger.db \"SELECT"
 	    " count(*) FROM operations WHERE outcome = 'issued' AND status ="
 	    " 'delivered'\"", t.dir);
-	out = capture(cmd, &status);
+	out = tu_capture(cmd, &status);
 	ck_assert_int_eq(atoi(out), answered);
 	free(out);
 	for (i = 0; i < DRAIN_N; i++)
@@ -1013,7 +982,7 @@ START_TEST(test_kill9_durability)
 	snprintf(cmd, cap + 1024, "sqlite3 %s/var/ledger.db \"%s;"
 	    " SELECT count(*) - count(DISTINCT serial) FROM certificates;"
 	    " PRAGMA integrity_check;\"", t.dir, sql);
-	out = capture(cmd, &status);
+	out = tu_capture(cmd, &status);
 	ck_assert_int_eq(status, 0);
 	{
 		int found = -1, dups = -1;

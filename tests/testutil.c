@@ -127,8 +127,8 @@ tu_run_suite(Suite *s, int legacy)
 	return failed == 0 ? 0 : 1;
 }
 
-static const char *
-bin_dir(void)
+const char *
+tu_bin_dir(void)
 {
 	const char *b = getenv("SCEPD_BIN");
 
@@ -144,7 +144,7 @@ spawn(struct tu_server *s)
 	int argc = 0, i, fd;
 	struct timespec ts = { 0, 20 * 1000 * 1000 };
 
-	snprintf(prog, sizeof(prog), "%s/scepd", bin_dir());
+	snprintf(prog, sizeof(prog), "%s/scepd", tu_bin_dir());
 	snprintf(port_path, sizeof(port_path), "%s/port", s->dir);
 	snprintf(log_path, sizeof(log_path), "%s/log", s->dir);
 	snprintf(opt[0], sizeof(opt[0]), "state_dir=%s/var", s->dir);
@@ -284,21 +284,21 @@ tu_server_cert(const struct tu_server *s, const char *which)
 }
 
 char *
-tu_scepctl(const struct tu_server *s, const char *args)
+tu_capture(const char *cmd, int *status)
 {
-	char cmd[2048], *out = NULL;
+	char *out = NULL, *more;
 	size_t len = 0, cap = 0;
 	FILE *p;
-	int c;
+	int c, st;
 
-	snprintf(cmd, sizeof(cmd), "%s/scepctl -c conf/scepd.conf -o "
-	    "state_dir=%s/var %s", bin_dir(), s->dir, args);
 	if ((p = popen(cmd, "r")) == NULL)
 		return NULL;
 	while ((c = fgetc(p)) != EOF) {
 		if (len + 2 > cap) {
 			cap = cap ? cap * 2 : 65536;
-			out = realloc(out, cap);
+			if ((more = realloc(out, cap)) == NULL)
+				break;
+			out = more;
 		}
 		out[len++] = (char)c;
 	}
@@ -306,8 +306,20 @@ tu_scepctl(const struct tu_server *s, const char *args)
 		out = calloc(1, 1);
 	else
 		out[len] = '\0';
-	pclose(p);
+	st = pclose(p);
+	if (status != NULL)
+		*status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 	return out;
+}
+
+char *
+tu_scepctl(const struct tu_server *s, const char *args)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd), "%s/scepctl -c conf/scepd.conf -o "
+	    "state_dir=%s/var %s", tu_bin_dir(), s->dir, args);
+	return tu_capture(cmd, NULL);
 }
 
 static int

@@ -44,6 +44,10 @@ int tu_server_restart(struct tu_server *s);
 /* Stop it; 0 if it did not exit cleanly (its log goes to stderr). */
 int tu_server_stop(struct tu_server *s);
 X509 *tu_server_cert(const struct tu_server *s, const char *which);
+/* $SCEPD_BIN, or "bin". */
+const char *tu_bin_dir(void);
+/* Run a shell command; its stdout (malloc'd) and, if status, exit code. */
+char *tu_capture(const char *cmd, int *status);
 /* Run scepctl against the server's state; returns its stdout. */
 char *tu_scepctl(const struct tu_server *s, const char *args);
 
