@@ -59,16 +59,10 @@ static X509 *
 read_cert(const char *dir, const char *name)
 {
 	char path[PATH_MAX];
-	X509 *x = NULL;
-	FILE *f;
+	const char *why;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if ((f = fopen(path, "r")) != NULL) {
-		x = PEM_read_X509(f, NULL, NULL, NULL);
-		fclose(f);
-	}
-	ERR_clear_error();
-	return x;
+	return ca_read_cert(path, &why);
 }
 
 /* Days from now to notAfter (negative: expired); 0 if before notBefore. */
@@ -268,8 +262,6 @@ check_server(struct doctor *d, const struct scepd_config *cfg, X509 *cacert)
 {
 	static const char path[] = "/certsrv/mscep/mscep.dll";
 	char host[256], target[128], fix[512];
-	unsigned char md[EVP_MAX_MD_SIZE], md2[EVP_MAX_MD_SIZE];
-	unsigned int mdn = 0, mdn2 = 0;
 	STACK_OF(X509) *certs = NULL;
 	PKCS7 *p7 = NULL;
 	const unsigned char *p;
@@ -307,11 +299,8 @@ check_server(struct doctor *d, const struct scepd_config *cfg, X509 *cacert)
 	    (p7 = d2i_PKCS7(NULL, &p, (long)len)) != NULL &&
 	    PKCS7_type_is_signed(p7) && p7->d.sign != NULL)
 		certs = p7->d.sign->cert;
-	X509_digest(cacert, EVP_sha256(), md, &mdn);
-	for (i = 0; certs != NULL && i < sk_X509_num(certs); i++) {
-		X509_digest(sk_X509_value(certs, i), EVP_sha256(), md2, &mdn2);
-		same |= mdn == mdn2 && memcmp(md, md2, mdn) == 0;
-	}
+	for (i = 0; certs != NULL && i < sk_X509_num(certs); i++)
+		same |= X509_cmp(sk_X509_value(certs, i), cacert) == 0;
 	if (certs == NULL)
 		report(d, FAIL, "GetCACert", fix, "no certificates in the reply");
 	else if (!same)

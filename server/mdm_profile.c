@@ -11,6 +11,8 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
+#include "ca/ca.h"
+#include "ca/ca_files.h"
 #include "server/admin_page.h"
 #include "server/b64.h"
 #include "server/challenge.h"
@@ -51,14 +53,18 @@ default_url(const struct scepd_config *cfg, char *url, size_t cap)
 	    port);
 }
 
+/* "AB12..." as "AB:12:...". */
 static void
-hex(const unsigned char *d, size_t n, const char *sep, char *out)
+colons(const char *hexs, char *out)
 {
 	size_t i;
 
+	for (i = 0; hexs[i] != '\0'; i++) {
+		if (i > 0 && i % 2 == 0)
+			*out++ = ':';
+		*out++ = hexs[i];
+	}
 	*out = '\0';
-	for (i = 0; i < n; i++)
-		out += sprintf(out, "%s%02X", i && sep ? sep : "", d[i]);
 }
 
 /* Text with the five XML specials escaped. */
@@ -314,11 +320,8 @@ mdm_profile_run(const struct scepd_config *cfg, int argc, char **argv,
 	struct profile_opts o;
 	char path[PATH_MAX], s1[64], s1c[64], s256[80];
 	char fresh[CHALLENGE_GEN_LEN + 1] = "", *subject = NULL;
-	unsigned char d[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	const char *pw = NULL;
+	const char *pw = NULL, *why = "";
 	X509 *cacert = NULL;
-	FILE *f;
 	int a, ret = 1;
 
 	memset(&o, 0, sizeof(o));
@@ -346,21 +349,15 @@ mdm_profile_run(const struct scepd_config *cfg, int argc, char **argv,
 	if (a != argc)
 		return usage_error("an option lacks its value");
 	snprintf(path, sizeof(path), "%s/ca.pem", cfg->state_dir);
-	if ((f = fopen(path, "r")) != NULL) {
-		cacert = PEM_read_X509(f, NULL, NULL, NULL);
-		fclose(f);
-	}
-	if (cacert == NULL) {
-		fprintf(stderr, "scepctl profile: no CA in %s (start scepd once "
-		    "to create it)\n", path);
+	if ((cacert = ca_read_cert(path, &why)) == NULL) {
+		fprintf(stderr, "scepctl profile: %s: %s (start scepd once to "
+		    "create the CA)\n", path, why);
 		goto out;
 	}
 	subject = X509_NAME_oneline(X509_get_subject_name(cacert), NULL, 0);
-	X509_digest(cacert, EVP_sha1(), d, &n);
-	hex(d, n, NULL, s1);
-	hex(d, n, ":", s1c);
-	X509_digest(cacert, EVP_sha256(), d, &n);
-	hex(d, n, NULL, s256);
+	ca_thumbprint(cacert, EVP_sha1(), s1, sizeof(s1));
+	colons(s1, s1c);
+	ca_thumbprint(cacert, EVP_sha256(), s256, sizeof(s256));
 	fprintf(out, "SCEP server URL:     %s\n", o.url);
 	fprintf(out, "CA:                  %s\n", subject);
 	fprintf(out, "CA SHA-1:            %s\n", s1);
