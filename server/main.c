@@ -292,7 +292,7 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	if (cfg.challenge_mode == CHALLENGE_EXEC &&
-	    (*cfg.challenge_exec != '/' || access(cfg.challenge_exec, X_OK) != 0)) {
+	    !setup_executable(cfg.challenge_exec)) {
 		log_error("challenge_exec: '%s' is not an executable absolute path",
 		    cfg.challenge_exec);
 		goto out;
@@ -325,7 +325,7 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	if (*cfg.hook_command != '\0') {
-		if (*cfg.hook_command != '/' || access(cfg.hook_command, X_OK) != 0) {
+		if (!setup_executable(cfg.hook_command)) {
 			log_error("hook_command: '%s' is not an executable absolute "
 			    "path", cfg.hook_command);
 			goto out;

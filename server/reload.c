@@ -1,7 +1,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -78,7 +77,7 @@ reload_config(struct reload *r)
 	    strcmp(cfg->challenge, "auto") != 0)
 		OPENSSL_cleanse(cfg->challenge, strlen(cfg->challenge));
 	if (cfg->challenge_mode == CHALLENGE_EXEC &&
-	    (*cfg->challenge_exec != '/' || access(cfg->challenge_exec, X_OK) != 0)) {
+	    !setup_executable(cfg->challenge_exec)) {
 		log_error("reload: challenge_exec '%s' is not an executable "
 		    "absolute path; the running configuration stays",
 		    cfg->challenge_exec);

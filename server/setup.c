@@ -84,6 +84,12 @@ setup_ca_params(const struct scepd_config *cfg, struct ca_params *p,
 }
 
 int
+setup_executable(const char *path)
+{
+	return *path == '/' && access(path, X_OK) == 0;
+}
+
+int
 setup_ledger_path(const struct scepd_config *cfg, char *buf, size_t cap)
 {
 	return snprintf(buf, cap, "%s/ledger.db", cfg->state_dir) < (int)cap;

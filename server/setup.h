@@ -21,6 +21,8 @@ int setup_state_dir(const char *dir, const char **why);
  */
 int setup_ca_params(const struct scepd_config *cfg, struct ca_params *p,
     const char **why);
+/* An absolute path to an executable (challenge_exec, hook_command)? */
+int setup_executable(const char *path);
 int setup_ledger_path(const struct scepd_config *cfg, char *buf, size_t cap);
 /* OpenSSL's legacy provider (single DES) next to the default one. */
 int setup_legacy_provider(void);
