@@ -562,7 +562,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 	k->op = operation_name(op);
 	if (op == NULL || *op == '\0')
 		return respond_text(k, c, 400, "operation= missing\n");
-	if (strcasecmp(op, "PKIOperation") == 0) {
+	if (strcmp(k->op, "PKIOperation") == 0) {
 		if (!is_get && !is_post)
 			return respond_text(k, c, 405, "PKIOperation wants GET or POST\n");
 		if (k->too_big)
@@ -573,18 +573,18 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 	if (!is_get)
 		return respond_text(k, c, 405, "this operation wants GET\n");
 	/* message= (a CA identifier such as "ca") is accepted and ignored. */
-	if (strcasecmp(op, "GetCACaps") == 0) {
+	if (strcmp(k->op, "GetCACaps") == 0) {
 		metrics_request(M_GETCACAPS, 200);
 		return respond(k, c, 200, "text/plain", (void *)s->caps,
 		    strlen(s->caps), MHD_RESPMEM_PERSISTENT);
 	}
-	if (strcasecmp(op, "GetCACert") == 0) {
+	if (strcmp(k->op, "GetCACert") == 0) {
 		metrics_request(M_GETCACERT, 200);
 		return respond(k, c, 200, s->cacert_type, s->cacert, s->cacert_len,
 		    MHD_RESPMEM_PERSISTENT);
 	}
 	/* RFC 8894 4.7: only while a rollover is prepared. */
-	if (strcasecmp(op, "GetNextCACert") == 0) {
+	if (strcmp(k->op, "GetNextCACert") == 0) {
 		metrics_request(M_GETNEXTCACERT, s->nextca != NULL ? 200 : 404);
 		if (s->nextca == NULL)
 			return respond_text(k, c, 404, "no next CA (no rollover "
