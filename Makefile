@@ -23,18 +23,18 @@ OBJ      = $(BUILD)/obj
 BIN      = $(BUILD)/bin
 
 PKCS7_SRC  = pkcs7/scep_msg.c pkcs7/scep_certrep.c pkcs7/scep_oid.c pkcs7/scep_err.c
-CA_SRC     = ca/ca.c ca/ca_sign.c ca/ca_csr.c ca/ca_files.c ca/ca_crl.c
+CA_SRC     = ca/ca.c ca/ca_sign.c ca/ca_csr.c ca/ca_files.c ca/ca_crl.c ca/ca_decrypt.c
 STORE_SRC  = store/ledger.c store/ledger_schema.c
 SERVER_LIB = server/config.c server/log.c server/b64.c server/challenge.c server/enroll.c \
              server/http.c server/setup.c server/crl.c server/challenge_exec.c \
              server/ratelimit.c server/admin_page.c server/ingest.c \
              server/metrics.c server/admin_api.c server/hook.c server/admin_web.c \
              server/workq.c server/doctor.c server/mdm_profile.c \
-             server/reload.c
+             server/reload.c server/signer.c server/sandbox.c server/deadline.c
 LIB_SRC    = $(PKCS7_SRC) $(CA_SRC) $(STORE_SRC) $(SERVER_LIB)
 LIB_OBJ    = $(LIB_SRC:%.c=$(OBJ)/%.o)
 
-TEST_SUITES = pkcs7 ca store config e2e ops
+TEST_SUITES = pkcs7 ca store config e2e ops privsep hostile
 TEST_BINS   = $(TEST_SUITES:%=$(BIN)/test_%)
 TEST_HELPER = $(OBJ)/tests/scep_client.o $(OBJ)/tests/testutil.o
 

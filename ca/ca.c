@@ -32,6 +32,9 @@ struct ca {
 	struct ca	*next;
 	struct ca	**prev;
 	size_t		 n_prev;
+	/* Opened keyless: who does the CA's private-key operations. */
+	const struct ca_remote *remote;
+	void		*remote_arg;
 };
 
 void
@@ -87,6 +90,26 @@ X509 *ca_cert_get0(const ca *c) { return c->cert; }
 EVP_PKEY *ca_key_get0(const ca *c) { return c->key; }
 X509 *ca_ra_cert_get0(const ca *c) { return c->ra_cert; }
 EVP_PKEY *ca_ra_key_get0(const ca *c) { return c->ra_key; }
+
+const struct ca_remote *
+ca_remote_of(const ca *c, void **arg)
+{
+	*arg = c->remote_arg;
+	return c->remote;
+}
+
+void
+ca_set_remote(ca *c, const struct ca_remote *r, void *arg)
+{
+	size_t i;
+
+	c->remote = r;
+	c->remote_arg = arg;
+	if (c->next != NULL)
+		ca_set_remote(c->next, r, arg);
+	for (i = 0; i < c->n_prev; i++)
+		ca_set_remote(c->prev[i], r, arg);
+}
 
 X509_NAME *
 ca_name_parse(const char *s, const char **why)
@@ -289,6 +312,10 @@ load_or_create(const char *dir, const char *base, const struct ca_params *p,
 		    "key present but its certificate is missing";
 		return 0;
 	}
+	if (have_c && key == NULL) {
+		/* Keyless: the key stays on disk for another process. */
+		return (*cert = ca_read_cert(cpath, why)) != NULL;
+	}
 	if (have_c) {
 		if ((*key = ca_read_key(kpath, p->passphrase, why)) == NULL ||
 		    (*cert = ca_read_cert(cpath, why)) == NULL)
@@ -333,7 +360,7 @@ load_or_create(const char *dir, const char *base, const struct ca_params *p,
 /* Load one generation from dir; create it when create is set and absent. */
 static int
 open_generation(const char *dir, const struct ca_params *p, int create,
-    int *created, ca **out, const char **why)
+    int keyless, int *created, ca **out, const char **why)
 {
 	char path[PATH_MAX];
 	ca *c = NULL;
@@ -349,7 +376,7 @@ open_generation(const char *dir, const struct ca_params *p, int create,
 		goto out;
 	}
 	if (!load_or_create(dir, "ca", p, p->ca_subject, NULL, NULL, &c->cert,
-	    &c->key, created, why))
+	    keyless ? NULL : &c->key, created, why))
 		goto out;
 	if (!join(path, sizeof(path), dir, "ra.pem"))
 		goto out;
@@ -374,7 +401,7 @@ out:
 
 static int
 load_previous(ca *c, const char *dir, const struct ca_params *p,
-    const char **why)
+    int keyless, const char **why)
 {
 	char pdir[PATH_MAX], gdir[PATH_MAX];
 	struct dirent *de;
@@ -389,7 +416,7 @@ load_previous(ca *c, const char *dir, const struct ca_params *p,
 		if (de->d_name[0] == '.')
 			continue;
 		if (!join(gdir, sizeof(gdir), pdir, de->d_name) ||
-		    open_generation(gdir, p, 0, NULL, &g, why) != CA_OK) {
+		    open_generation(gdir, p, 0, keyless, NULL, &g, why) != CA_OK) {
 			ok = 0;
 			break;
 		}
@@ -405,9 +432,9 @@ load_previous(ca *c, const char *dir, const struct ca_params *p,
 	return ok;
 }
 
-int
-ca_open(const char *dir, const struct ca_params *p, int *created, ca **out,
-    const char **why)
+static int
+open_all(const char *dir, const struct ca_params *p, int keyless,
+    int *created, ca **out, const char **why)
 {
 	char path[PATH_MAX], next[PATH_MAX];
 	int dummy_created = 0, ret = CA_ERROR;
@@ -426,12 +453,12 @@ ca_open(const char *dir, const struct ca_params *p, int *created, ca **out,
 		    "`scepctl ca activate`";
 		return CA_ERROR;
 	}
-	if (open_generation(dir, p, 1, created, &c, why) != CA_OK)
+	if (open_generation(dir, p, !keyless, keyless, created, &c, why) != CA_OK)
 		goto out;
 	if (ca_file_exists(next) &&
-	    open_generation(next, p, 0, NULL, &c->next, why) != CA_OK)
+	    open_generation(next, p, 0, keyless, NULL, &c->next, why) != CA_OK)
 		goto out;
-	if (!load_previous(c, dir, p, why))
+	if (!load_previous(c, dir, p, keyless, why))
 		goto out;
 	*out = c;
 	c = NULL;
@@ -439,6 +466,20 @@ ca_open(const char *dir, const struct ca_params *p, int *created, ca **out,
 out:
 	ca_free(c);
 	return ret;
+}
+
+int
+ca_open(const char *dir, const struct ca_params *p, int *created, ca **out,
+    const char **why)
+{
+	return open_all(dir, p, 0, created, out, why);
+}
+
+int
+ca_open_keyless(const char *dir, const struct ca_params *p, ca **out,
+    const char **why)
+{
+	return open_all(dir, p, 1, NULL, out, why);
 }
 
 int
@@ -455,7 +496,7 @@ ca_rollover(const char *dir, const struct ca_params *p, const char **why)
 		    "first" : "cannot create the next/ directory";
 		return CA_REJECT;
 	}
-	if (open_generation(next, p, 1, &created, &g, why) != CA_OK)
+	if (open_generation(next, p, 1, 0, &created, &g, why) != CA_OK)
 		return CA_ERROR;
 	ca_free(g);
 	return CA_OK;
@@ -498,7 +539,7 @@ ca_activate(const char *dir, const struct ca_params *p, const char **why)
 	}
 	/* The current generation retires to previous/<id>/ ... */
 	if (ca_file_exists(cur)) {
-		if (open_generation(dir, p, 0, NULL, &old, why) != CA_OK ||
+		if (open_generation(dir, p, 0, 0, NULL, &old, why) != CA_OK ||
 		    !ca_id(old, id) || !join(gen, sizeof(gen), prev, id))
 			goto out;
 		if ((mkdir(prev, 0700) != 0 && errno != EEXIST) ||

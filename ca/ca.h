@@ -41,6 +41,13 @@ struct ca_params {
 /* Load the CA (and RA) from dir, creating them if absent. */
 int ca_open(const char *dir, const struct ca_params *p, int *created,
     ca **out, const char **why);
+/*
+ * Load certificates and RA keys but leave every CA key on disk: the CA's
+ * private-key operations then go to the ca_remote set with ca_set_remote
+ * (scepd's signer process, which holds the keys).  Creates nothing.
+ */
+int ca_open_keyless(const char *dir, const struct ca_params *p, ca **out,
+    const char **why);
 void ca_free(ca *c);
 
 /*
@@ -140,6 +147,31 @@ struct ca_revoked {
 /* A signed v2 CRL (RFC 5280 5): CRL number, reasons, nextUpdate. */
 int ca_crl(const ca *c, const struct ca_revoked *r, size_t n, int64_t number,
     time_t now, int days, X509_CRL **out, const char **why);
+
+/*
+ * Open a CMS EnvelopedData (DER) encrypted to the certificate of this CA
+ * or of a previous one.  *out is malloc'd.  CA_UNTRUSTED: not for us.
+ */
+int ca_decrypt(const ca *c, const unsigned char *env, size_t len,
+    unsigned char **out, size_t *outlen, const char **why);
+
+/*
+ * The CA's private-key operations for a keyless CA, done by someone who
+ * holds the keys; same contracts as ca_sign, ca_crl and ca_decrypt.  c is
+ * the generation asked for (ca_id tells which).
+ */
+struct ca_remote {
+	int (*sign)(void *arg, const ca *c, X509_REQ *req,
+	    const struct ca_profile *p, X509 *subject_from, time_t now,
+	    X509 **out, const char **why);
+	int (*crl)(void *arg, const ca *c, const struct ca_revoked *r,
+	    size_t n, int64_t number, time_t now, int days, X509_CRL **out,
+	    const char **why);
+	int (*decrypt)(void *arg, const ca *c, const unsigned char *env,
+	    size_t len, unsigned char **out, size_t *outlen, const char **why);
+};
+/* For c and its next and previous generations. */
+void ca_set_remote(ca *c, const struct ca_remote *r, void *arg);
 
 /* Text forms for the ledger; the caller frees with free(). */
 char *ca_serial_hex(X509 *x);

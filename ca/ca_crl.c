@@ -7,6 +7,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/ca.h"
+#include "ca/ca_int.h"
 
 int
 ca_id(const ca *c, char out[CA_ID_LEN + 1])
@@ -70,9 +71,16 @@ ca_crl(const ca *c, const struct ca_revoked *r, size_t n, int64_t number,
 	X509V3_CTX ctx;
 	size_t i;
 	int ok = 0;
+	const struct ca_remote *remote;
+	void *arg;
 
 	*out = NULL;
 	*why = "cannot build the CRL";
+	if (ca_key_get0(c) == NULL) {
+		if ((remote = ca_remote_of(c, &arg)) == NULL)
+			return CA_ERROR;
+		return remote->crl(arg, c, r, n, number, now, days, out, why);
+	}
 	/* RFC 5280 5.1: a v2 CRL. */
 	if ((crl = X509_CRL_new()) == NULL || !X509_CRL_set_version(crl, 1) ||
 	    !X509_CRL_set_issuer_name(crl, X509_get_subject_name(cacert)))

@@ -6,6 +6,8 @@
 
 #include <openssl/x509.h>
 
+#include "ca/ca.h"
+
 /* A fresh random positive serial with 127 bits of entropy. */
 int ca_random_serial(ASN1_INTEGER **out);
 /*
@@ -21,5 +23,8 @@ int ca_add_ext(X509 *x, X509 *issuer, int nid, const char *value);
 #include <openssl/x509v3.h>
 /* "DNS:a, IP:1.2.3.4, UPN:u@x" for the ledger; malloc'd. */
 int ca_describe_sans(const GENERAL_NAMES *gens, char **out);
+
+/* The remote for a keyless CA, or NULL. */
+const struct ca_remote *ca_remote_of(const ca *c, void **arg);
 
 #endif

@@ -363,9 +363,16 @@ ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
 	    X509_get_subject_name(subject_from) : X509_REQ_get_subject_name(req);
 	int empty_subject = X509_NAME_entry_count(subject) == 0;
 	int ret = CA_ERROR, rv;
+	const struct ca_remote *remote;
+	void *arg;
 
 	*out = NULL;
 	*why = "cannot build the certificate";
+	if (ca_key_get0(c) == NULL) {
+		if ((remote = ca_remote_of(c, &arg)) == NULL)
+			return CA_ERROR;
+		return remote->sign(arg, c, req, p, subject_from, now, out, why);
+	}
 	if ((pub = X509_REQ_get0_pubkey(req)) == NULL) {
 		*why = "CSR public key cannot be decoded";
 		ret = CA_BAD_ALG;

@@ -508,3 +508,32 @@ scep_msg_content(const scep_msg *m, size_t *len)
 	*len = m->content_len;
 	return m->content;
 }
+
+const unsigned char *
+scep_msg_envelope(const scep_msg *m, size_t *len)
+{
+	ASN1_OCTET_STRING **content = CMS_get0_content(m->cms);
+
+	*len = (size_t)ASN1_STRING_length(*content);
+	return ASN1_STRING_get0_data(*content);
+}
+
+scep_err
+scep_msg_set_content(scep_msg *m, const unsigned char *b, size_t len,
+    const char **why)
+{
+	unsigned char *copy;
+
+	if (len == 0 || len > SCEP_MAX_MESSAGE) {
+		*why = "RFC 8894 3.2.2: envelope content is empty or too large";
+		return SCEP_ERR_BAD_REQUEST;
+	}
+	if ((copy = OPENSSL_malloc(len)) == NULL)
+		return SCEP_ERR_INTERNAL;
+	memcpy(copy, b, len);
+	if (m->content != NULL)
+		OPENSSL_clear_free(m->content, m->content_len);
+	m->content = copy;
+	m->content_len = len;
+	return SCEP_OK;
+}

@@ -56,5 +56,12 @@ const EVP_CIPHER *scep_msg_cipher(const scep_msg *m);
 const char *scep_msg_cipher_name(const scep_msg *m);
 /* The decrypted messageData (a PKCS#10 for PKCSReq); after decrypt. */
 const unsigned char *scep_msg_content(const scep_msg *m, size_t *len);
+/*
+ * The pkcsPKIEnvelope's DER, and the messageData when another party (the
+ * CA signer process) opened it; scep_msg_decrypt sets the cipher first.
+ */
+const unsigned char *scep_msg_envelope(const scep_msg *m, size_t *len);
+scep_err scep_msg_set_content(scep_msg *m, const unsigned char *b,
+    size_t len, const char **why);
 
 #endif

@@ -14,6 +14,7 @@ BIN=${SCEPD_BIN:-bin}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT="$ROOT/build/bench"
 WORK=$(mktemp -d /tmp/scepd-bench-XXXXXX)
+chmod 711 "$WORK"	# scepd, started as root, runs as nobody
 SMOKE=0
 [ "${1:-}" = "--smoke" ] && SMOKE=1
 pid=

@@ -141,6 +141,7 @@ static int
 write_hash_file(const char *path, const char *text)
 {
 	char tmp[PATH_MAX];
+	struct stat old;
 	int fd, ok;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
@@ -150,6 +151,12 @@ write_hash_file(const char *path, const char *text)
 		return 0;
 	ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text) &&
 	    write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+	/*
+	 * scepctl run by root keeps the file scepd's (it re-reads it on
+	 * SIGHUP after dropping root).
+	 */
+	if (ok && geteuid() == 0 && stat(path, &old) == 0)
+		ok = fchown(fd, old.st_uid, old.st_gid) == 0;
 	ok = close(fd) == 0 && ok;
 	if (ok)
 		ok = rename(tmp, path) == 0;

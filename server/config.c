@@ -47,6 +47,8 @@ static const struct key keys[] = {
 	{ "max_connections",		K_INT,      F(max_connections), 1, 100000, NULL },
 	{ "max_connections_per_ip",	K_INT,      F(max_connections_per_ip), 0, 100000, NULL },
 	{ "timeout",			K_SECONDS,  F(timeout), 1, 3600, NULL },
+	{ "header_timeout",		K_SECONDS,  F(header_timeout), 0, 3600, NULL },
+	{ "body_timeout",		K_SECONDS,  F(body_timeout), 0, 3600, NULL },
 	{ "threads",			K_INT,      F(threads), 0, 256, NULL },
 	{ "max_clock_skew",		K_SECONDS,  F(max_clock_skew), 0, 365 * 86400, NULL },
 	{ "log_level",			K_ENUM,     F(log_level), 0, 0, log_levels },
@@ -78,6 +80,8 @@ static const struct key keys[] = {
 	{ "profile_general",		K_STR,      F(profile_general), 0, 0, NULL },
 	{ "crl_days",			K_INT,      F(crl_days), 1, 365, NULL },
 	{ "crl_url",			K_STR,      F(crl_url), 0, 0, NULL },
+	{ "privsep",			K_BOOL,     F(privsep), 0, 1, NULL },
+	{ "user",			K_STR,      F(user), 0, 0, NULL },
 };
 
 static char **
@@ -132,6 +136,8 @@ config_init(struct scepd_config *c)
 	c->max_connections = 512;
 	c->max_connections_per_ip = 0;
 	c->timeout = 30;
+	c->header_timeout = 30;
+	c->body_timeout = 60;
 	c->threads = 0;
 	c->max_clock_skew = 0;
 	c->log_level = LOG_LEVEL_INFO;
@@ -159,6 +165,8 @@ config_init(struct scepd_config *c)
 	set_str(c, "profile_signature", "");
 	set_str(c, "profile_encryption", "");
 	set_str(c, "profile_general", "");
+	c->privsep = 1;
+	set_str(c, "user", "");
 }
 
 void

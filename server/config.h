@@ -41,6 +41,8 @@ struct scepd_config {
 	int	 max_connections;
 	int	 max_connections_per_ip;	/* 0: no limit */
 	int	 timeout;		/* idle seconds per connection */
+	int	 header_timeout;	/* opening or last reply to headers in */
+	int	 body_timeout;		/* headers in to body in */
 	int	 threads;		/* 0: one per CPU */
 	int	 max_clock_skew;	/* seconds; 0: no signingTime check */
 	int	 log_level;
@@ -73,6 +75,8 @@ struct scepd_config {
 	char	*profile_general;
 	int	 crl_days;		/* CRL validity (nextUpdate) */
 	char	*crl_url;		/* CDP in issued certificates; "" none */
+	int	 privsep;		/* CA keys in a process of their own */
+	char	*user;			/* started as root: switch to it */
 };
 
 enum renewal_subject { RENEWAL_SUBJECT_SAME, RENEWAL_SUBJECT_CSR };

@@ -54,7 +54,7 @@ revoked_free(struct revoked_list *rl)
 static int
 crl_dir(const char *state_dir, char *buf, size_t cap)
 {
-	return snprintf(buf, cap, "%s/crl", state_dir) < (int)cap;
+	return snprintf(buf, cap, "%s/data/crl", state_dir) < (int)cap;
 }
 
 static int
@@ -63,7 +63,7 @@ crl_file(const ca *c, const char *state_dir, char *buf, size_t cap)
 	char id[CA_ID_LEN + 1];
 
 	return ca_id(c, id) &&
-	    snprintf(buf, cap, "%s/crl/%s.crl", state_dir, id) < (int)cap;
+	    snprintf(buf, cap, "%s/data/crl/%s.crl", state_dir, id) < (int)cap;
 }
 
 static int
@@ -94,13 +94,19 @@ crl_publish(const ca *c, ledger *l, const char *state_dir, int days,
 	int fd = -1, n, ok = 0;
 
 	if (!crl_dir(state_dir, dir, sizeof(dir)) ||
-	    !crl_file(c, state_dir, path, sizeof(path)) || !ca_id(c, id) ||
-	    snprintf(lock, sizeof(lock), "%s/.lock", dir) >= (int)sizeof(lock)) {
+	    snprintf(path, sizeof(path), "%s/data", state_dir) >=
+	    (int)sizeof(path)) {
 		*why = "state_dir path too long";
 		return 0;
 	}
-	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+	if ((mkdir(path, 0700) != 0 && errno != EEXIST) ||
+	    (mkdir(dir, 0755) != 0 && errno != EEXIST)) {
 		*why = "cannot create the crl directory";
+		return 0;
+	}
+	if (!crl_file(c, state_dir, path, sizeof(path)) || !ca_id(c, id) ||
+	    snprintf(lock, sizeof(lock), "%s/.lock", dir) >= (int)sizeof(lock)) {
+		*why = "state_dir path too long";
 		return 0;
 	}
 	/* One publisher at a time: numbers and files stay in order. */

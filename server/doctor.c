@@ -381,7 +381,8 @@ doctor_run(const struct scepd_config *cfg, const char *conf_path,
 		    cfg->state_dir);
 		goto out;
 	}
-	if ((sb.st_mode & 077) != 0)
+	/* 0710: scepd started as root lets its user's group traverse it. */
+	if ((sb.st_mode & 067) != 0)
 		report(&d, WARN, "state_dir", "chmod 700 on it", "%s is mode "
 		    "%04o", cfg->state_dir, (unsigned int)(sb.st_mode & 07777));
 	if (!setup_ca_params(cfg, &cp, &why))

@@ -513,14 +513,17 @@ check_signer(struct enroll_ctx *e, struct op *o, const char **why)
 
 /*
  * RFC 8894 3.2.2: open the pkcsPKIEnvelope with the RA key, else the CA's;
- * after a rollover, clients that cached the previous RA still get in.
+ * after a rollover, clients that cached the previous RA still get in.  The
+ * CA keys are tried by ca_decrypt: with privsep they live in the signer.
  */
 static scep_err
 open_envelope(struct enroll_ctx *e, struct op *o, const char **why)
 {
-	size_t n = 0, g, gens = 1 + ca_previous_count(e->ca);
-	X509 **certs = calloc(2 * gens, sizeof(*certs));
-	EVP_PKEY **keys = calloc(2 * gens, sizeof(*keys));
+	size_t n = 0, g, gens = 1 + ca_previous_count(e->ca), envlen, len = 0;
+	X509 **certs = calloc(gens, sizeof(*certs));
+	EVP_PKEY **keys = calloc(gens, sizeof(*keys));
+	const unsigned char *env;
+	unsigned char *plain = NULL;
 	scep_err err = SCEP_ERR_INTERNAL;
 
 	if (certs == NULL || keys == NULL)
@@ -532,12 +535,29 @@ open_envelope(struct enroll_ctx *e, struct op *o, const char **why)
 			certs[n] = ca_ra_cert_get0(c);
 			keys[n++] = ca_ra_key_get0(c);
 		}
-		certs[n] = ca_cert_get0(c);
-		keys[n++] = ca_key_get0(c);
 	}
 	err = scep_msg_decrypt(o->msg, certs, keys, n, e->allow_legacy, why);
 	o->row.cipher = scep_msg_cipher_name(o->msg);
+	if (err != SCEP_ERR_BAD_MESSAGE_CHECK)
+		goto out;
+	env = scep_msg_envelope(o->msg, &envlen);
+	switch (ca_decrypt(e->ca, env, envlen, &plain, &len, why)) {
+	case CA_OK:
+		err = scep_msg_set_content(o->msg, plain, len, why);
+		break;
+	case CA_UNTRUSTED:
+		err = SCEP_ERR_BAD_MESSAGE_CHECK;
+		break;
+	case CA_REJECT:
+		err = SCEP_ERR_BAD_REQUEST;
+		break;
+	default:
+		err = SCEP_ERR_INTERNAL;
+		break;
+	}
 out:
+	if (plain != NULL)
+		OPENSSL_clear_free(plain, len);
 	free(certs);
 	free(keys);
 	return err;

@@ -43,6 +43,9 @@ struct enroll_ctx {
 	long			 renewal_window;	/* 0: any time */
 	int			 renewal_keep_subject;
 	const char		*state_dir;	/* where the CRL lives */
+	/* GetNextCACert's reply (signed by the CA key), or NULL. */
+	const unsigned char	*nextca;
+	size_t			 nextca_len;
 	int			 crl_days;
 	/* Serialises requests that share a transactionID (idempotency). */
 	pthread_mutex_t		 stripes[ENROLL_STRIPES];

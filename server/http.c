@@ -17,6 +17,7 @@
 #include "server/admin_page.h"
 #include "server/b64.h"
 #include "server/crl.h"
+#include "server/deadline.h"
 #include "server/http.h"
 #include "server/log.h"
 #include "server/metrics.h"
@@ -45,6 +46,7 @@ struct http_server {
 	size_t			 nextca_len;
 	char			 caps_buf[160];
 	struct workq		*workers;	/* PKIOperations */
+	deadlines		*deadlines;	/* header and body timeouts */
 	/* Connection limits; SIGHUP starts a new daemon when they change. */
 	struct http_limits	 limits;
 	int			 v6;
@@ -490,6 +492,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 		k->received_us = now_us();
 		client_addr(c, k->addr, sizeof(k->addr));
 		*con_cls = k;
+		deadlines_headers_done(c);
 		/* Refuse an oversized body before reading it. */
 		if (strcmp(method, MHD_HTTP_METHOD_POST) == 0 &&
 		    content_length_over(c, s->max_body)) {
@@ -521,6 +524,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 		k->len += n;
 		return MHD_YES;
 	}
+	deadlines_body_done(c);
 
 	if (strncmp(url, "/crl/", 5) == 0)
 		k->op = "CRL";
@@ -613,7 +617,7 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct conn *k = *con_cls;
 	char detail[64];
 
-	(void)c;
+	deadlines_request_done(c);
 	if (k == NULL)
 		return;
 	/* The delivery evidence: did the whole reply leave? */
@@ -650,32 +654,17 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("http: %s", buf);
 }
 
-/* GetNextCACert: the next CA and RA, signed by the current CA. */
+/* GetNextCACert: made at start where the CA key is (see signer.c). */
 static int
-build_nextca(http_server *s, const ca *c)
+build_nextca(http_server *s, const struct enroll_ctx *e)
 {
-	STACK_OF(X509) *certs = NULL;
-	const ca *next = ca_next(c);
-	unsigned char *der = NULL;
-	size_t len = 0;
-	int ok = 0;
-
-	if (next == NULL)
+	if (e->nextca == NULL)
 		return 1;
-	if ((certs = sk_X509_new_null()) == NULL ||
-	    (ca_ra_cert_get0(next) != NULL &&
-	    !sk_X509_push(certs, ca_ra_cert_get0(next))) ||
-	    !sk_X509_push(certs, ca_cert_get0(next)) ||
-	    scep_next_ca_der(ca_cert_get0(c), ca_key_get0(c), certs, &der,
-	    &len) != SCEP_OK || (s->nextca = malloc(len)) == NULL)
-		goto out;
-	memcpy(s->nextca, der, len);
-	s->nextca_len = len;
-	ok = 1;
-out:
-	OPENSSL_free(der);
-	sk_X509_free(certs);
-	return ok;
+	if ((s->nextca = malloc(e->nextca_len)) == NULL)
+		return 0;
+	memcpy(s->nextca, e->nextca, e->nextca_len);
+	s->nextca_len = e->nextca_len;
+	return 1;
 }
 
 /* GetCACert: RA + CA as a degenerate PKCS#7, or the CA alone as DER. */
@@ -729,6 +718,7 @@ limits_of(const struct scepd_config *cfg, struct http_limits *l)
 	MHD_OPTION_CONNECTION_TIMEOUT, (l)->timeout,			\
 	MHD_OPTION_CONNECTION_MEMORY_LIMIT, (l)->memory,		\
 	MHD_OPTION_NOTIFY_COMPLETED, completed, (s),			\
+	MHD_OPTION_NOTIFY_CONNECTION, deadlines_notify, (s)->deadlines,	\
 	MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,			\
 	MHD_OPTION_END
 
@@ -761,6 +751,8 @@ http_reap(http_server *s)
 	const union MHD_DaemonInfo *di;
 	int i = 0;
 
+	if (s != NULL)
+		deadlines_sweep(s->deadlines);
 	while (s != NULL && i < s->n_old) {
 		di = MHD_get_daemon_info(s->old[i],
 		    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
@@ -784,6 +776,7 @@ http_reload(http_server *s, const struct scepd_config *cfg, const char **why)
 	int ok = 0;
 
 	s->max_body = cfg->max_body;
+	deadlines_set(s->deadlines, cfg->header_timeout, cfg->body_timeout);
 	limits_of(cfg, &l);
 	if (memcmp(&l, &s->limits, sizeof(l)) == 0)
 		return 1;
@@ -838,6 +831,9 @@ http_stop(http_server *s)
 		MHD_stop_daemon(s->daemon);
 	while (s->n_old > 0)
 		MHD_stop_daemon(s->old[--s->n_old]);
+	/* No libmicrohttpd thread is left to submit to it. */
+	workq_free(s->workers);
+	deadlines_free(s->deadlines);
 	free(s->cacert);
 	free(s->nextca);
 	free(s);
@@ -865,12 +861,17 @@ http_start(const struct scepd_config *cfg, struct enroll_ctx *e,
 	s->enroll = e;
 	s->admin = *admin;
 	s->max_body = cfg->max_body;
+	if ((s->deadlines = deadlines_new()) == NULL) {
+		*why = "out of memory";
+		goto out;
+	}
+	deadlines_set(s->deadlines, cfg->header_timeout, cfg->body_timeout);
 	/* RFC 8894 3.5.2: GetNextCACert only while a next CA exists. */
 	snprintf(s->caps_buf, sizeof(s->caps_buf), "%s%s",
 	    http_caps_text(cfg->legacy_algorithms),
 	    ca_next(e->ca) != NULL ? "GetNextCACert\n" : "");
 	s->caps = s->caps_buf;
-	if (!build_nextca(s, e->ca)) {
+	if (!build_nextca(s, e)) {
 		*why = "cannot encode the GetNextCACert reply";
 		goto out;
 	}

@@ -23,7 +23,9 @@
 #include "server/http.h"
 #include "server/log.h"
 #include "server/reload.h"
+#include "server/sandbox.h"
 #include "server/setup.h"
+#include "server/signer.h"
 
 #define MAX_OVERRIDES 64
 
@@ -162,6 +164,46 @@ banner(const struct scepd_config *cfg, const ca *c, int port,
 	free(subject);
 }
 
+/*
+ * With privsep (the default) the CA keys live in the signer process, which
+ * also creates the CA on first start; this process reads certificates and
+ * the RA key only.  Without an RA the CA key signs every CertRep, so it
+ * has to be here after all.
+ */
+static int
+open_ca(const struct scepd_config *cfg, const struct ca_params *cp,
+    struct sandbox *sb, ca **c, signer **sg, int *created, const char **why)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t channels = cfg->threads > 0 ? (size_t)cfg->threads :
+	    2 * (size_t)(ncpu > 0 ? ncpu : 1);
+	int rv;
+
+	*c = NULL;
+	*sg = NULL;
+	if (!cfg->privsep)
+		return ca_open(cfg->state_dir, cp, created, c, why);
+	/* A channel per worker, one for the CRL refresher, one spare. */
+	rv = signer_start(cfg->state_dir, cp, channels + 2,
+	    sandbox_confine_signer, sb, created, sg, why);
+	if (rv == CA_OK)
+		rv = ca_open_keyless(cfg->state_dir, cp, c, why);
+	if (rv != CA_OK)
+		return rv;
+	if (ca_ra_cert_get0(*c) == NULL) {
+		log_warn("no RA (ra_subject is empty): the CA key signs "
+		    "replies, so it stays in the network-facing process");
+		signer_stop(*sg);
+		*sg = NULL;
+		ca_free(*c);
+		return ca_open(cfg->state_dir, cp, NULL, c, why);
+	}
+	signer_attach(*sg, *c);
+	log_info("CA keys held by the signer process (pid %d)",
+	    (int)signer_pid(*sg));
+	return CA_OK;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -181,6 +223,9 @@ main(int argc, char *argv[])
 	struct refresher refresher = { .mu = PTHREAD_MUTEX_INITIALIZER,
 	    .cv = PTHREAD_COND_INITIALIZER };
 	ca *c = NULL;
+	signer *sg = NULL;
+	struct sandbox sb;
+	unsigned char *nextca = NULL;
 	ledger *l = NULL;
 	size_t n = 0;
 	sigset_t sigs;
@@ -240,7 +285,8 @@ main(int argc, char *argv[])
 		    "legacy_algorithms = yes)");
 		goto out;
 	}
-	if (!setup_state_dir(cfg.state_dir, &why)) {
+	if (!setup_state_dir(cfg.state_dir, &why) ||
+	    !setup_data_dir(cfg.state_dir, &why)) {
 		log_error("%s: %s", cfg.state_dir, why);
 		goto out;
 	}
@@ -248,11 +294,23 @@ main(int argc, char *argv[])
 		log_error("%s", why);
 		goto out;
 	}
-	rv = ca_open(cfg.state_dir, &cp, &created, &c, &why);
+	if (!sandbox_init(&sb, cfg.user, &why)) {
+		log_error("%s", why);
+		goto out;
+	}
+	rv = open_ca(&cfg, &cp, &sb, &c, &sg, &created, &why);
 	OPENSSL_cleanse(cp.passphrase, sizeof(cp.passphrase));
 	if (rv != CA_OK) {
 		log_error("CA in %s: %s", cfg.state_dir, why);
 		goto out;
+	}
+	if (sg != NULL) {
+		e.nextca = signer_nextca(sg, &e.nextca_len);
+	} else if (!signer_nextca_der(c, &nextca, &e.nextca_len)) {
+		log_error("cannot sign the GetNextCACert reply");
+		goto out;
+	} else {
+		e.nextca = nextca;
 	}
 	if (!setup_ledger_path(&cfg, path, sizeof(path)) ||
 	    ledger_open(path, &l, &why) != LEDGER_OK) {
@@ -353,14 +411,22 @@ main(int argc, char *argv[])
 		    cfg.admin_listen, api_port, *cfg.admin_token ?
 		    "from the configuration" : "STATE_DIR/admin.token");
 	}
-	config_listen_parse(cfg.listen, host, sizeof(host), &sig);
-	banner(&cfg, c, port, host, created, new_challenge, &e.challenge,
-	    admin.enabled, api_port);
-	OPENSSL_cleanse(new_challenge, sizeof(new_challenge));
 	if (*cfg.port_file != '\0' && !setup_port_file(cfg.port_file, port)) {
 		log_error("cannot write port_file %s", cfg.port_file);
 		goto out;
 	}
+	/* Ports bound, keys read: root is not needed any more. */
+	if (!sandbox_give(&sb, cfg.state_dir, &why) ||
+	    !sandbox_drop(&sb, &why)) {
+		log_error("%s", why);
+		goto out;
+	}
+	if (sb.drop)
+		log_info("running as %s (uid %d)", sb.user, (int)sb.uid);
+	config_listen_parse(cfg.listen, host, sizeof(host), &sig);
+	banner(&cfg, c, port, host, created, new_challenge, &e.challenge,
+	    admin.enabled, api_port);
+	OPENSSL_cleanse(new_challenge, sizeof(new_challenge));
 	log_info("listening on %s port %d", host, port);
 	rl.conf = conf;
 	rl.overrides = overrides;
@@ -379,6 +445,10 @@ main(int argc, char *argv[])
 			reload_config(&rl);
 		} else if (sig < 0 && (errno == EAGAIN || errno == EINTR)) {
 			http_reap(http);
+			if (sg != NULL && !signer_alive(sg)) {
+				log_error("the CA signer process exited; stopping");
+				goto out;
+			}
 		} else {
 			break;
 		}
@@ -393,7 +463,12 @@ out:
 	if (ctx_ready)
 		enroll_fini(&e);
 	ledger_close(l);
+	if (!signer_stop(sg) && ret == 0) {
+		log_error("the CA signer process did not exit cleanly");
+		ret = 1;
+	}
 	ca_free(c);
+	OPENSSL_free(nextca);
 	config_free(&cfg);
 	reload_free(&rl);
 	return ret;

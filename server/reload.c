@@ -31,6 +31,10 @@ warn_restart_only(const struct scepd_config *a, const struct scepd_config *b)
 		log_warn(fmt, "legacy_algorithms");
 	if (!SAME_INT(crl_days))
 		log_warn(fmt, "crl_days");
+	if (!SAME_INT(privsep))
+		log_warn(fmt, "privsep");
+	if (!SAME_STR(user))
+		log_warn(fmt, "user");
 #undef SAME_STR
 #undef SAME_INT
 }
@@ -99,8 +103,8 @@ reload_config(struct reload *r)
 	r->running = cfg;
 	OPENSSL_cleanse(&ch, sizeof(ch));
 	log_info("reload: %s re-read; challenge, profiles, renewal, clock "
-	    "skew, challenge_failures, connection limits, max_body and "
-	    "log_level applied",
+	    "skew, challenge_failures, connection limits, deadlines, "
+	    "max_body and log_level applied",
 	    r->conf != NULL ? r->conf : SCEPD_DEFAULT_CONF);
 	return;
 fail:

@@ -89,10 +89,58 @@ setup_executable(const char *path)
 	return *path == '/' && access(path, X_OK) == 0;
 }
 
+/* Moves STATE_DIR/NAME to STATE_DIR/data/NAME unless the latter exists. */
+static int
+move_in(const char *state_dir, const char *name)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	struct stat st;
+
+	if (snprintf(from, sizeof(from), "%s/%s", state_dir, name) >=
+	    (int)sizeof(from) || snprintf(to, sizeof(to), "%s/data/%s",
+	    state_dir, name) >= (int)sizeof(to))
+		return 0;
+	if (lstat(from, &st) != 0 || lstat(to, &st) == 0)
+		return 1;
+	return rename(from, to) == 0;
+}
+
+int
+setup_data_dir(const char *state_dir, const char **why)
+{
+	static const char *const legacy[] = { "ledger.db", "ledger.db-wal",
+	    "ledger.db-shm", "crl" };
+	char var[PATH_MAX];
+	size_t i;
+
+	if (snprintf(var, sizeof(var), "%s/data", state_dir) >= (int)sizeof(var) ||
+	    (mkdir(var, 0700) != 0 && errno != EEXIST)) {
+		*why = "cannot create STATE_DIR/data";
+		return 0;
+	}
+	/* Before 0.2 the ledger and CRLs lay beside the keys. */
+	for (i = 0; i < sizeof(legacy) / sizeof(legacy[0]); i++) {
+		if (!move_in(state_dir, legacy[i])) {
+			*why = "cannot move the ledger or CRLs into STATE_DIR/data";
+			return 0;
+		}
+	}
+	return 1;
+}
+
 int
 setup_ledger_path(const struct scepd_config *cfg, char *buf, size_t cap)
 {
-	return snprintf(buf, cap, "%s/ledger.db", cfg->state_dir) < (int)cap;
+	struct stat st;
+
+	if (snprintf(buf, cap, "%s/data/ledger.db", cfg->state_dir) >= (int)cap)
+		return 0;
+	/* scepctl against a ledger a running older scepd still has open. */
+	if (stat(buf, &st) != 0 &&
+	    snprintf(buf, cap, "%s/ledger.db", cfg->state_dir) < (int)cap &&
+	    stat(buf, &st) == 0)
+		return 1;
+	return snprintf(buf, cap, "%s/data/ledger.db", cfg->state_dir) < (int)cap;
 }
 
 int

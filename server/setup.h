@@ -23,6 +23,13 @@ int setup_ca_params(const struct scepd_config *cfg, struct ca_params *p,
     const char **why);
 /* An absolute path to an executable (challenge_exec, hook_command)? */
 int setup_executable(const char *path);
+/*
+ * STATE_DIR/data: what scepd writes while it runs (ledger, CRLs), so that a
+ * scepd that dropped root can own it while the keys stay root's.  Creates
+ * it and moves in a ledger and CRLs from the old layout.
+ */
+int setup_data_dir(const char *state_dir, const char **why);
+/* STATE_DIR/data/ledger.db (or the old STATE_DIR/ledger.db if only it exists). */
 int setup_ledger_path(const struct scepd_config *cfg, char *buf, size_t cap);
 /* OpenSSL's legacy provider (single DES) next to the default one. */
 int setup_legacy_provider(void);

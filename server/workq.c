@@ -63,7 +63,7 @@ workq_start(unsigned int n, workq_fn fn)
 		q->n++;
 	}
 	if (q->n != n) {
-		workq_stop(q);
+		workq_free(q);
 		return NULL;
 	}
 	return q;
@@ -106,6 +106,15 @@ workq_stop(struct workq *q)
 	pthread_mutex_unlock(&q->mu);
 	for (i = 0; i < q->n; i++)
 		pthread_join(q->threads[i], NULL);
+	q->n = 0;
+}
+
+void
+workq_free(struct workq *q)
+{
+	if (q == NULL)
+		return;
+	workq_stop(q);
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->cond);
 	free(q->threads);

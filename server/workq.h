@@ -21,7 +21,11 @@ struct workq *workq_start(unsigned int n, workq_fn fn);
  */
 int workq_submit(struct workq *q, void *job, void (*before)(void *job));
 
-/* Refuse new jobs, finish the queued ones, join the threads, free. */
+/*
+ * Refuse new jobs, finish the queued ones, join the threads.  Submitting
+ * stays safe (it returns 0) until workq_free, which stops it if need be.
+ */
 void workq_stop(struct workq *q);
+void workq_free(struct workq *q);
 
 #endif

@@ -393,7 +393,7 @@ START_TEST(test_crl_refresh)
 	    &why), CA_OK);
 	n = i2d_X509_CRL(old, &der);
 	ck_assert(ca_id(c, id));
-	snprintf(crlpath, sizeof(crlpath), "%s/crl/%s.crl", dir, id);
+	snprintf(crlpath, sizeof(crlpath), "%s/data/crl/%s.crl", dir, id);
 	f = fopen(crlpath, "wb");
 	ck_assert_int_eq(fwrite(der, 1, (size_t)n, f), (size_t)n);
 	fclose(f);

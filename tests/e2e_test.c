@@ -482,7 +482,7 @@ ledger_query(const struct tu_server *s, const char *sql, const char *arg)
 	sqlite3 *db;
 	sqlite3_stmt *st;
 
-	snprintf(path, sizeof(path), "%s/var/ledger.db", s->dir);
+	snprintf(path, sizeof(path), "%s/var/data/ledger.db", s->dir);
 	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
 	    SQLITE_OK);
 	sqlite3_busy_timeout(db, 5000);
@@ -2162,7 +2162,7 @@ START_TEST(test_ingest_windows)
 	unsigned char d[20];
 	unsigned int dl = 0;
 	char thumb[80], path[512], now[32], args[600], *serial, *out, *v;
-	time_t t = time(NULL);
+	time_t t;
 	struct tm tm;
 	FILE *f;
 	int i;
@@ -2189,7 +2189,8 @@ START_TEST(test_ingest_windows)
 		sprintf(thumb + 3 * i, "%02x ", d[i]);
 	thumb[59] = '\0';
 	serial = serial_of(p2.cert);
-	t += 2;
+	/* The events come after the enrollments (key generation takes a while). */
+	t = time(NULL) + 2;
 	gmtime_r(&t, &tm);
 	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(path, sizeof(path), "%s/events.txt", srv.dir);

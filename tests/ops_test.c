@@ -51,7 +51,7 @@ fresh_copy(void)
 
 	snprintf(copy, sizeof(copy), "%s/copy", srv.dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s && cp -a %s/var %s && "
-	    "sqlite3 %s/ledger.db 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null",
+	    "sqlite3 %s/data/ledger.db 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null",
 	    copy, srv.dir, copy, copy);
 	ck_assert_int_eq(system(cmd), 0);
 }
@@ -358,7 +358,7 @@ START_TEST(test_doctor_ledger_and_clock)
 
 	/* An event from a day ahead: the clock went back since. */
 	fresh_copy();
-	snprintf(cmd, sizeof(cmd), "sqlite3 %s/ledger.db \"INSERT INTO operations"
+	snprintf(cmd, sizeof(cmd), "sqlite3 %s/data/ledger.db \"INSERT INTO operations"
 	    " (received_us, completed_us, outcome, http_status) VALUES (%lld,"
 	    " %lld, 'rejected', 400); INSERT INTO events (operation_id, at_us,"
 	    " kind, source) SELECT max(id), completed_us, 'rejected', 'server'"
@@ -371,7 +371,7 @@ START_TEST(test_doctor_ledger_and_clock)
 	free(out);
 	/* Pages overwritten in the middle of the database file. */
 	fresh_copy();
-	snprintf(path, sizeof(path), "%s/ledger.db", copy);
+	snprintf(path, sizeof(path), "%s/data/ledger.db", copy);
 	ck_assert_int_eq(stat(path, &sb), 0);
 	ck_assert_int_gt(sb.st_size, 4096 * 7);
 	memset(junk, 0x5a, sizeof(junk));
@@ -441,44 +441,6 @@ check_mobileconfig(const struct tu_server *s, const char *profile,
 	return strdup(pw);
 }
 
-/* Enroll with this challenge; the CertRep's pkiStatus (and cert's days). */
-static int
-enroll_days(const struct tu_server *s, const char *challenge, int *days)
-{
-	struct tc_opts o = { .cn = "iphone-7", .challenge = challenge };
-	X509 *ra = tu_server_cert(s, "ra");
-	struct tc_req req;
-	struct tc_rep rep;
-	struct tu_http h;
-	int status;
-
-	ck_assert(tc_build(&o, ra, &req));
-	ck_assert(tu_http(s->port, "POST", "/certsrv/mscep/mscep.dll"
-	    "?operation=PKIOperation", "application/x-pki-message", req.der,
-	    req.len, &h));
-	ck_assert_int_eq(h.status, 200);
-	ck_assert(tc_parse_certrep(h.body, h.len, &req, &rep));
-	status = rep.status;
-	if (days != NULL && rep.cert != NULL) {
-		int d = 0, sec = 0;
-
-		ASN1_TIME_diff(&d, &sec, X509_get0_notBefore(rep.cert),
-		    X509_get0_notAfter(rep.cert));
-		*days = d;
-	}
-	tc_rep_free(&rep);
-	tc_req_free(&req);
-	tu_http_free(&h);
-	X509_free(ra);
-	return status;
-}
-
-static int
-enroll_status(const struct tu_server *s, const char *challenge)
-{
-	return enroll_days(s, challenge, NULL);
-}
-
 static void
 ca_der_equals(const struct tu_server *s, const char *path)
 {
@@ -518,7 +480,7 @@ START_TEST(test_profile_ios)
 	ca_der_equals(&srv, cer);
 	pw = check_mobileconfig(&srv, mc, cer, url);
 	ck_assert_str_eq(pw, "lab-secret");
-	ck_assert_int_eq(enroll_status(&srv, pw), 0);
+	ck_assert_int_eq(tu_enroll_status(&srv, pw), 0);
 	free(pw);
 }
 END_TEST
@@ -544,8 +506,8 @@ START_TEST(test_profile_onetime)
 	free(out);
 	pw = check_mobileconfig(&one, mc, cer, url);
 	ck_assert_int_eq((int)strlen(pw), 24);
-	ck_assert_int_eq(enroll_status(&one, pw), 0);
-	ck_assert_int_eq(enroll_status(&one, pw), 2);	/* used up */
+	ck_assert_int_eq(tu_enroll_status(&one, pw), 0);
+	ck_assert_int_eq(tu_enroll_status(&one, pw), 2);	/* used up */
 	free(pw);
 	ck_assert_int_eq(tu_server_stop(&one), 1);
 }
@@ -589,8 +551,8 @@ START_TEST(test_request_log)
 	char path[600], *log, *token, *line;
 	size_t n;
 
-	ck_assert_int_eq(enroll_status(&srv, "lab-secret"), 0);
-	ck_assert_int_eq(enroll_status(&srv, "wrong-secret"), 2);
+	ck_assert_int_eq(tu_enroll_status(&srv, "lab-secret"), 0);
+	ck_assert_int_eq(tu_enroll_status(&srv, "wrong-secret"), 2);
 	snprintf(path, sizeof(path), "%s/log", srv.dir);
 	ck_assert_ptr_nonnull(log = (char *)tu_read_file(path, &n));
 	ck_assert_ptr_nonnull(line = strstr(log, "op=PKIOperation msg=PKCSReq txid="));
@@ -608,7 +570,7 @@ START_TEST(test_request_log)
 		char cmd[1200], *dump, *key, *b64;
 		int status;
 
-		snprintf(cmd, sizeof(cmd), "sqlite3 %s/var/ledger.db .dump",
+		snprintf(cmd, sizeof(cmd), "sqlite3 %s/var/data/ledger.db .dump",
 		    srv.dir);
 		dump = tu_capture(cmd, &status);
 		ck_assert_int_eq(status, 0);
@@ -644,37 +606,6 @@ write_conf(const char *path, const char *lines)
 	fputs(lines, f);
 	fclose(f);
 	free(base);
-}
-
-/* How often text occurs in the server's log. */
-static int
-log_count(const struct tu_server *s, const char *text)
-{
-	char path[600], *log, *p;
-	size_t n;
-	int count = 0;
-
-	snprintf(path, sizeof(path), "%s/log", s->dir);
-	if ((log = (char *)tu_read_file(path, &n)) == NULL)
-		return 0;
-	for (p = log; (p = strstr(p, text)) != NULL; p += strlen(text))
-		count++;
-	free(log);
-	return count;
-}
-
-/* SIGHUP, then wait (up to 10 s) until the log says text once more. */
-static void
-hup_and_wait(const struct tu_server *s, const char *text)
-{
-	int before = log_count(s, text), i;
-	struct timespec ts = { 0, 20 * 1000 * 1000 };
-
-	ck_assert_int_eq(kill(s->pid, SIGHUP), 0);
-	for (i = 0; i < 500 && log_count(s, text) == before; i++)
-		nanosleep(&ts, NULL);
-	ck_assert_msg(log_count(s, text) > before, "no \"%s\" after SIGHUP",
-	    text);
 }
 
 /* GetCACaps on an open keep-alive connection; the HTTP status. */
@@ -722,7 +653,7 @@ START_TEST(test_reload)
 	snprintf(conf, sizeof(conf), "%s/scepd.conf", dir);
 	write_conf(conf, "challenge = first-secret\ncert_days = 365\n");
 	ck_assert_int_eq(tu_server_start_conf(&r, conf, extra), 1);
-	ck_assert_int_eq(enroll_days(&r, "first-secret", &days), 0);
+	ck_assert_int_eq(tu_enroll(&r, "first-secret", &days), 0);
 	ck_assert_int_eq(days, 365);
 	/* A kept-alive connection from before the reload. */
 	memset(&sa, 0, sizeof(sa));
@@ -735,8 +666,8 @@ START_TEST(test_reload)
 
 	write_conf(conf, "challenge = second-secret\ncert_days = 30\n"
 	    "max_body = 8k\nthreads = 3\nmax_connections_per_ip = 2\n");
-	hup_and_wait(&r, " re-read; ");
-	ck_assert_int_eq(log_count(&r, "max_connections changed"), 0);
+	tu_hup_and_wait(&r, " re-read; ");
+	ck_assert_int_eq(tu_log_count(&r, "max_connections changed"), 0);
 	/*
 	 * The new per-address limit holds on new connections: two are
 	 * served, a third is refused.  A connection this test closed a
@@ -769,10 +700,10 @@ START_TEST(test_reload)
 		for (i = 0; i < 3; i++)
 			close(c[i]);
 	}
-	ck_assert_int_ge(log_count(&r, "reload: threads changed; restart "
+	ck_assert_int_ge(tu_log_count(&r, "reload: threads changed; restart "
 	    "scepd to apply it"), 1);
-	ck_assert_int_eq(enroll_status(&r, "first-secret"), 2);
-	ck_assert_int_eq(enroll_days(&r, "second-secret", &days), 0);
+	ck_assert_int_eq(tu_enroll_status(&r, "first-secret"), 2);
+	ck_assert_int_eq(tu_enroll(&r, "second-secret", &days), 0);
 	ck_assert_int_eq(days, 30);
 	memset(junk, 0x30, sizeof(junk));
 	ck_assert(tu_http(r.port, "POST", "/certsrv/mscep/mscep.dll"
@@ -784,9 +715,9 @@ START_TEST(test_reload)
 
 	/* A file that does not load changes nothing. */
 	write_conf(conf, "challenge = third-secret\nno_such_key = 1\n");
-	hup_and_wait(&r, "the running configuration stays");
-	ck_assert_int_eq(enroll_status(&r, "third-secret"), 2);
-	ck_assert_int_eq(enroll_status(&r, "second-secret"), 0);
+	tu_hup_and_wait(&r, "the running configuration stays");
+	ck_assert_int_eq(tu_enroll_status(&r, "third-secret"), 2);
+	ck_assert_int_eq(tu_enroll_status(&r, "second-secret"), 0);
 	ck_assert_int_eq(caps_on(fd), 200);
 	close(fd);
 	/* Its last connection gone, the replaced daemon is stopped. */
@@ -794,13 +725,13 @@ START_TEST(test_reload)
 		struct timespec tick = { 0, 50 * 1000 * 1000 };
 		int i;
 
-		for (i = 0; i < 100 && log_count(&r, "last connection closed; it "
+		for (i = 0; i < 100 && tu_log_count(&r, "last connection closed; it "
 		    "is stopped") == 0; i++)
 			nanosleep(&tick, NULL);
-		ck_assert_int_eq(log_count(&r, "last connection closed; it is "
+		ck_assert_int_eq(tu_log_count(&r, "last connection closed; it is "
 		    "stopped"), 1);
 	}
-	ck_assert_int_eq(log_count(&r, "second-secret"), 0);
+	ck_assert_int_eq(tu_log_count(&r, "second-secret"), 0);
 	ck_assert_int_eq(tu_server_stop(&r), 1);	/* SIGTERM: clean exit */
 	tu_rm_rf(dir);
 	free(dir);
@@ -887,7 +818,7 @@ START_TEST(test_sigterm_drains)
 	}
 	t.pid = 0;
 	/* Every answered one is in the ledger, delivered. */
-	snprintf(cmd, sizeof(cmd), "sqlite3 %s/var/ledger.db \"SELECT"
+	snprintf(cmd, sizeof(cmd), "sqlite3 %s/var/data/ledger.db \"SELECT"
 	    " count(*) FROM operations WHERE outcome = 'issued' AND status ="
 	    " 'delivered'\"", t.dir);
 	out = tu_capture(cmd, &status);
@@ -980,7 +911,7 @@ START_TEST(test_kill9_durability)
 	    "?operation=GetCACaps", NULL, NULL, 0, &h));
 	ck_assert_int_eq(h.status, 200);
 	tu_http_free(&h);
-	ck_assert_int_eq(enroll_status(&t, "lab-secret"), 0);
+	ck_assert_int_eq(tu_enroll_status(&t, "lab-secret"), 0);
 
 	/* Every certificate a client got is in the ledger, once. */
 	ck_assert_ptr_nonnull(sql = malloc(cap));
@@ -996,7 +927,7 @@ START_TEST(test_kill9_durability)
 	snprintf(sql + len, cap - len, ")");
 	ck_assert_int_gt(got, 0);
 	ck_assert_ptr_nonnull(cmd = malloc(cap + 1024));
-	snprintf(cmd, cap + 1024, "sqlite3 %s/var/ledger.db \"%s;"
+	snprintf(cmd, cap + 1024, "sqlite3 %s/var/data/ledger.db \"%s;"
 	    " SELECT count(*) - count(DISTINCT serial) FROM certificates;"
 	    " PRAGMA integrity_check;\"", t.dir, sql);
 	out = tu_capture(cmd, &status);
@@ -1052,9 +983,9 @@ START_TEST(test_key_passphrase)
 	ck_assert_ptr_nonnull(key = tu_read_file(path, &n));
 	ck_assert(strstr((char *)key, "BEGIN ENCRYPTED PRIVATE KEY") != NULL);
 	free(key);
-	ck_assert_int_eq(enroll_status(&p, "lab-secret"), 0);
+	ck_assert_int_eq(tu_enroll_status(&p, "lab-secret"), 0);
 	ck_assert_int_eq(tu_server_restart(&p), 1);	/* reads them back */
-	ck_assert_int_eq(enroll_status(&p, "lab-secret"), 0);
+	ck_assert_int_eq(tu_enroll_status(&p, "lab-secret"), 0);
 	/* doctor with and without the passphrase; never a prompt. */
 	snprintf(args, sizeof(args), "-o %s doctor </dev/null", opt);
 	out = scepctl(&p, args, &status);

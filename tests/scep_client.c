@@ -124,14 +124,27 @@ add_scep_attrs(CMS_SignerInfo *si, const struct tc_opts *o,
 		ok &= add_str(si, OID_MESSAGE_TYPE, type, V_ASN1_PRINTABLESTRING);
 	if (o->flaw == TC_DUP_MSGTYPE)
 		ok &= add_str(si, OID_MESSAGE_TYPE, type, V_ASN1_PRINTABLESTRING);
-	if (o->flaw == TC_TXID_BINARY)
+	if (o->flaw == TC_TXID_BINARY) {
 		ok &= add_str(si, OID_TRANSACTION_ID, "ab\x01" "cd", V_ASN1_IA5STRING);
-	else if (o->flaw != TC_NO_TXID)
+	} else if (o->flaw == TC_TXID_LONG) {
+		char longid[201];
+
+		memset(longid, 'A', 200);
+		longid[200] = '\0';
+		ok &= add_str(si, OID_TRANSACTION_ID, longid,
+		    V_ASN1_PRINTABLESTRING);
+	} else if (o->flaw != TC_NO_TXID)
 		ok &= add_str(si, OID_TRANSACTION_ID, r->txid, V_ASN1_PRINTABLESTRING);
-	if (o->flaw == TC_NONCE_SHORT)
+	if (o->flaw == TC_NONCE_SHORT) {
 		ok &= add_oct(si, OID_SENDER_NONCE, r->nonce, 4);
-	else if (o->flaw != TC_NO_NONCE)
+	} else if (o->flaw == TC_NONCE_LONG) {
+		unsigned char big[100];
+
+		memset(big, 0x5a, sizeof(big));
+		ok &= add_oct(si, OID_SENDER_NONCE, big, (int)sizeof(big));
+	} else if (o->flaw != TC_NO_NONCE) {
 		ok &= add_oct(si, OID_SENDER_NONCE, r->nonce, 16);
+	}
 	if (o->flaw == TC_OLD_SIGNING_TIME) {
 		ASN1_TIME *t = X509_time_adj_ex(NULL, -1, 0, NULL);
 

@@ -29,6 +29,8 @@ enum tc_flaw {
 	TC_OLD_SIGNING_TIME,	/* signingTime a day in the past */
 	TC_TXID_BINARY,		/* transactionID with a control character */
 	TC_NONCE_SHORT,
+	TC_TXID_LONG,		/* 200 characters (SCEP_MAX_TXID is 128) */
+	TC_NONCE_LONG,		/* 100 bytes (SCEP_MAX_NONCE is 64) */
 };
 
 struct tc_opts {

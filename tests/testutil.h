@@ -70,4 +70,12 @@ void tu_http_free(struct tu_http *h);
 /* Percent-encode everything but unreserved characters; malloc'd. */
 char *tu_pct(const char *s);
 
+/* Enroll "iphone-7" with this challenge: the pkiStatus (and cert's days). */
+int tu_enroll(const struct tu_server *s, const char *challenge, int *days);
+int tu_enroll_status(const struct tu_server *s, const char *challenge);
+/* How often text occurs in the server's log. */
+int tu_log_count(const struct tu_server *s, const char *text);
+/* SIGHUP, then wait (up to 10 s) until the log says text once more. */
+void tu_hup_and_wait(const struct tu_server *s, const char *text);
+
 #endif

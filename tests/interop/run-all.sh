@@ -11,6 +11,7 @@ set -u
 BIN=${SCEPD_BIN:-bin}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d /tmp/scepd-interop-XXXXXX)
+chmod 711 "$WORK"	# scepd, started as root, runs as nobody
 CHALLENGE=interop-$$-secret
 pass=0
 fail=0
@@ -59,7 +60,7 @@ result() {
 		echo "FAIL $name: openssl verify"; openssl verify -CAfile "$CA" "$cert"
 		fail=$((fail + 1)); return
 	fi
-	rows=$(sqlite3 "$WORK/var/ledger.db" "SELECT count(*) FROM operations
+	rows=$(sqlite3 "$WORK/var/data/ledger.db" "SELECT count(*) FROM operations
 		WHERE (', ' || csr_subject || ',') LIKE '%, CN=$cn,%' AND outcome = 'issued'
 		AND renewal_of IS NULL
 		AND cert_serial IS NOT NULL")
@@ -68,7 +69,7 @@ result() {
 	fi
 	# The delivery event is written when the response completes.
 	for _ in $(seq 1 50); do
-		events=$(sqlite3 "$WORK/var/ledger.db" "SELECT count(*) FROM events e
+		events=$(sqlite3 "$WORK/var/data/ledger.db" "SELECT count(*) FROM events e
 			JOIN operations o ON o.id = e.operation_id WHERE
 			(', ' || o.csr_subject || ',') LIKE '%, CN=$cn,%' AND e.kind = 'response_complete'
 			AND o.renewal_of IS NULL")
@@ -106,7 +107,7 @@ renewed() {
 	if ! openssl verify -CAfile "$CA" "$cert" >/dev/null 2>&1; then
 		echo "FAIL $name: openssl verify"; fail=$((fail + 1)); return
 	fi
-	row=$(sqlite3 "$WORK/var/ledger.db" "SELECT message_type || '|' ||
+	row=$(sqlite3 "$WORK/var/data/ledger.db" "SELECT message_type || '|' ||
 		renewal_of FROM operations WHERE cert_serial = '$new' AND
 		outcome = 'issued'")
 	if [ "$row" != "$type|$old" ]; then
@@ -229,7 +230,7 @@ chrome() {
 web_page() {
 	local url tx dom art="$ROOT/build/artifacts"
 	url="http://127.0.0.1:$(cat "$WORK/admin_port")/#token=$(cat "$WORK/var/admin.token")"
-	tx=$(sqlite3 "$WORK/var/ledger.db" "SELECT transaction_id FROM operations
+	tx=$(sqlite3 "$WORK/var/data/ledger.db" "SELECT transaction_id FROM operations
 		WHERE csr_subject LIKE '%CN=micromdm-mscep' ORDER BY id LIMIT 1")
 	dom=$(chrome 1 --dump-dom "$url&q=micromdm-mscep")
 	case "$dom" in
@@ -276,7 +277,7 @@ scepctl_m() {
 approve_when_pending() {
 	local tx=""
 	for _ in $(seq 1 100); do
-		tx=$(sqlite3 "$MANUAL/var/ledger.db" "SELECT transaction_id FROM
+		tx=$(sqlite3 "$MANUAL/var/data/ledger.db" "SELECT transaction_id FROM
 			pending WHERE state = 'pending' AND (', ' || subject || ',')
 			LIKE '%, CN=$1,%'")
 		[ -n "$tx" ] && break
@@ -287,7 +288,7 @@ approve_when_pending() {
 # polled NAME CERT TXID: PENDING first, then issued to the same txid.
 polled() {
 	local name=$1 cert=$2 tx=$3 seq
-	seq=$(sqlite3 "$MANUAL/var/ledger.db" "SELECT group_concat(outcome, ',')
+	seq=$(sqlite3 "$MANUAL/var/data/ledger.db" "SELECT group_concat(outcome, ',')
 		FROM (SELECT outcome FROM operations WHERE transaction_id = '$tx'
 		ORDER BY id)")
 	if [ -z "$tx" ] || ! openssl verify -CAfile "$MANUAL/var/ca.pem" "$cert" \
