@@ -291,6 +291,56 @@ join(char *buf, size_t cap, const char *dir, const char *file)
 }
 
 /* Load a cert/key pair; create it when both files are absent. */
+/* ca_key: a path or file: URI, or a key on a PKCS#11 token. */
+static EVP_PKEY *
+external_key(const struct ca_params *p, const char **why)
+{
+	const char *path = p->ca_key_uri;
+
+	if (strncmp(path, "pkcs11:", 7) == 0)
+		return ca_pkcs11_key(path, p->pkcs11_module, p->pkcs11_pin, why);
+	if (strncmp(path, "file://", 7) == 0)
+		path += 7;
+	else if (strncmp(path, "file:", 5) == 0)
+		path += 5;
+	return ca_read_key(path, p->passphrase, why);
+}
+
+/*
+ * The current CA with its key named by ca_key: the certificate is made
+ * for that key on first start; no key file is written.
+ */
+static int
+load_external(const char *cpath, const struct ca_params *p,
+    const char *subject, X509 **cert, EVP_PKEY **key, int *created,
+    const char **why)
+{
+	int have_c = ca_file_exists(cpath);
+
+	if (key == NULL) {		/* keyless: the certificate only */
+		if (!have_c)
+			*why = "CA certificate missing";
+		return have_c && (*cert = ca_read_cert(cpath, why)) != NULL;
+	}
+	if ((*key = external_key(p, why)) == NULL)
+		return 0;
+	if (have_c) {
+		if ((*cert = ca_read_cert(cpath, why)) == NULL)
+			return 0;
+		if (X509_check_private_key(*cert, *key) != 1) {
+			ERR_clear_error();
+			*why = "ca_key does not match ca.pem";
+			return 0;
+		}
+		return 1;
+	}
+	if ((*cert = make_cert(*key, subject, NULL, NULL, p->ca_days,
+	    why)) == NULL || !ca_write_cert(cpath, *cert, why))
+		return 0;
+	*created = 1;
+	return 1;
+}
+
 static int
 load_or_create(const char *dir, const char *base, const struct ca_params *p,
     const char *subject, X509 *issuer, EVP_PKEY *issuer_key, X509 **cert,
@@ -306,6 +356,8 @@ load_or_create(const char *dir, const char *base, const struct ca_params *p,
 	if (!join(kpath, sizeof(kpath), dir, name))
 		return 0;
 	have_c = ca_file_exists(cpath);
+	if (issuer == NULL && p->ca_key_uri != NULL && *p->ca_key_uri != '\0')
+		return load_external(cpath, p, subject, cert, key, created, why);
 	have_k = ca_file_exists(kpath);
 	if (have_c != have_k) {
 		*why = have_c ? "certificate present but its key is missing" :
@@ -436,6 +488,7 @@ static int
 open_all(const char *dir, const struct ca_params *p, int keyless,
     int *created, ca **out, const char **why)
 {
+	struct ca_params files = *p;
 	char path[PATH_MAX], next[PATH_MAX];
 	int dummy_created = 0, ret = CA_ERROR;
 	ca *c = NULL;
@@ -455,10 +508,13 @@ open_all(const char *dir, const struct ca_params *p, int keyless,
 	}
 	if (open_generation(dir, p, !keyless, keyless, created, &c, why) != CA_OK)
 		goto out;
+	/* ca_key names the current CA's key; the others are files. */
+	files.ca_key_uri = NULL;
 	if (ca_file_exists(next) &&
-	    open_generation(next, p, 0, keyless, NULL, &c->next, why) != CA_OK)
+	    open_generation(next, &files, 0, keyless, NULL, &c->next, why) !=
+	    CA_OK)
 		goto out;
-	if (!load_previous(c, dir, p, keyless, why))
+	if (!load_previous(c, dir, &files, keyless, why))
 		goto out;
 	*out = c;
 	c = NULL;

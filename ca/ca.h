@@ -36,6 +36,14 @@ struct ca_params {
 	const char	*ra_subject;	/* empty: no RA, the CA decrypts */
 	/* Keys are encrypted with it (AES-256, PKCS#8) when non-empty. */
 	char		 passphrase[256];
+	/*
+	 * The current CA's key elsewhere than STATE_DIR/ca.key: a path or
+	 * file: URI, or an RFC 7512 pkcs11: URI on a token opened with
+	 * pkcs11_module and pkcs11_pin.  NULL or "": the file.
+	 */
+	const char	*ca_key_uri;
+	const char	*pkcs11_module;
+	char		 pkcs11_pin[256];
 };
 
 /* Load the CA (and RA) from dir, creating them if absent. */

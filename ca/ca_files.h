@@ -15,5 +15,8 @@ int ca_write_cert(const char *path, X509 *x, const char **why);
 /* An encrypted key needs pass; never prompts on a terminal. */
 EVP_PKEY *ca_read_key(const char *path, const char *pass, const char **why);
 X509 *ca_read_cert(const char *path, const char **why);
+/* A private key on a PKCS#11 token: RFC 7512 URI, module path, PIN. */
+EVP_PKEY *ca_pkcs11_key(const char *uri, const char *module, const char *pin,
+    const char **why);
 
 #endif

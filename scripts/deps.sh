@@ -13,9 +13,11 @@ BUILD_PKGS="gcc make pkg-config libssl-dev libmicrohttpd-dev libsqlite3-dev open
 # check: unit tests; clang + libclang-rt-14-dev: the ASan/UBSan pass;
 # sqlite3, curl: end-to-end checks; scep, certmonger, strongswan-pki and
 # its plugins: interop with real third-party clients; chromium: the
-# ledger page, tested headless.
+# ledger page, tested headless; softhsm2 and OpenSSL's pkcs11 engine: a CA
+# key on a PKCS#11 token; valgrind: make valgrind.
 TEST_PKGS="check clang libclang-rt-14-dev sqlite3 curl python3 scep certmonger \
-strongswan-pki libstrongswan-standard-plugins libstrongswan-extra-plugins chromium"
+strongswan-pki libstrongswan-standard-plugins libstrongswan-extra-plugins chromium \
+softhsm2 libengine-pkcs11-openssl valgrind"
 
 want="$BUILD_PKGS"
 for arg in "$@"; do

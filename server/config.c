@@ -81,6 +81,9 @@ static const struct key keys[] = {
 	{ "crl_days",			K_INT,      F(crl_days), 1, 365, NULL },
 	{ "crl_url",			K_STR,      F(crl_url), 0, 0, NULL },
 	{ "privsep",			K_BOOL,     F(privsep), 0, 1, NULL },
+	{ "ca_key",			K_STR,      F(ca_key), 0, 0, NULL },
+	{ "pkcs11_module",		K_STR,      F(pkcs11_module), 0, 0, NULL },
+	{ "pkcs11_pin_file",		K_STR,      F(pkcs11_pin_file), 0, 0, NULL },
 	{ "user",			K_STR,      F(user), 0, 0, NULL },
 };
 
@@ -166,6 +169,9 @@ config_init(struct scepd_config *c)
 	set_str(c, "profile_encryption", "");
 	set_str(c, "profile_general", "");
 	c->privsep = 1;
+	set_str(c, "ca_key", "");
+	set_str(c, "pkcs11_module", "");
+	set_str(c, "pkcs11_pin_file", "");
 	set_str(c, "user", "");
 }
 

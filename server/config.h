@@ -76,6 +76,9 @@ struct scepd_config {
 	int	 crl_days;		/* CRL validity (nextUpdate) */
 	char	*crl_url;		/* CDP in issued certificates; "" none */
 	int	 privsep;		/* CA keys in a process of their own */
+	char	*ca_key;		/* "": STATE_DIR/ca.key; path or URI */
+	char	*pkcs11_module;		/* for a pkcs11: ca_key */
+	char	*pkcs11_pin_file;	/* 0600, its PIN on the first line */
 	char	*user;			/* started as root: switch to it */
 };
 

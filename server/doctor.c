@@ -396,7 +396,12 @@ doctor_run(const struct scepd_config *cfg, const char *conf_path,
 		    cfg->state_dir);
 	} else {
 		check_ca(&d, cacert);
-		check_key(&d, cfg->state_dir, "ca.key", cacert, cp.passphrase);
+		if (*cfg->ca_key != '\0')
+			report(&d, OK, "CA key", NULL, "ca_key = %s (scepd checks "
+			    "at start that it matches ca.pem)", cfg->ca_key);
+		else
+			check_key(&d, cfg->state_dir, "ca.key", cacert,
+			    cp.passphrase);
 	}
 	if ((ra = read_cert(cfg->state_dir, "ra.pem")) == NULL)
 		report(&d, FAIL, "RA", "restart scepd to issue an RA certificate",
@@ -410,6 +415,7 @@ doctor_run(const struct scepd_config *cfg, const char *conf_path,
 	check_ledger(&d, cfg, cacert);
 out:
 	OPENSSL_cleanse(cp.passphrase, sizeof(cp.passphrase));
+	OPENSSL_cleanse(cp.pkcs11_pin, sizeof(cp.pkcs11_pin));
 	fprintf(out, "%d failed, %d warnings\n", d.failed, d.warned);
 	X509_free(cacert);
 	X509_free(ra);

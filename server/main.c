@@ -300,6 +300,7 @@ main(int argc, char *argv[])
 	}
 	rv = open_ca(&cfg, &cp, &sb, &c, &sg, &created, &why);
 	OPENSSL_cleanse(cp.passphrase, sizeof(cp.passphrase));
+	OPENSSL_cleanse(cp.pkcs11_pin, sizeof(cp.pkcs11_pin));
 	if (rv != CA_OK) {
 		log_error("CA in %s: %s", cfg.state_dir, why);
 		goto out;
@@ -471,5 +472,6 @@ out:
 	OPENSSL_free(nextca);
 	config_free(&cfg);
 	reload_free(&rl);
+	setup_providers_free();
 	return ret;
 }

@@ -321,6 +321,7 @@ publish_crl(const struct scepd_config *cfg, ledger *l, const char *serial)
 	    ca_open(cfg->state_dir, &cp, NULL, &c, &why) == CA_OK &&
 	    ledger_cert_state(l, serial, &cs) == LEDGER_OK;
 	OPENSSL_cleanse(cp.passphrase, sizeof(cp.passphrase));
+	OPENSSL_cleanse(cp.pkcs11_pin, sizeof(cp.pkcs11_pin));
 	if (ok && (gen = ca_by_id(c, cs.ca_id)) == NULL) {
 		why = "the issuing CA is no longer in the state directory";
 		ok = 0;
@@ -400,6 +401,14 @@ cmd_ca_params(const struct scepd_config *cfg, int argc, char **argv,
 	size_t i;
 	ca *c = NULL;
 
+	if (argc == 2 && *cfg->ca_key != '\0' &&
+	    (strcmp(argv[1], "rollover") == 0 ||
+	    strcmp(argv[1], "activate") == 0)) {
+		fprintf(stderr, "scepctl: ca %s: the CA key is ca_key (%s); a "
+		    "rollover makes key files: put the new key on the token and "
+		    "change ca_key instead\n", argv[1], cfg->ca_key);
+		return 1;
+	}
 	if (argc == 2 && strcmp(argv[1], "rollover") == 0) {
 		if (ca_rollover(cfg->state_dir, cp, &why) != CA_OK) {
 			fprintf(stderr, "scepctl: ca rollover: %s\n", why);
@@ -452,6 +461,7 @@ cmd_ca(const struct scepd_config *cfg, int argc, char **argv)
 	}
 	ret = cmd_ca_params(cfg, argc, argv, &cp);
 	OPENSSL_cleanse(cp.passphrase, sizeof(cp.passphrase));
+	OPENSSL_cleanse(cp.pkcs11_pin, sizeof(cp.pkcs11_pin));
 	return ret;
 }
 

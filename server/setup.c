@@ -46,41 +46,66 @@ setup_state_dir(const char *dir, const char **why)
 	return 1;
 }
 
-int
-setup_ca_params(const struct scepd_config *cfg, struct ca_params *p,
+/*
+ * The first line of a 0600 file (key_passphrase_file, pkcs11_pin_file),
+ * 4 characters or more; an empty path leaves buf empty.
+ */
+static int
+read_secret(const char *path, const char *key, char *buf, size_t cap,
     const char **why)
 {
+	static char msg[160];
 	struct stat st;
 	FILE *f;
 	int ok;
 
+	buf[0] = '\0';
+	if (*path == '\0')
+		return 1;
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(msg, sizeof(msg), "%s cannot be opened", key);
+		*why = msg;
+		return 0;
+	}
+	ok = fstat(fileno(f), &st) == 0 && (st.st_mode & 077) == 0;
+	if (!ok) {
+		snprintf(msg, sizeof(msg), "%s is readable by group or others "
+		    "(chmod 600 it)", key);
+		*why = msg;
+	} else if (fgets(buf, (int)cap, f) == NULL ||
+	    (buf[strcspn(buf, "\r\n")] = '\0', strlen(buf) < 4)) {
+		snprintf(msg, sizeof(msg), "%s holds nothing of 4 or more "
+		    "characters on its first line", key);
+		*why = msg;
+		ok = 0;
+	}
+	fclose(f);
+	if (!ok)
+		OPENSSL_cleanse(buf, cap);
+	return ok;
+}
+
+int
+setup_ca_params(const struct scepd_config *cfg, struct ca_params *p,
+    const char **why)
+{
 	memset(p, 0, sizeof(*p));
 	p->key_bits = cfg->ca_key_bits;
 	p->key_type = config_ca_key_type(cfg);
 	p->ca_subject = cfg->ca_subject;
 	p->ca_days = cfg->ca_days;
 	p->ra_subject = cfg->ra_subject;
-	if (*cfg->key_passphrase_file == '\0')
-		return 1;
-	if ((f = fopen(cfg->key_passphrase_file, "r")) == NULL) {
-		*why = "key_passphrase_file cannot be opened";
+	p->ca_key_uri = cfg->ca_key;
+	p->pkcs11_module = cfg->pkcs11_module;
+	if (!read_secret(cfg->key_passphrase_file, "key_passphrase_file",
+	    p->passphrase, sizeof(p->passphrase), why) ||
+	    !read_secret(cfg->pkcs11_pin_file, "pkcs11_pin_file", p->pkcs11_pin,
+	    sizeof(p->pkcs11_pin), why)) {
+		OPENSSL_cleanse(p->passphrase, sizeof(p->passphrase));
+		OPENSSL_cleanse(p->pkcs11_pin, sizeof(p->pkcs11_pin));
 		return 0;
 	}
-	ok = fstat(fileno(f), &st) == 0 && (st.st_mode & 077) == 0;
-	if (!ok)
-		*why = "key_passphrase_file is readable by group or others "
-		    "(chmod 600 it)";
-	else if (fgets(p->passphrase, sizeof(p->passphrase), f) == NULL ||
-	    (p->passphrase[strcspn(p->passphrase, "\r\n")] = '\0',
-	    strlen(p->passphrase) < 4)) {
-		*why = "key_passphrase_file holds no passphrase of 4 or more "
-		    "characters";
-		ok = 0;
-	}
-	fclose(f);
-	if (!ok)
-		OPENSSL_cleanse(p->passphrase, sizeof(p->passphrase));
-	return ok;
+	return 1;
 }
 
 int
@@ -143,12 +168,30 @@ setup_ledger_path(const struct scepd_config *cfg, char *buf, size_t cap)
 	return snprintf(buf, cap, "%s/data/ledger.db", cfg->state_dir) < (int)cap;
 }
 
+/* The providers setup_legacy_provider loaded, for setup_providers_free. */
+static OSSL_PROVIDER *loaded[2];
+
 int
 setup_legacy_provider(void)
 {
 	/* Loading "legacy" alone would hide the default provider. */
-	return OSSL_PROVIDER_load(NULL, "default") != NULL &&
-	    OSSL_PROVIDER_load(NULL, "legacy") != NULL;
+	if (loaded[0] == NULL)
+		loaded[0] = OSSL_PROVIDER_load(NULL, "default");
+	if (loaded[1] == NULL)
+		loaded[1] = OSSL_PROVIDER_load(NULL, "legacy");
+	return loaded[0] != NULL && loaded[1] != NULL;
+}
+
+void
+setup_providers_free(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(loaded) / sizeof(loaded[0]); i++) {
+		if (loaded[i] != NULL)
+			OSSL_PROVIDER_unload(loaded[i]);
+		loaded[i] = NULL;
+	}
 }
 
 int

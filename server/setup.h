@@ -33,6 +33,8 @@ int setup_data_dir(const char *state_dir, const char **why);
 int setup_ledger_path(const struct scepd_config *cfg, char *buf, size_t cap);
 /* OpenSSL's legacy provider (single DES) next to the default one. */
 int setup_legacy_provider(void);
+/* Unload them again (at exit, so that leak checkers see nothing lost). */
+void setup_providers_free(void);
 /*
  * "ADDRESS:PORT" (numeric IPv4, or [IPv6]) into a socket address for
  * libmicrohttpd; *v6 says which.

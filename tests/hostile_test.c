@@ -318,6 +318,36 @@ START_TEST(test_protocol_abuse)
 }
 END_TEST
 
+/* An envelope for another CA's RA: a signed badMessageCheck. */
+START_TEST(test_wrong_recipient)
+{
+	struct tc_opts o = { .cn = "elsewhere", .challenge = "lab-secret" };
+	char path[600], *row;
+	struct tc_req req;
+	struct tc_rep rep;
+	struct tu_http h;
+	X509 *other;
+
+	snprintf(path, sizeof(path), "%s/server-ca.pem", tu_vectors());
+	ck_assert_ptr_nonnull(other = tu_read_cert(path));
+	ck_assert(tc_build(&o, other, &req));
+	ck_assert(tu_http(srv.port, "POST", MSCEP "?operation=PKIOperation",
+	    NULL, req.der, req.len, &h));
+	ck_assert_int_eq(h.status, 200);
+	ck_assert(tc_parse_certrep(h.body, h.len, &req, &rep));
+	ck_assert_int_eq(rep.status, 2);
+	ck_assert_int_eq(rep.fail_info, 1);	/* badMessageCheck */
+	row = ledger_reason(req.txid, 0);
+	ck_assert_ptr_nonnull(row);
+	ck_assert_msg(strstr(row, "cannot be decrypted") != NULL, "%s", row);
+	free(row);
+	tc_rep_free(&rep);
+	tu_http_free(&h);
+	tc_req_free(&req);
+	X509_free(other);
+}
+END_TEST
+
 /* A replayed PKCSReq: the same reply (no second certificate). */
 START_TEST(test_replay)
 {
@@ -361,6 +391,7 @@ hostile_suite(void)
 	tcase_add_test(t, test_many_slow);
 	tcase_add_loop_test(t, test_protocol_abuse, 0,
 	    (int)(sizeof(abuses) / sizeof(abuses[0])));
+	tcase_add_test(t, test_wrong_recipient);
 	tcase_add_test(t, test_replay);
 	suite_add_tcase(s, t);
 	return s;

@@ -328,6 +328,88 @@ START_TEST(test_signer_death_stops_scepd)
 }
 END_TEST
 
+#define SOFTHSM_MODULE	"/usr/lib/softhsm/libsofthsm2.so"
+
+/* A SoftHSM2 token in dir holding an RSA key "ca" (also in dir/ca.p8). */
+static void
+make_token(const char *dir)
+{
+	char cmd[2048], path[600];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/softhsm2.conf", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fprintf(f, "directories.tokendir = %s/tokens\nobjectstore.backend = "
+	    "file\nlog.level = ERROR\n", dir);
+	fclose(f);
+	ck_assert_int_eq(setenv("SOFTHSM2_CONF", path, 1), 0);
+	snprintf(cmd, sizeof(cmd), "mkdir %s/tokens && "
+	    "softhsm2-util --init-token --free --label scepd-test --pin 1234 "
+	    "--so-pin 5678 >/dev/null && "
+	    "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 "
+	    "-out %s/ca.p8 2>/dev/null && "
+	    "softhsm2-util --import %s/ca.p8 --token scepd-test --label ca "
+	    "--id 01 --pin 1234 >/dev/null", dir, dir, dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void
+write_pin(const char *path, const char *pin)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "%s\n", pin);
+	fclose(f);
+	ck_assert_int_eq(chmod(path, 0600), 0);
+}
+
+/*
+ * ca_key on a PKCS#11 token (SoftHSM2 through OpenSSL's pkcs11 engine):
+ * the CA is made for the token's key, no key file exists, enrollment and
+ * CRLs work, the key is nowhere in the network-facing process; a wrong
+ * PIN stops scepd with a reason.
+ */
+START_TEST(test_ca_key_on_token)
+{
+	char *dir = tu_tmpdir(), key[700], module[200], pin[800], p8[600];
+	char path[700], cmd[1600];
+	const char *extra[] = { key, module, pin, NULL };
+	struct tu_server s;
+
+	make_token(dir);
+	snprintf(key, sizeof(key), "ca_key=pkcs11:token=scepd-test;object=ca;"
+	    "type=private");
+	snprintf(module, sizeof(module), "pkcs11_module=%s", SOFTHSM_MODULE);
+	snprintf(path, sizeof(path), "%s/pin", dir);
+	write_pin(path, "1234");
+	snprintf(pin, sizeof(pin), "pkcs11_pin_file=%s", path);
+	snprintf(p8, sizeof(p8), "%s/ca.p8", dir);
+
+	ck_assert_int_eq(tu_server_start(&s, extra), 1);
+	snprintf(path, sizeof(path), "%s/var/ca.key", s.dir);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	snprintf(cmd, sizeof(cmd), "test \"$(openssl x509 -in %s/var/ca.pem "
+	    "-noout -pubkey)\" = \"$(openssl pkey -in %s -pubout)\"", s.dir,
+	    p8);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(tu_enroll_status(&s, "lab-secret"), 0);
+	snprintf(path, sizeof(path), "%s/var/data/crl", s.dir);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	ck_assert_int_eq(has_key(s.pid, p8), 0);
+	ck_assert_int_eq(tu_server_stop(&s), 1);
+
+	snprintf(path, sizeof(path), "%s/pin", dir);
+	write_pin(path, "9999");
+	ck_assert_int_eq(tu_server_start(&s, extra), 0);
+	ck_assert_int_ge(tu_log_count(&s, "wrong PIN"), 1);
+	tu_server_stop(&s);
+	unsetenv("SOFTHSM2_CONF");
+	tu_rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *
 privsep_suite(void)
 {
@@ -340,6 +422,7 @@ privsep_suite(void)
 	tcase_add_test(t, test_ca_key_only_in_signer);
 	tcase_add_test(t, test_root_drops);
 	tcase_add_test(t, test_signer_death_stops_scepd);
+	tcase_add_test(t, test_ca_key_on_token);
 	suite_add_tcase(s, t);
 	return s;
 }

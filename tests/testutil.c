@@ -125,6 +125,7 @@ tu_run_suite(Suite *s, int legacy)
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	setup_providers_free();
 	return failed == 0 ? 0 : 1;
 }
 

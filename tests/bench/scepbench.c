@@ -80,7 +80,7 @@ usage(void)
 
 /* utime + stime of a process in ms, and its resident set in KiB. */
 static int
-proc_usage(long pid, double *cpu_ms, long *rss_kb)
+usage_one(long pid, double *cpu_ms, long *rss_kb)
 {
 	char path[64], buf[4096], *p;
 	unsigned long ut, st;
@@ -108,6 +108,29 @@ proc_usage(long pid, double *cpu_ms, long *rss_kb)
 			*rss_kb = strtol(buf + 6, NULL, 10);
 	fclose(f);
 	return *rss_kb >= 0;
+}
+
+/* The same for the server and its children (scepd's CA signer). */
+static int
+proc_usage(long pid, double *cpu_ms, long *rss_kb)
+{
+	char path[96];
+	double c;
+	long r, child;
+	FILE *f;
+
+	if (!usage_one(pid, cpu_ms, rss_kb))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", pid, pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 1;
+	while (fscanf(f, "%ld", &child) == 1)
+		if (usage_one(child, &c, &r)) {
+			*cpu_ms += c;
+			*rss_kb += r;
+		}
+	fclose(f);
+	return 1;
 }
 
 struct keygen {
