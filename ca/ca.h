@@ -135,6 +135,10 @@ int ca_profile_check(const struct ca_profile *p, const char **why);
  */
 int ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
     X509 *subject_from, time_t now, X509 **out, const char **why);
+/* The same as DER (OPENSSL_free it), with this process's CA key only. */
+int ca_sign_der(const ca *c, X509_REQ *req, const struct ca_profile *p,
+    X509 *subject_from, time_t now, unsigned char **der, size_t *len,
+    const char **why);
 
 /*
  * Is x a certificate this CA issued, valid at now?  CA_UNTRUSTED when the

@@ -352,9 +352,11 @@ reparse(X509 *x)
 	return y;
 }
 
-int
-ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
-    X509 *subject_from, time_t now, X509 **out, const char **why)
+/* Into *out (parsed again, as ca_sign's callers want) or into *der. */
+static int
+sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
+    X509 *subject_from, time_t now, X509 **out, unsigned char **der,
+    int *derlen, const char **why)
 {
 	X509 *x = NULL, *cacert = ca_cert_get0(c);
 	X509_NAME *override = NULL;
@@ -366,10 +368,9 @@ ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
 	const struct ca_remote *remote;
 	void *arg;
 
-	*out = NULL;
 	*why = "cannot build the certificate";
 	if (ca_key_get0(c) == NULL) {
-		if ((remote = ca_remote_of(c, &arg)) == NULL)
+		if (out == NULL || (remote = ca_remote_of(c, &arg)) == NULL)
 			return CA_ERROR;
 		return remote->sign(arg, c, req, p, subject_from, now, out, why);
 	}
@@ -434,8 +435,10 @@ ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
 	/*
 	 * copy_spki() left the key undecoded; hand out a certificate parsed
 	 * from its DER so that X509_get0_pubkey() works on it like any other.
+	 * DER (for the signer process) needs no such second parse.
 	 */
-	if ((*out = reparse(x)) == NULL)
+	if (der != NULL ? (*derlen = i2d_X509(x, der)) <= 0 :
+	    (*out = reparse(x)) == NULL)
 		goto out;
 	ret = CA_OK;
 out:
@@ -443,6 +446,29 @@ out:
 	X509_NAME_free(override);
 	ERR_clear_error();
 	return ret;
+}
+
+int
+ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
+    X509 *subject_from, time_t now, X509 **out, const char **why)
+{
+	*out = NULL;
+	return sign(c, req, p, subject_from, now, out, NULL, NULL, why);
+}
+
+int
+ca_sign_der(const ca *c, X509_REQ *req, const struct ca_profile *p,
+    X509 *subject_from, time_t now, unsigned char **der, size_t *len,
+    const char **why)
+{
+	int n = 0, rv;
+
+	*der = NULL;
+	*len = 0;
+	rv = sign(c, req, p, subject_from, now, NULL, der, &n, why);
+	if (rv == CA_OK)
+		*len = (size_t)n;
+	return rv;
 }
 
 int

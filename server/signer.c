@@ -274,9 +274,10 @@ do_sign(const ca *root, struct rbuf *r, struct wbuf *w)
 	const char *id = get_str(r), *why = "malformed signer request";
 	struct ca_profile p;
 	const unsigned char *der, *from_der, *end, *from_end;
-	size_t len, from_len;
+	unsigned char *cert = NULL;
+	size_t len, from_len, cert_len = 0;
 	X509_REQ *req = NULL;
-	X509 *from = NULL, *x = NULL;
+	X509 *from = NULL;
 	const ca *c;
 	time_t now;
 	int rv = CA_ERROR;
@@ -303,14 +304,14 @@ do_sign(const ca *root, struct rbuf *r, struct wbuf *w)
 	/* The network-facing process checked it; a signer checks again. */
 	if ((rv = ca_csr_check(req, &why)) != CA_OK)
 		goto out;
-	rv = ca_sign(c, req, &p, from, now, &x, &why);
+	rv = ca_sign_der(c, req, &p, from, now, &cert, &cert_len, &why);
 out:
 	put_i64(w, rv);
 	put_str(w, why);
-	PUT_DER(w, i2d_X509, x);
+	put_blob(w, cert, cert_len);
 	X509_REQ_free(req);
 	X509_free(from);
-	X509_free(x);
+	OPENSSL_free(cert);
 }
 
 static void

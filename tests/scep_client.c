@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/pem.h>
 #include <openssl/bio.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
@@ -19,9 +20,44 @@
 #define OID_RECIPIENT_NONCE	"2.16.840.1.113733.1.9.6"
 #define OID_TRANSACTION_ID	"2.16.840.1.113733.1.9.7"
 
+/*
+ * $SCEPD_TEST_KEYS: a PEM file of RSA-2048 keys handed out in turn
+ * instead of generating each (make valgrind: key generation under
+ * memcheck takes most of a minute).  A test process sees each at most
+ * once until the pool wraps.
+ */
+static EVP_PKEY *pool[64];
+static size_t pool_n, pool_next;
+static int pool_loaded;
+
+static void
+load_pool(void)
+{
+	const char *path = getenv("SCEPD_TEST_KEYS");
+	FILE *f;
+
+	pool_loaded = 1;
+	if (path == NULL || *path == '\0' || (f = fopen(path, "r")) == NULL)
+		return;
+	while (pool_n < sizeof(pool) / sizeof(pool[0]) &&
+	    (pool[pool_n] = PEM_read_PrivateKey(f, NULL, NULL, NULL)) != NULL)
+		pool_n++;
+	fclose(f);
+	ERR_clear_error();
+}
+
 EVP_PKEY *
 tc_rsa_key(int bits)
 {
+	EVP_PKEY *k;
+
+	if (!pool_loaded)
+		load_pool();
+	if (bits == 2048 && pool_n > 0) {
+		k = pool[pool_next++ % pool_n];
+		if (EVP_PKEY_up_ref(k))
+			return k;
+	}
 	return EVP_RSA_gen((unsigned int)bits);
 }
 
