@@ -307,38 +307,26 @@ external_key(const struct ca_params *p, const char **why)
 }
 
 /*
- * The current CA with its key named by ca_key: the certificate is made
- * for that key on first start; no key file is written.
+ * A fresh key: the CA's may be EC; the RA key stays RSA, because SCEP
+ * clients encrypt to it with RSA key transport.
  */
-static int
-load_external(const char *cpath, const struct ca_params *p,
-    const char *subject, X509 **cert, EVP_PKEY **key, int *created,
-    const char **why)
+static EVP_PKEY *
+new_key(const struct ca_params *p, int is_ca, const char **why)
 {
-	int have_c = ca_file_exists(cpath);
+	EVP_PKEY *k;
 
-	if (key == NULL) {		/* keyless: the certificate only */
-		if (!have_c)
-			*why = "CA certificate missing";
-		return have_c && (*cert = ca_read_cert(cpath, why)) != NULL;
+	if (p->key_bits < CA_MIN_RSA_BITS || p->key_bits > CA_MAX_RSA_BITS) {
+		*why = "ca_key_bits out of range (2048..8192)";
+		return NULL;
 	}
-	if ((*key = external_key(p, why)) == NULL)
-		return 0;
-	if (have_c) {
-		if ((*cert = ca_read_cert(cpath, why)) == NULL)
-			return 0;
-		if (X509_check_private_key(*cert, *key) != 1) {
-			ERR_clear_error();
-			*why = "ca_key does not match ca.pem";
-			return 0;
-		}
-		return 1;
-	}
-	if ((*cert = make_cert(*key, subject, NULL, NULL, p->ca_days,
-	    why)) == NULL || !ca_write_cert(cpath, *cert, why))
-		return 0;
-	*created = 1;
-	return 1;
+	if (is_ca && p->key_type != NULL && strncmp(p->key_type, "ec-", 3) == 0)
+		k = EVP_EC_gen(strcmp(p->key_type, "ec-p384") == 0 ?
+		    "P-384" : "P-256");
+	else
+		k = EVP_RSA_gen((unsigned int)p->key_bits);
+	if (k == NULL)
+		*why = "key generation failed";
+	return k;
 }
 
 static int
@@ -347,7 +335,7 @@ load_or_create(const char *dir, const char *base, const struct ca_params *p,
     EVP_PKEY **key, int *created, const char **why)
 {
 	char cpath[PATH_MAX], kpath[PATH_MAX], name[64];
-	int have_c, have_k;
+	int have_c, have_k, external;
 
 	snprintf(name, sizeof(name), "%s.pem", base);
 	if (!join(cpath, sizeof(cpath), dir, name))
@@ -355,10 +343,14 @@ load_or_create(const char *dir, const char *base, const struct ca_params *p,
 	snprintf(name, sizeof(name), "%s.key", base);
 	if (!join(kpath, sizeof(kpath), dir, name))
 		return 0;
+	/*
+	 * The current CA's key named by ca_key: the certificate is made for
+	 * it on first start, and no key file is ever written.
+	 */
+	external = issuer == NULL && p->ca_key_uri != NULL &&
+	    *p->ca_key_uri != '\0';
 	have_c = ca_file_exists(cpath);
-	if (issuer == NULL && p->ca_key_uri != NULL && *p->ca_key_uri != '\0')
-		return load_external(cpath, p, subject, cert, key, created, why);
-	have_k = ca_file_exists(kpath);
+	have_k = external ? have_c : ca_file_exists(kpath);
 	if (have_c != have_k) {
 		*why = have_c ? "certificate present but its key is missing" :
 		    "key present but its certificate is missing";
@@ -369,40 +361,29 @@ load_or_create(const char *dir, const char *base, const struct ca_params *p,
 		return (*cert = ca_read_cert(cpath, why)) != NULL;
 	}
 	if (have_c) {
-		if ((*key = ca_read_key(kpath, p->passphrase, why)) == NULL ||
-		    (*cert = ca_read_cert(cpath, why)) == NULL)
+		*key = external ? external_key(p, why) :
+		    ca_read_key(kpath, p->passphrase, why);
+		if (*key == NULL || (*cert = ca_read_cert(cpath, why)) == NULL)
 			return 0;
 		if (X509_check_private_key(*cert, *key) != 1) {
 			ERR_clear_error();
-			*why = "key does not match its certificate";
+			*why = external ? "ca_key does not match ca.pem" :
+			    "key does not match its certificate";
 			return 0;
 		}
 		return 1;
 	}
-	if (p->key_bits < CA_MIN_RSA_BITS || p->key_bits > CA_MAX_RSA_BITS) {
-		*why = "ca_key_bits out of range (2048..8192)";
-		return 0;
-	}
-	/*
-	 * The CA key may be EC; the RA key stays RSA, because SCEP clients
-	 * encrypt to it with RSA key transport.
-	 */
-	if (issuer == NULL && p->key_type != NULL &&
-	    strncmp(p->key_type, "ec-", 3) == 0) {
-		*key = EVP_EC_gen(strcmp(p->key_type, "ec-p384") == 0 ?
-		    "P-384" : "P-256");
-	} else {
-		*key = EVP_RSA_gen((unsigned int)p->key_bits);
-	}
-	if (*key == NULL) {
-		*why = "key generation failed";
+	if (external) {
+		if ((*key = external_key(p, why)) == NULL)
+			return 0;
+	} else if ((*key = new_key(p, issuer == NULL, why)) == NULL) {
 		return 0;
 	}
 	*cert = make_cert(*key, subject, issuer, issuer_key, p->ca_days, why);
 	if (*cert == NULL)
 		return 0;
 	/* Key first: a crash in between leaves "key without certificate". */
-	if (!ca_write_key(kpath, *key, p->passphrase, why) ||
+	if ((!external && !ca_write_key(kpath, *key, p->passphrase, why)) ||
 	    !ca_write_cert(cpath, *cert, why))
 		return 0;
 	*created = 1;

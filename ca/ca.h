@@ -162,7 +162,8 @@ int ca_crl(const ca *c, const struct ca_revoked *r, size_t n, int64_t number,
 
 /*
  * Open a CMS EnvelopedData (DER) encrypted to the certificate of this CA
- * or of a previous one.  *out is malloc'd.  CA_UNTRUSTED: not for us.
+ * or of a previous one.  *out is OPENSSL_malloc'd.  CA_UNTRUSTED: not
+ * for us.
  */
 int ca_decrypt(const ca *c, const unsigned char *env, size_t len,
     unsigned char **out, size_t *outlen, const char **why);

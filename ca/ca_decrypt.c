@@ -5,40 +5,20 @@
  * old CA certificate.
  */
 #include <stdlib.h>
-#include <string.h>
-
-#include <openssl/cms.h>
-#include <openssl/err.h>
 
 #include "ca/ca.h"
 #include "ca/ca_int.h"
-
-#define CA_MAX_PLAINTEXT	(1024 * 1024)
-
-static int
-try_key(CMS_ContentInfo *env, const ca *gen, BIO **mem)
-{
-	BIO_free(*mem);
-	if ((*mem = BIO_new(BIO_s_secmem())) == NULL)
-		return 0;
-	if (CMS_decrypt(env, ca_key_get0(gen), ca_cert_get0(gen), NULL, *mem,
-	    CMS_BINARY) == 1)
-		return 1;
-	ERR_clear_error();
-	return 0;
-}
+#include "pkcs7/scep_msg.h"
 
 int
 ca_decrypt(const ca *c, const unsigned char *der, size_t len,
     unsigned char **out, size_t *outlen, const char **why)
 {
 	const struct ca_remote *remote;
-	CMS_ContentInfo *env = NULL;
-	const unsigned char *p = der;
-	BIO *mem = NULL;
-	BUF_MEM *bm;
-	size_t i, n = ca_previous_count(c);
-	int ret = CA_ERROR, opened = 0;
+	size_t i, n = 1 + ca_previous_count(c);
+	X509 **certs = NULL;
+	EVP_PKEY **keys = NULL;
+	int ret = CA_ERROR;
 	void *arg;
 
 	*out = NULL;
@@ -50,36 +30,30 @@ ca_decrypt(const ca *c, const unsigned char *der, size_t len,
 		}
 		return remote->decrypt(arg, c, der, len, out, outlen, why);
 	}
-	if (len == 0 || len > CA_MAX_PLAINTEXT ||
-	    (env = d2i_CMS_ContentInfo(NULL, &p, (long)len)) == NULL ||
-	    p != der + len ||
-	    OBJ_obj2nid(CMS_get0_type(env)) != NID_pkcs7_enveloped) {
-		*why = "not a CMS EnvelopedData";
-		ret = CA_REJECT;
+	if ((certs = calloc(n, sizeof(*certs))) == NULL ||
+	    (keys = calloc(n, sizeof(*keys))) == NULL)
 		goto out;
+	for (i = 0; i < n; i++) {
+		const ca *gen = i == 0 ? c : ca_previous(c, i - 1);
+
+		certs[i] = ca_cert_get0(gen);
+		keys[i] = ca_key_get0(gen);
 	}
-	for (i = 0; i <= n && !opened; i++)
-		opened = try_key(env, i == 0 ? c : ca_previous(c, i - 1), &mem);
-	if (!opened) {
-		*why = "RFC 8894 3.2.2: envelope cannot be decrypted with the RA "
-		    "or CA key";
+	switch (scep_envelope_open(der, len, certs, keys, n, out, outlen, why)) {
+	case SCEP_OK:
+		ret = CA_OK;
+		break;
+	case SCEP_ERR_BAD_MESSAGE_CHECK:
 		ret = CA_UNTRUSTED;
-		goto out;
-	}
-	BIO_get_mem_ptr(mem, &bm);
-	if (bm->length == 0 || bm->length > CA_MAX_PLAINTEXT) {
-		*why = "RFC 8894 3.2.2: envelope content is empty or too large";
+		break;
+	case SCEP_ERR_BAD_REQUEST:
 		ret = CA_REJECT;
-		goto out;
+		break;
+	default:
+		break;
 	}
-	if ((*out = malloc(bm->length)) == NULL)
-		goto out;
-	memcpy(*out, bm->data, bm->length);
-	*outlen = bm->length;
-	ret = CA_OK;
 out:
-	BIO_free(mem);
-	CMS_ContentInfo_free(env);
-	ERR_clear_error();
+	free(certs);
+	free(keys);
 	return ret;
 }

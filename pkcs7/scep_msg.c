@@ -387,51 +387,25 @@ allowed_cipher(int nid, int allow_legacy)
 	return NULL;
 }
 
-scep_err
-scep_msg_decrypt(scep_msg *m, X509 *const *certs, EVP_PKEY *const *keys,
-    size_t n, int allow_legacy, const char **why)
+/* Try each (cert, key) on env; the content into *out (OPENSSL_malloc). */
+static scep_err
+open_envelope(CMS_ContentInfo *env, X509 *const *certs,
+    EVP_PKEY *const *keys, size_t n, unsigned char **out, size_t *outlen,
+    const char **why)
 {
-	const char *dummy;
-	ASN1_OCTET_STRING **content;
-	const unsigned char *der, *p;
-	CMS_ContentInfo *env = NULL;
 	BIO *mem = NULL;
 	BUF_MEM *bm;
 	scep_err ret = SCEP_ERR_BAD_MESSAGE_CHECK;
-	size_t len, i;
+	size_t i;
 
-	if (why == NULL)
-		why = &dummy;
-	content = CMS_get0_content(m->cms);
-	der = ASN1_STRING_get0_data(*content);
-	len = (size_t)ASN1_STRING_length(*content);
-
-	p = der;
-	env = d2i_CMS_ContentInfo(NULL, &p, (long)len);
-	if (env == NULL || p != der + len ||
-	    OBJ_obj2nid(CMS_get0_type(env)) != NID_pkcs7_enveloped) {
-		*why = "RFC 8894 3.2.2: pkcsPKIEnvelope is not an EnvelopedData";
-		ret = SCEP_ERR_BAD_REQUEST;
-		goto out;
-	}
-	m->cipher_nid = envelope_cipher_nid(der, len);
-	m->cipher = allowed_cipher(m->cipher_nid, allow_legacy);
-	if (m->cipher == NULL) {
-		*why = (m->cipher_nid == NID_des_cbc ||
-		    m->cipher_nid == NID_des_ede3_cbc) ?
-		    "DES/DES3 envelope refused (legacy_algorithms = no)" :
-		    "RFC 8894 3.5.2: unsupported content encryption algorithm";
-		ret = SCEP_ERR_BAD_ALG;
-		goto out;
-	}
 	for (i = 0; i < n; i++) {
 		BIO_free(mem);
 		if ((mem = BIO_new(BIO_s_secmem())) == NULL) {
 			ret = SCEP_ERR_INTERNAL;
 			goto out;
 		}
-		if (CMS_decrypt(env, keys[i], certs[i], NULL, mem,
-		    CMS_BINARY) == 1)
+		if (keys[i] != NULL && CMS_decrypt(env, keys[i], certs[i], NULL,
+		    mem, CMS_BINARY) == 1)
 			break;
 		ERR_clear_error();
 	}
@@ -445,17 +419,82 @@ scep_msg_decrypt(scep_msg *m, X509 *const *certs, EVP_PKEY *const *keys,
 		ret = SCEP_ERR_BAD_REQUEST;
 		goto out;
 	}
-	if ((m->content = OPENSSL_malloc(bm->length)) == NULL) {
+	if ((*out = OPENSSL_malloc(bm->length)) == NULL) {
 		ret = SCEP_ERR_INTERNAL;
 		goto out;
 	}
-	memcpy(m->content, bm->data, bm->length);
-	m->content_len = bm->length;
+	memcpy(*out, bm->data, bm->length);
+	*outlen = bm->length;
 	ret = SCEP_OK;
 out:
 	BIO_free(mem);
-	CMS_ContentInfo_free(env);
 	ERR_clear_error();
+	return ret;
+}
+
+/* The EnvelopedData in der[0..len), or NULL (why set). */
+static CMS_ContentInfo *
+parse_envelope(const unsigned char *der, size_t len, const char **why)
+{
+	const unsigned char *p = der;
+	CMS_ContentInfo *env;
+
+	env = d2i_CMS_ContentInfo(NULL, &p, (long)len);
+	if (env == NULL || p != der + len ||
+	    OBJ_obj2nid(CMS_get0_type(env)) != NID_pkcs7_enveloped) {
+		CMS_ContentInfo_free(env);
+		ERR_clear_error();
+		*why = "RFC 8894 3.2.2: pkcsPKIEnvelope is not an EnvelopedData";
+		return NULL;
+	}
+	return env;
+}
+
+scep_err
+scep_msg_decrypt(scep_msg *m, X509 *const *certs, EVP_PKEY *const *keys,
+    size_t n, int allow_legacy, const char **why)
+{
+	const char *dummy;
+	const unsigned char *der;
+	CMS_ContentInfo *env = NULL;
+	scep_err ret;
+	size_t len;
+
+	if (why == NULL)
+		why = &dummy;
+	der = scep_msg_envelope(m, &len);
+	if ((env = parse_envelope(der, len, why)) == NULL)
+		return SCEP_ERR_BAD_REQUEST;
+	m->cipher_nid = envelope_cipher_nid(der, len);
+	m->cipher = allowed_cipher(m->cipher_nid, allow_legacy);
+	if (m->cipher == NULL) {
+		*why = (m->cipher_nid == NID_des_cbc ||
+		    m->cipher_nid == NID_des_ede3_cbc) ?
+		    "DES/DES3 envelope refused (legacy_algorithms = no)" :
+		    "RFC 8894 3.5.2: unsupported content encryption algorithm";
+		ret = SCEP_ERR_BAD_ALG;
+	} else {
+		ret = open_envelope(env, certs, keys, n, &m->content,
+		    &m->content_len, why);
+	}
+	CMS_ContentInfo_free(env);
+	return ret;
+}
+
+scep_err
+scep_envelope_open(const unsigned char *der, size_t len, X509 *const *certs,
+    EVP_PKEY *const *keys, size_t n, unsigned char **out, size_t *outlen,
+    const char **why)
+{
+	CMS_ContentInfo *env;
+	scep_err ret;
+
+	*out = NULL;
+	*outlen = 0;
+	if ((env = parse_envelope(der, len, why)) == NULL)
+		return SCEP_ERR_BAD_REQUEST;
+	ret = open_envelope(env, certs, keys, n, out, outlen, why);
+	CMS_ContentInfo_free(env);
 	return ret;
 }
 

@@ -43,6 +43,14 @@ scep_err scep_msg_verify(scep_msg *m, const struct scep_verify_opts *o,
 /* Try each (cert, key) pair in turn; the first that opens the envelope wins. */
 scep_err scep_msg_decrypt(scep_msg *m, X509 *const *certs,
     EVP_PKEY *const *keys, size_t n, int allow_legacy, const char **why);
+/*
+ * Open a CMS EnvelopedData (DER) with the first (cert, key) that fits, no
+ * cipher policy (the signer process, for envelopes addressed to the CA):
+ * *out is OPENSSL_malloc'd.  SCEP_ERR_BAD_MESSAGE_CHECK: not for these keys.
+ */
+scep_err scep_envelope_open(const unsigned char *der, size_t len,
+    X509 *const *certs, EVP_PKEY *const *keys, size_t n, unsigned char **out,
+    size_t *outlen, const char **why);
 void scep_msg_free(scep_msg *m);
 
 int scep_msg_type(const scep_msg *m);

@@ -744,7 +744,7 @@ start_daemon(http_server *s, const struct http_limits *l,
 	    MHD_OPTION_SOCK_ADDR, sa, DAEMON_OPTIONS(s, l, threads));
 }
 
-/* Stop the replaced daemons whose last connection has gone. */
+/* Deadlines, then the replaced daemons whose last connection has gone. */
 void
 http_reap(http_server *s)
 {
@@ -847,7 +847,6 @@ http_start(const struct scepd_config *cfg, struct enroll_ctx *e,
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *di;
 	http_server *s = NULL;
-	long ncpu;
 	int v6, ret = 0;
 
 	*out = NULL;
@@ -879,15 +878,7 @@ http_start(const struct scepd_config *cfg, struct enroll_ctx *e,
 		*why = "cannot encode the GetCACert reply";
 		goto out;
 	}
-	/*
-	 * Two workers per CPU by default: a worker waiting for its group
-	 * commit leaves the CPU to another.
-	 */
-	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	if (ncpu < 1)
-		ncpu = 1;
-	if ((s->workers = workq_start(cfg->threads > 0 ?
-	    (unsigned int)cfg->threads : 2 * (unsigned int)ncpu,
+	if ((s->workers = workq_start(setup_worker_threads(cfg),
 	    pkioperation_job)) == NULL) {
 		*why = "cannot start the worker threads";
 		goto out;

@@ -36,7 +36,10 @@ void http_stop(http_server *s);
  */
 int http_reload(http_server *s, const struct scepd_config *cfg,
     const char **why);
-/* Stop replaced daemons that have no connection left; call now and then. */
+/*
+ * Once a second: cut off connections past header_timeout or body_timeout,
+ * and stop replaced daemons that have no connection left.
+ */
 void http_reap(http_server *s);
 
 /* The GetCACaps text for this configuration (static storage). */

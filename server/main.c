@@ -174,9 +174,6 @@ static int
 open_ca(const struct scepd_config *cfg, const struct ca_params *cp,
     struct sandbox *sb, ca **c, signer **sg, int *created, const char **why)
 {
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t channels = cfg->threads > 0 ? (size_t)cfg->threads :
-	    2 * (size_t)(ncpu > 0 ? ncpu : 1);
 	int rv;
 
 	*c = NULL;
@@ -184,7 +181,7 @@ open_ca(const struct scepd_config *cfg, const struct ca_params *cp,
 	if (!cfg->privsep)
 		return ca_open(cfg->state_dir, cp, created, c, why);
 	/* A channel per worker, one for the CRL refresher, one spare. */
-	rv = signer_start(cfg->state_dir, cp, channels + 2,
+	rv = signer_start(cfg->state_dir, cp, setup_worker_threads(cfg) + 2,
 	    sandbox_confine_signer, sb, created, sg, why);
 	if (rv == CA_OK)
 		rv = ca_open_keyless(cfg->state_dir, cp, c, why);

@@ -108,6 +108,16 @@ setup_ca_params(const struct scepd_config *cfg, struct ca_params *p,
 	return 1;
 }
 
+unsigned int
+setup_worker_threads(const struct scepd_config *cfg)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cfg->threads > 0)
+		return (unsigned int)cfg->threads;
+	return 2 * (unsigned int)(ncpu > 0 ? ncpu : 1);
+}
+
 int
 setup_executable(const char *path)
 {

@@ -21,6 +21,11 @@ int setup_state_dir(const char *dir, const char **why);
  */
 int setup_ca_params(const struct scepd_config *cfg, struct ca_params *p,
     const char **why);
+/*
+ * PKIOperation worker threads: `threads`, or two per CPU (a worker waiting
+ * for its group commit leaves the CPU to another).
+ */
+unsigned int setup_worker_threads(const struct scepd_config *cfg);
 /* An absolute path to an executable (challenge_exec, hook_command)? */
 int setup_executable(const char *path);
 /*

@@ -696,7 +696,7 @@ remote_decrypt(void *arg, const ca *c, const unsigned char *env, size_t envlen,
 		rv = call(arg, &w, &buf, &plain, &len, why);
 	}
 	if (rv == CA_OK) {
-		if (len == 0 || (*out = malloc(len)) == NULL) {
+		if (len == 0 || (*out = OPENSSL_malloc(len)) == NULL) {
 			rv = CA_ERROR;
 		} else {
 			memcpy(*out, plain, len);

@@ -474,28 +474,6 @@ START_TEST(test_http_errors)
 }
 END_TEST
 
-/* Run a SQL query on a server's ledger; first column of first row. */
-static char *
-ledger_query(const struct tu_server *s, const char *sql, const char *arg)
-{
-	char path[512], *out = NULL;
-	sqlite3 *db;
-	sqlite3_stmt *st;
-
-	snprintf(path, sizeof(path), "%s/var/data/ledger.db", s->dir);
-	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
-	    SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK,
-	    "%s", sqlite3_errmsg(db));
-	if (arg != NULL)
-		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
-		out = strdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return out;
-}
 
 START_TEST(test_body_too_big)
 {
@@ -509,7 +487,7 @@ START_TEST(test_body_too_big)
 	ck_assert_int_eq(h.status, 413);
 	tu_http_free(&h);
 	free(body);
-	reason = ledger_query(&legacy, "SELECT reason FROM operations WHERE "
+	reason = tu_ledger_query(&legacy, "SELECT reason FROM operations WHERE "
 	    "http_status = 413 ORDER BY id DESC", NULL);
 	ck_assert_ptr_nonnull(reason);
 	ck_assert_ptr_nonnull(strstr(reason, "max_body"));
@@ -580,7 +558,7 @@ START_TEST(test_failure)
 	snprintf(sql, sizeof(sql), "SELECT outcome || '|' || fail_info || '|' ||"
 	    " pki_status || '|' || reason FROM operations WHERE transaction_id"
 	    " = ?1");
-	v = ledger_query(&srv, sql, req.txid);
+	v = tu_ledger_query(&srv, sql, req.txid);
 	ck_assert_ptr_nonnull(v);
 	ck_assert_msg(strncmp(v, "rejected|", 9) == 0, "%s", v);
 	ck_assert_msg(strstr(v, f->reason) != NULL, "%s: ledger says %s",
@@ -612,22 +590,22 @@ START_TEST(test_idempotent)
 	ck_assert_int_eq(X509_cmp(a.cert, b.cert), 0);
 	ck_assert_int_ne(memcmp(a.sender_nonce, b.sender_nonce, 16), 0);
 	tu_http_free(&h);
-	v = ledger_query(&srv, "SELECT group_concat(outcome, ',') FROM "
+	v = tu_ledger_query(&srv, "SELECT group_concat(outcome, ',') FROM "
 	    "(SELECT outcome FROM operations WHERE transaction_id = ?1 ORDER BY id)",
 	    req.txid);
 	ck_assert_str_eq(v, "issued,reissued");
 	free(v);
-	v = ledger_query(&srv, "SELECT count(*) FROM certificates c JOIN "
+	v = tu_ledger_query(&srv, "SELECT count(*) FROM certificates c JOIN "
 	    "operations o ON o.cert_serial = c.serial WHERE o.transaction_id = ?1",
 	    req.txid);
 	ck_assert_str_eq(v, "2");	/* two rows, one certificate */
 	free(v);
-	v = ledger_query(&srv, "SELECT count(DISTINCT cert_serial) FROM "
+	v = tu_ledger_query(&srv, "SELECT count(DISTINCT cert_serial) FROM "
 	    "operations WHERE transaction_id = ?1", req.txid);
 	ck_assert_str_eq(v, "1");
 	free(v);
 	/* Asking again is evidence too: a repoll on the first transaction. */
-	v = ledger_query(&srv, "SELECT json_extract(e.detail, '$.message_type')"
+	v = tu_ledger_query(&srv, "SELECT json_extract(e.detail, '$.message_type')"
 	    " FROM events e JOIN operations o ON o.id = e.operation_id WHERE"
 	    " o.transaction_id = ?1 AND o.outcome = 'issued' AND e.kind ="
 	    " 'repoll'", req.txid);
@@ -669,7 +647,7 @@ START_TEST(test_legacy_algorithms)
 		ck_assert_ptr_nonnull(dps);
 		sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
 	}
-	v = ledger_query(&legacy, "SELECT digest || ' ' || cipher FROM operations"
+	v = tu_ledger_query(&legacy, "SELECT digest || ' ' || cipher FROM operations"
 	    " WHERE transaction_id = ?1", req.txid);
 	ck_assert_str_eq(v, "SHA1 DES-CBC");
 	free(v);
@@ -754,13 +732,13 @@ START_TEST(test_renewal)
 	old_serial = serial_of(old.cert);
 	new_serial = serial_of(rep.cert);
 	ck_assert_str_ne(old_serial, new_serial);
-	v = ledger_query(&srv, "SELECT message_type || '|' || renewal_of FROM "
+	v = tu_ledger_query(&srv, "SELECT message_type || '|' || renewal_of FROM "
 	    "operations WHERE cert_serial = ?1", new_serial);
 	ck_assert_ptr_nonnull(v);
 	ck_assert_int_eq(strncmp(v, "17|", 3), 0);
 	ck_assert_str_eq(v + 3, old_serial);
 	free(v);
-	v = ledger_query(&srv, "SELECT e.source FROM events e JOIN operations o"
+	v = tu_ledger_query(&srv, "SELECT e.source FROM events e JOIN operations o"
 	    " ON o.id = e.operation_id WHERE o.cert_serial = ?1 AND"
 	    " o.outcome = 'issued' AND e.kind = 'installed'", old_serial);
 	ck_assert_ptr_nonnull(v);
@@ -789,7 +767,7 @@ START_TEST(test_renewal_pkcsreq)
 	o.sign_key = first.key;
 	enroll_ok(&srv, &o, MSCEP, NULL, &req, &rep);
 	old_serial = serial_of(old.cert);
-	v = ledger_query(&srv, "SELECT message_type || '|' || renewal_of FROM "
+	v = tu_ledger_query(&srv, "SELECT message_type || '|' || renewal_of FROM "
 	    "operations WHERE transaction_id = ?1", req.txid);
 	ck_assert_int_eq(strncmp(v, "19|", 3), 0);
 	ck_assert_str_eq(v + 3, old_serial);
@@ -816,7 +794,7 @@ START_TEST(test_renewal_pkcsreq)
 		check_certrep(&srv, &again, &h, &bad);
 		ck_assert_int_eq(bad.status, 2);
 		ck_assert_int_eq(bad.fail_info, 1);
-		v = ledger_query(&srv, "SELECT reason FROM operations WHERE"
+		v = tu_ledger_query(&srv, "SELECT reason FROM operations WHERE"
 		    " transaction_id = ?1", again.txid);
 		ck_assert_str_eq(v, "signing certificate was not issued through scepd");
 		free(v);
@@ -857,11 +835,11 @@ START_TEST(test_renewal_revoked)
 	check_certrep(&srv, &req, &h, &rep);
 	ck_assert_int_eq(rep.status, 2);
 	ck_assert_int_eq(rep.fail_info, 2);
-	v = ledger_query(&srv, "SELECT reason || '|' || renewal_of FROM"
+	v = tu_ledger_query(&srv, "SELECT reason || '|' || renewal_of FROM"
 	    " operations WHERE transaction_id = ?1", req.txid);
 	ck_assert_ptr_nonnull(strstr(v, "signing certificate is revoked|"));
 	free(v);
-	v = ledger_query(&srv, "SELECT revocation_reason FROM certificates"
+	v = tu_ledger_query(&srv, "SELECT revocation_reason FROM certificates"
 	    " WHERE serial = ?1", serial);
 	ck_assert_str_eq(v, "1");
 	free(v);
@@ -958,7 +936,7 @@ START_TEST(test_getcert)
 	ck_assert_ptr_nonnull(rep.cert);
 	ck_assert_int_eq(X509_cmp(rep.cert, issued.cert), 0);
 	serial = serial_of(issued.cert);
-	v = ledger_query(&srv, "SELECT outcome || '|' || message_type || '|' ||"
+	v = tu_ledger_query(&srv, "SELECT outcome || '|' || message_type || '|' ||"
 	    " cert_serial FROM operations WHERE transaction_id = ?1", req.txid);
 	ck_assert_int_eq(strncmp(v, "returned|21|", 12), 0);
 	ck_assert_str_eq(v + 12, serial);
@@ -977,7 +955,7 @@ START_TEST(test_getcert)
 	    X509_get0_serialNumber(issued.cert), &req, &rep);
 	ck_assert_int_eq(rep.status, 2);
 	ck_assert_int_eq(rep.fail_info, 4);
-	v = ledger_query(&srv, "SELECT reason FROM operations WHERE"
+	v = tu_ledger_query(&srv, "SELECT reason FROM operations WHERE"
 	    " transaction_id = ?1", req.txid);
 	ck_assert_str_eq(v, "RFC 8894 3.3.3: issuer is not this CA");
 	free(v);
@@ -1039,7 +1017,7 @@ START_TEST(test_getcrl)
 
 	/* The same CRL over plain HTTP, DER, application/pkix-crl. */
 	{
-		char *id = ledger_query(&srv, "SELECT ca_id FROM crls", NULL);
+		char *id = tu_ledger_query(&srv, "SELECT ca_id FROM crls", NULL);
 
 		snprintf(target, sizeof(target), "/crl/%s.crl", id);
 		free(id);
@@ -1162,13 +1140,13 @@ START_TEST(test_manual_approval)
 	ck_assert_int_eq(X509_cmp(rep.cert, issued), 0);
 	tc_rep_free(&rep);
 	tc_req_free(&poll);
-	v = ledger_query(&s, "SELECT group_concat(outcome || ':' || message_type,"
+	v = tu_ledger_query(&s, "SELECT group_concat(outcome || ':' || message_type,"
 	    " ',') FROM (SELECT outcome, message_type FROM operations WHERE"
 	    " transaction_id = ?1 ORDER BY id)", req.txid);
 	ck_assert_str_eq(v, "pending:19,pending:20,pending:19,issued:20,"
 	    "reissued:19,reissued:20");
 	free(v);
-	v = ledger_query(&s, "SELECT e.source FROM events e JOIN operations o ON"
+	v = tu_ledger_query(&s, "SELECT e.source FROM events e JOIN operations o ON"
 	    " o.id = e.operation_id WHERE o.transaction_id = ?1 AND"
 	    " e.kind = 'approved'", req.txid);
 	ck_assert_str_eq(v, "api");
@@ -1188,7 +1166,7 @@ START_TEST(test_manual_approval)
 	cert_poll(&s, &req2, X509_get_subject_name(cacert), &poll, &rep);
 	ck_assert_int_eq(rep.status, 2);
 	ck_assert_int_eq(rep.fail_info, 2);
-	v = ledger_query(&s, "SELECT reason FROM operations WHERE"
+	v = tu_ledger_query(&s, "SELECT reason FROM operations WHERE"
 	    " transaction_id = ?1 AND message_type = 20", req2.txid);
 	ck_assert_ptr_nonnull(strstr(v, "not in inventory"));
 	free(v);
@@ -1236,7 +1214,7 @@ try_challenge(const struct tu_server *s, const char *cn, const char *pw,
 	check_certrep(s, &req, &h, &rep);
 	status = rep.status;
 	if (reason != NULL)
-		*reason = ledger_query(s, "SELECT reason FROM operations WHERE"
+		*reason = tu_ledger_query(s, "SELECT reason FROM operations WHERE"
 		    " transaction_id = ?1", req.txid);
 	tc_rep_free(&rep);
 	tc_req_free(&req);
@@ -1417,7 +1395,7 @@ START_TEST(test_challenge_rate_limit)
 	ck_assert_int_eq(try_challenge(&s, "guesser", "lab-secret", &reason), 2);
 	ck_assert_ptr_nonnull(strstr(reason, "too many failed challenges"));
 	free(reason);
-	v = ledger_query(&s, "SELECT group_concat(kind, ',') FROM (SELECT kind"
+	v = tu_ledger_query(&s, "SELECT group_concat(kind, ',') FROM (SELECT kind"
 	    " FROM events WHERE kind LIKE 'challenge%' ORDER BY id)", NULL);
 	ck_assert_str_eq(v, "challenge_failed,challenge_failed,challenge_failed,"
 	    "challenge_rate_limited");
@@ -1488,7 +1466,7 @@ START_TEST(test_profiles)
 	ck_assert(ASN1_TIME_diff(&day, &sec, X509_get0_notBefore(rep.cert),
 	    X509_get0_notAfter(rep.cert)));
 	ck_assert_int_eq(day, 10);
-	v = ledger_query(&s, "SELECT profile FROM operations WHERE"
+	v = tu_ledger_query(&s, "SELECT profile FROM operations WHERE"
 	    " transaction_id = ?1", req.txid);
 	ck_assert_str_eq(v, "sign");
 	free(v);
@@ -1512,7 +1490,7 @@ START_TEST(test_profiles)
 	o.key_usage = NULL;
 	enroll_with(&s, &o, &req, &rep);
 	ck_assert_int_eq(rep.status, 0);
-	v = ledger_query(&s, "SELECT profile FROM operations WHERE"
+	v = tu_ledger_query(&s, "SELECT profile FROM operations WHERE"
 	    " transaction_id = ?1", req.txid);
 	ck_assert_str_eq(v, "default");
 	free(v);
@@ -1542,7 +1520,7 @@ START_TEST(test_profiles)
 	enroll_with(&s, &o, &req, &rep);
 	ck_assert_int_eq(rep.status, 2);
 	ck_assert_int_eq(rep.fail_info, 2);
-	v = ledger_query(&s, "SELECT profile || '|' || reason FROM operations"
+	v = tu_ledger_query(&s, "SELECT profile || '|' || reason FROM operations"
 	    " WHERE transaction_id = ?1", req.txid);
 	ck_assert_str_eq(v, "wifi|CSR subjectAltName not allowed by the "
 	    "profile's san_allow");
@@ -1720,7 +1698,7 @@ START_TEST(test_rollover)
 	ck_assert_ptr_null(X509_CRL_get_REVOKED(rep.crl));
 	tc_rep_free(&rep);
 	tc_req_free(&req);
-	v = ledger_query(&s, "SELECT count(DISTINCT ca_id) FROM certificates", NULL);
+	v = tu_ledger_query(&s, "SELECT count(DISTINCT ca_id) FROM certificates", NULL);
 	ck_assert_str_eq(v, "2");
 	free(v);
 
@@ -1935,7 +1913,7 @@ START_TEST(test_delivery_failed)
 	for (i = 0; i < 250 && v == NULL; i++) {
 		struct timespec ts = { 0, 20000000 };
 
-		v = ledger_query(&s, "SELECT e.kind FROM events e JOIN operations o"
+		v = tu_ledger_query(&s, "SELECT e.kind FROM events e JOIN operations o"
 		    " ON o.id = e.operation_id WHERE o.transaction_id = ?1 AND"
 		    " e.kind LIKE 'response_%'", req.txid);
 		nanosleep(&ts, NULL);
@@ -2061,7 +2039,7 @@ START_TEST(test_admin_api)
 	v = status_of(&srv, req.txid);
 	ck_assert_str_eq(v, "installed");
 	free(v);
-	v = ledger_query(&srv, "SELECT e.source FROM events e JOIN operations o ON"
+	v = tu_ledger_query(&srv, "SELECT e.source FROM events e JOIN operations o ON"
 	    " o.id = e.operation_id WHERE o.transaction_id = ?1 AND e.kind ="
 	    " 'installed'", req.txid);
 	ck_assert_str_eq(v, "api");
@@ -2235,7 +2213,7 @@ START_TEST(test_ingest_windows)
 	out = tu_scepctl(&srv, args);
 	ck_assert_msg(strstr(out, "; 0 new events") != NULL, "%s", out);
 	free(out);
-	v = ledger_query(&srv, "SELECT group_concat(json_extract(e.detail,"
+	v = tu_ledger_query(&srv, "SELECT group_concat(json_extract(e.detail,"
 	    " '$.evidence'), '|') FROM (SELECT e.* FROM events e JOIN operations o"
 	    " ON o.id = e.operation_id WHERE e.source = 'windows-event' AND"
 	    " o.csr_subject IN ('CN=win-1', 'CN=win-2', 'CN=win-3') ORDER BY"
@@ -2296,7 +2274,7 @@ START_TEST(test_ledger_row)
 	build(&srv, &o, &req);
 	post(&srv, MSCEP, NULL, &req, &h);
 	/* The row exists the moment the reply is in our hands. */
-	v = ledger_query(&srv, "SELECT outcome FROM operations WHERE "
+	v = tu_ledger_query(&srv, "SELECT outcome FROM operations WHERE "
 	    "transaction_id = ?1", req.txid);
 	ck_assert_ptr_nonnull(v);
 	ck_assert_str_eq(v, "issued");
@@ -2304,7 +2282,7 @@ START_TEST(test_ledger_row)
 	check_certrep(&srv, &req, &h, &rep);
 	check_issued(&srv, &req, &rep);
 
-#define FIELD(col) ledger_query(&srv, "SELECT " col " FROM operations WHERE " \
+#define FIELD(col) tu_ledger_query(&srv, "SELECT " col " FROM operations WHERE " \
 	    "transaction_id = ?1", req.txid)
 	v = FIELD("message_type");
 	ck_assert_str_eq(v, "19");
@@ -2360,7 +2338,7 @@ START_TEST(test_ledger_row)
 	n = i2d_X509(rep.cert, &der);
 	EVP_Digest(der, (size_t)n, digest, &dlen, EVP_sha256(), NULL);
 	hex(digest, 32, want);
-	v = ledger_query(&srv, "SELECT sha256 || '|' || hex(der) FROM certificates"
+	v = tu_ledger_query(&srv, "SELECT sha256 || '|' || hex(der) FROM certificates"
 	    " WHERE serial = ?1", serial);
 	ck_assert_ptr_nonnull(v);
 	ck_assert(strncmp(v, want, 64) == 0);
@@ -2372,14 +2350,14 @@ START_TEST(test_ledger_row)
 	}
 	free(v);
 	OPENSSL_free(der);
-	v = ledger_query(&srv, "SELECT not_after - not_before FROM certificates"
+	v = tu_ledger_query(&srv, "SELECT not_after - not_before FROM certificates"
 	    " WHERE serial = ?1", serial);
 	ck_assert_str_eq(v, "31536300");	/* 365 days + 5 minutes */
 	free(v);
 
 	/* The delivery event follows the completion of the response. */
 	for (i = 0; i < 100; i++) {
-		v = ledger_query(&srv, "SELECT e.kind FROM events e JOIN operations"
+		v = tu_ledger_query(&srv, "SELECT e.kind FROM events e JOIN operations"
 		    " o ON o.id = e.operation_id WHERE o.transaction_id = ?1 AND"
 		    " e.kind = 'response_complete'", req.txid);
 		if (v != NULL)
@@ -2518,7 +2496,7 @@ START_TEST(test_concurrent)
 	    CONCURRENT, failed, dups);
 	ck_assert_int_eq(failed, 0);
 	ck_assert_int_eq(dups, 0);
-	v = ledger_query(&srv, "SELECT count(DISTINCT cert_serial) FROM operations"
+	v = tu_ledger_query(&srv, "SELECT count(DISTINCT cert_serial) FROM operations"
 	    " WHERE csr_subject = 'CN=concurrent' AND outcome = 'issued'", NULL);
 	ck_assert_str_eq(v, "64");
 	free(v);

@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include <check.h>
-#include <sqlite3.h>
 
 #include "tests/scep_client.h"
 #include "tests/testutil.h"
@@ -234,51 +233,12 @@ static const struct abuse abuses[] = {
 	    "differs from the CSR" },
 };
 
-static char *
-ledger_reason(const char *txid_or_null, int64_t after_id)
-{
-	char path[600], *out = NULL;
-	sqlite3 *db;
-	sqlite3_stmt *st;
-
-	snprintf(path, sizeof(path), "%s/var/data/ledger.db", srv.dir);
-	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
-	    SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	ck_assert_int_eq(sqlite3_prepare_v2(db, txid_or_null != NULL ?
-	    "SELECT outcome || '|' || reason FROM operations WHERE "
-	    "transaction_id = ?1 ORDER BY id DESC LIMIT 1" :
-	    "SELECT outcome || '|' || reason FROM operations WHERE id > ?2 "
-	    "ORDER BY id DESC LIMIT 1", -1, &st, NULL), SQLITE_OK);
-	if (txid_or_null != NULL)
-		sqlite3_bind_text(st, 1, txid_or_null, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, after_id);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-		out = strdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return out;
-}
-
-static int64_t
-last_row(void)
-{
-	char path[600];
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	int64_t id = 0;
-
-	snprintf(path, sizeof(path), "%s/var/data/ledger.db", srv.dir);
-	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
-	    SQLITE_OK);
-	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT coalesce(max(id), 0) "
-	    "FROM operations", -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return id;
-}
+/* The outcome and reason of the ledger's row for txid. */
+#define ROW_BY_TXID	"SELECT outcome || '|' || reason FROM operations " \
+			"WHERE transaction_id = ?1 ORDER BY id DESC LIMIT 1"
+/* ... and of the newest row after id ?1 (a message without txid). */
+#define ROW_AFTER	"SELECT outcome || '|' || reason FROM operations " \
+			"WHERE id > ?1 ORDER BY id DESC LIMIT 1"
 
 START_TEST(test_protocol_abuse)
 {
@@ -289,8 +249,8 @@ START_TEST(test_protocol_abuse)
 	struct tc_req req;
 	struct tc_rep rep;
 	struct tu_http h;
-	int64_t before = last_row();
-	char *row;
+	char *before = tu_ledger_query(&srv, "SELECT coalesce(max(id), 0) "
+	    "FROM operations", NULL), *row;
 
 	ck_assert(tc_build(&o, ra, &req));
 	ck_assert(tu_http(srv.port, "POST", MSCEP "?operation=PKIOperation",
@@ -304,14 +264,15 @@ START_TEST(test_protocol_abuse)
 		ck_assert_int_eq(rep.fail_info, a->fail_info);
 		ck_assert_ptr_null(rep.cert);
 		tc_rep_free(&rep);
-		row = ledger_reason(req.txid, 0);
+		row = tu_ledger_query(&srv, ROW_BY_TXID, req.txid);
 	} else {
-		row = ledger_reason(NULL, before);
+		row = tu_ledger_query(&srv, ROW_AFTER, before);
 	}
 	ck_assert_msg(row != NULL, "%s: no ledger row", a->name);
 	ck_assert_msg(strncmp(row, "rejected|", 9) == 0 &&
 	    strstr(row, a->reason) != NULL, "%s: ledger says %s", a->name, row);
 	free(row);
+	free(before);
 	tu_http_free(&h);
 	tc_req_free(&req);
 	X509_free(ra);
@@ -337,7 +298,7 @@ START_TEST(test_wrong_recipient)
 	ck_assert(tc_parse_certrep(h.body, h.len, &req, &rep));
 	ck_assert_int_eq(rep.status, 2);
 	ck_assert_int_eq(rep.fail_info, 1);	/* badMessageCheck */
-	row = ledger_reason(req.txid, 0);
+	row = tu_ledger_query(&srv, ROW_BY_TXID, req.txid);
 	ck_assert_ptr_nonnull(row);
 	ck_assert_msg(strstr(row, "cannot be decrypted") != NULL, "%s", row);
 	free(row);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <openssl/pem.h>
+#include <sqlite3.h>
 
 #include "server/setup.h"
 #include "tests/scep_client.h"
@@ -534,4 +535,27 @@ tu_hup_and_wait(const struct tu_server *s, const char *text)
 		nanosleep(&ts, NULL);
 	ck_assert_msg(tu_log_count(s, text) > before, "no \"%s\" after SIGHUP",
 	    text);
+}
+
+/* Run a SQL query on a server's ledger; first column of first row. */
+char *
+tu_ledger_query(const struct tu_server *s, const char *sql, const char *arg)
+{
+	char path[512], *out = NULL;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	snprintf(path, sizeof(path), "%s/var/data/ledger.db", s->dir);
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK,
+	    "%s", sqlite3_errmsg(db));
+	if (arg != NULL)
+		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		out = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return out;
 }

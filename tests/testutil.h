@@ -73,6 +73,10 @@ char *tu_pct(const char *s);
 /* Enroll "iphone-7" with this challenge: the pkiStatus (and cert's days). */
 int tu_enroll(const struct tu_server *s, const char *challenge, int *days);
 int tu_enroll_status(const struct tu_server *s, const char *challenge);
+/* A query on the server's ledger, ?1 bound to arg (or NULL): the first
+ * column of the first row, malloc'd, or NULL. */
+char *tu_ledger_query(const struct tu_server *s, const char *sql,
+    const char *arg);
 /* How often text occurs in the server's log. */
 int tu_log_count(const struct tu_server *s, const char *text);
 /* SIGHUP, then wait (up to 10 s) until the log says text once more. */
