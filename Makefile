@@ -22,7 +22,8 @@ BUILD   ?= .
 OBJ      = $(BUILD)/obj
 BIN      = $(BUILD)/bin
 
-PKCS7_SRC  = pkcs7/scep_msg.c pkcs7/scep_certrep.c pkcs7/scep_oid.c pkcs7/scep_err.c
+PKCS7_SRC  = pkcs7/scep_msg.c pkcs7/scep_certrep.c pkcs7/scep_oid.c pkcs7/scep_err.c \
+             pkcs7/scep_x509.c
 CA_SRC     = ca/ca.c ca/ca_sign.c ca/ca_csr.c ca/ca_files.c ca/ca_crl.c ca/ca_decrypt.c ca/ca_pkcs11.c
 STORE_SRC  = store/ledger.c store/ledger_schema.c
 SERVER_LIB = server/config.c server/log.c server/b64.c server/challenge.c server/enroll.c \

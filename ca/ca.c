@@ -1,5 +1,6 @@
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -35,6 +36,7 @@ struct ca {
 	/* Opened keyless: who does the CA's private-key operations. */
 	const struct ca_remote *remote;
 	void		*remote_arg;
+	char		 id[CA_ID_LEN + 1];	/* ca_id(), computed once */
 };
 
 void
@@ -391,6 +393,28 @@ load_or_create(const char *dir, const char *base, const struct ca_params *p,
 }
 
 /* Load one generation from dir; create it when create is set and absent. */
+/* 16 hex digits of the CA certificate's SHA-256: its short name. */
+static int
+compute_id(ca *c)
+{
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	size_t i;
+
+	if (!ca_thumbprint(c->cert, EVP_sha256(), hex, sizeof(hex)))
+		return 0;
+	for (i = 0; i < CA_ID_LEN; i++)
+		c->id[i] = (char)tolower((unsigned char)hex[i]);
+	c->id[CA_ID_LEN] = '\0';
+	return 1;
+}
+
+int
+ca_id(const ca *c, char out[CA_ID_LEN + 1])
+{
+	memcpy(out, c->id, sizeof(c->id));
+	return out[0] != '\0';
+}
+
 static int
 open_generation(const char *dir, const struct ca_params *p, int create,
     int keyless, int *created, ca **out, const char **why)
@@ -409,7 +433,7 @@ open_generation(const char *dir, const struct ca_params *p, int create,
 		goto out;
 	}
 	if (!load_or_create(dir, "ca", p, p->ca_subject, NULL, NULL, &c->cert,
-	    keyless ? NULL : &c->key, created, why))
+	    keyless ? NULL : &c->key, created, why) || !compute_id(c))
 		goto out;
 	if (!join(path, sizeof(path), dir, "ra.pem"))
 		goto out;
@@ -646,19 +670,6 @@ int
 ca_sha1_hex(const unsigned char *b, size_t len, char hex[41])
 {
 	return digest_hex(EVP_sha1(), b, len, hex, 20);
-}
-
-int
-ca_pubkey_sha256(EVP_PKEY *k, char hex[65])
-{
-	unsigned char *der = NULL;
-	int n, ok;
-
-	if ((n = i2d_PUBKEY(k, &der)) <= 0)
-		return 0;
-	ok = ca_sha256_hex(der, (size_t)n, hex);
-	OPENSSL_free(der);
-	return ok;
 }
 
 char *

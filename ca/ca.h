@@ -13,6 +13,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "pkcs7/scep_x509.h"
+
 enum ca_result {
 	CA_OK = 0,
 	CA_REJECT,	/* the request breaks policy: failInfo badRequest */
@@ -80,8 +82,6 @@ EVP_PKEY *ca_ra_key_get0(const ca *c);
 
 /* Uppercase hex digest of a certificate's DER, as MDM profiles want it. */
 int ca_thumbprint(X509 *x, const EVP_MD *md, char *hex, size_t cap);
-/* Lowercase hex SHA-256 of a public key's SubjectPublicKeyInfo. */
-int ca_pubkey_sha256(EVP_PKEY *k, char hex[65]);
 /* Lowercase hex SHA-256 of any bytes. */
 int ca_sha256_hex(const unsigned char *b, size_t len, char hex[65]);
 /* Lowercase hex SHA-1 of any bytes (Windows' certificate thumbprint). */
@@ -90,7 +90,7 @@ int ca_sha1_hex(const unsigned char *b, size_t len, char hex[41]);
 /* Parse a subject such as "CN=x,O=y" into a new X509_NAME. */
 X509_NAME *ca_name_parse(const char *s, const char **why);
 
-/* CSR (PKCS#10) handling. */
+/* CSR (PKCS#10) handling.  Parsed as scep_req_from_der does. */
 int ca_csr_parse(const unsigned char *der, size_t len, X509_REQ **out,
     const char **why);
 /* Self-signature valid, RSA >= 2048 bits or EC P-256/P-384. */

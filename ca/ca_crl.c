@@ -1,4 +1,3 @@
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,20 +7,6 @@
 
 #include "ca/ca.h"
 #include "ca/ca_int.h"
-
-int
-ca_id(const ca *c, char out[CA_ID_LEN + 1])
-{
-	char hex[2 * EVP_MAX_MD_SIZE + 1];
-	size_t i;
-
-	if (!ca_thumbprint(ca_cert_get0(c), EVP_sha256(), hex, sizeof(hex)))
-		return 0;
-	for (i = 0; i < CA_ID_LEN; i++)
-		out[i] = (char)tolower((unsigned char)hex[i]);
-	out[CA_ID_LEN] = '\0';
-	return 1;
-}
 
 static X509_REVOKED *
 revoked_entry(const struct ca_revoked *r)

@@ -19,25 +19,28 @@ ca_csr_parse(const unsigned char *der, size_t len, X509_REQ **out,
     const char **why)
 {
 	const unsigned char *p = der;
-	X509_REQ *req;
+	X509_REQ *prefix = NULL;
+	long inner;
+	int tag, cls, rv;
 
 	*out = NULL;
 	if (len == 0 || len > CA_MAX_CSR) {
 		*why = "RFC 2986: CSR empty or larger than 64 KiB";
 		return CA_REJECT;
 	}
-	if ((req = d2i_X509_REQ(NULL, &p, (long)len)) == NULL) {
-		ERR_clear_error();
-		*why = "RFC 8894 3.3.1: messageData is not a PKCS#10 CSR";
-		return CA_REJECT;
-	}
-	if (p != der + len) {
-		X509_REQ_free(req);
+	if ((*out = scep_req_from_der(der, len)) != NULL)
+		return CA_OK;
+	/* A CSR, then more: say so (the outer SEQUENCE's length ends it). */
+	rv = ASN1_get_object(&p, &inner, &tag, &cls, (long)len);
+	if ((rv & 0x81) == 0 && (size_t)(p - der) + (size_t)inner < len &&
+	    (prefix = scep_req_from_der(der, (size_t)(p - der) + (size_t)inner))
+	    != NULL)
 		*why = "RFC 8894 3.3.1: trailing bytes after the CSR";
-		return CA_REJECT;
-	}
-	*out = req;
-	return CA_OK;
+	else
+		*why = "RFC 8894 3.3.1: messageData is not a PKCS#10 CSR";
+	X509_REQ_free(prefix);
+	ERR_clear_error();
+	return CA_REJECT;
 }
 
 int
@@ -46,19 +49,19 @@ ca_csr_check(X509_REQ *req, const char **why)
 	EVP_PKEY *k;
 	char group[64];
 	size_t glen = 0;
-	int bits;
+	int bits, ret = CA_BAD_ALG;
 
-	if ((k = X509_REQ_get0_pubkey(req)) == NULL) {
-		ERR_clear_error();
+	if ((k = scep_spki_key(X509_REQ_get_X509_PUBKEY(req))) == NULL) {
 		*why = "CSR public key cannot be decoded";
-		return CA_BAD_ALG;
+		goto out;
 	}
 	switch (EVP_PKEY_get_base_id(k)) {
 	case EVP_PKEY_RSA:
 		bits = EVP_PKEY_get_bits(k);
 		if (bits < CA_MIN_RSA_BITS || bits > CA_MAX_RSA_BITS) {
 			*why = "CSR RSA key must be 2048 to 8192 bits";
-			return CA_REJECT;
+			ret = CA_REJECT;
+			goto out;
 		}
 		break;
 	case EVP_PKEY_EC:
@@ -66,21 +69,24 @@ ca_csr_check(X509_REQ *req, const char **why)
 		    group, sizeof(group), &glen) ||
 		    (strcmp(group, "prime256v1") != 0 &&
 		    strcmp(group, "secp384r1") != 0)) {
-			ERR_clear_error();
 			*why = "CSR EC key must be on P-256 or P-384";
-			return CA_BAD_ALG;
+			goto out;
 		}
 		break;
 	default:
 		*why = "CSR key must be RSA or EC";
-		return CA_BAD_ALG;
+		goto out;
 	}
 	if (X509_REQ_verify(req, k) != 1) {
-		ERR_clear_error();
 		*why = "RFC 2986: CSR self-signature does not verify";
-		return CA_REJECT;
+		ret = CA_REJECT;
+		goto out;
 	}
-	return CA_OK;
+	ret = CA_OK;
+out:
+	EVP_PKEY_free(k);
+	ERR_clear_error();
+	return ret;
 }
 
 int

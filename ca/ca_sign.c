@@ -336,23 +336,7 @@ fail:
 	return 0;
 }
 
-static X509 *
-reparse(X509 *x)
-{
-	unsigned char *der = NULL;
-	const unsigned char *p;
-	X509 *y = NULL;
-	int n;
-
-	if ((n = i2d_X509(x, &der)) > 0) {
-		p = der;
-		y = d2i_X509(NULL, &p, n);
-	}
-	OPENSSL_free(der);
-	return y;
-}
-
-/* Into *out (parsed again, as ca_sign's callers want) or into *der. */
+/* Into *out (parsed from its DER, key undecoded) or into *der. */
 static int
 sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
     X509 *subject_from, time_t now, X509 **out, unsigned char **der,
@@ -360,7 +344,9 @@ sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
 {
 	X509 *x = NULL, *cacert = ca_cert_get0(c);
 	X509_NAME *override = NULL;
-	EVP_PKEY *pub;
+	ASN1_OBJECT *alg;
+	unsigned char *enc = NULL;
+	int n, is_ec;
 	const X509_NAME *subject = subject_from != NULL ?
 	    X509_get_subject_name(subject_from) : X509_REQ_get_subject_name(req);
 	int empty_subject = X509_NAME_entry_count(subject) == 0;
@@ -374,11 +360,14 @@ sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
 			return CA_ERROR;
 		return remote->sign(arg, c, req, p, subject_from, now, out, why);
 	}
-	if ((pub = X509_REQ_get0_pubkey(req)) == NULL) {
+	/* ca_csr_check() decoded and checked the key; its type is enough. */
+	if (!X509_PUBKEY_get0_param(&alg, NULL, NULL, NULL,
+	    X509_REQ_get_X509_PUBKEY(req))) {
 		*why = "CSR public key cannot be decoded";
 		ret = CA_BAD_ALG;
 		goto out;
 	}
+	is_ec = OBJ_obj2nid(alg) == NID_X9_62_id_ecPublicKey;
 	if (subject_from == NULL && empty_subject && !has_san(req)) {
 		*why = "CSR has neither a subject nor a subjectAltName";
 		ret = CA_REJECT;
@@ -404,7 +393,7 @@ sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
 			goto out;
 	} else if (!ca_add_ext(x, cacert, NID_key_usage,
 	    /* RFC 5480 3: keyEncipherment makes no sense for an EC key. */
-	    EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC ?
+	    is_ec ?
 	    "critical,digitalSignature,keyAgreement" :
 	    "critical,digitalSignature,keyEncipherment")) {
 		goto out;
@@ -432,18 +421,16 @@ sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
 	}
 	if (!X509_sign(x, ca_key_get0(c), EVP_sha256()))
 		goto out;
-	/*
-	 * copy_spki() left the key undecoded; hand out a certificate parsed
-	 * from its DER so that X509_get0_pubkey() works on it like any other.
-	 * DER (for the signer process) needs no such second parse.
-	 */
+	/* copy_spki() left the key undecoded: parse the result as DER. */
 	if (der != NULL ? (*derlen = i2d_X509(x, der)) <= 0 :
-	    (*out = reparse(x)) == NULL)
+	    (n = i2d_X509(x, &enc)) <= 0 ||
+	    (*out = scep_x509_from_der(enc, (size_t)n)) == NULL)
 		goto out;
 	ret = CA_OK;
 out:
 	X509_free(x);
 	X509_NAME_free(override);
+	OPENSSL_free(enc);
 	ERR_clear_error();
 	return ret;
 }
@@ -476,10 +463,22 @@ ca_verify_issued(const ca *c, X509 *x, time_t now, const char **why)
 {
 	X509_STORE *store = NULL;
 	X509_STORE_CTX *ctx = NULL;
-	int ret = CA_ERROR, err;
-
+	X509 *full = NULL;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	int ret = CA_ERROR, err, n;
 	size_t i;
 
+	/* X509_verify_cert() wants the key decoded (scep_x509_from_der). */
+	if (X509_get0_pubkey(x) == NULL) {
+		ERR_clear_error();
+		if ((n = i2d_X509(x, &der)) <= 0)
+			goto out;
+		p = der;
+		if ((full = d2i_X509(NULL, &p, n)) == NULL)
+			goto out;
+		x = full;
+	}
 	/* Certificates of previous CAs still verify until they expire. */
 	if ((store = X509_STORE_new()) == NULL ||
 	    !X509_STORE_add_cert(store, ca_cert_get0(c)))
@@ -509,6 +508,8 @@ ca_verify_issued(const ca *c, X509 *x, time_t now, const char **why)
 out:
 	X509_STORE_CTX_free(ctx);
 	X509_STORE_free(store);
+	X509_free(full);
+	OPENSSL_free(der);
 	ERR_clear_error();
 	return ret;
 }

@@ -10,6 +10,7 @@
 
 #include "pkcs7/scep_msg.h"
 #include "pkcs7/scep_oid.h"
+#include "pkcs7/scep_x509.h"
 
 struct scep_msg {
 	CMS_ContentInfo	*cms;
@@ -157,6 +158,35 @@ read_attributes(scep_msg *m, const char **why)
 	return SCEP_OK;
 }
 
+/*
+ * The signer certificate with its key decoded: in place when its DER
+ * stays the same (RSA, scep_x509_decode_key), else parsed again the
+ * ordinary way.  A key that cannot be decoded is left for
+ * scep_msg_verify to refuse.  0 only when out of memory.
+ */
+static int
+signer_key(scep_msg *m)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	X509 *full;
+	int n;
+
+	/* Before scep_x509_decode_key(): the DER exactly as received. */
+	if ((n = i2d_X509(m->signer, &der)) <= 0)
+		return 0;
+	if (!scep_x509_decode_key(m->signer)) {
+		p = der;
+		if ((full = d2i_X509(NULL, &p, n)) != NULL) {
+			X509_free(m->signer);
+			m->signer = full;
+		}
+	}
+	OPENSSL_free(der);
+	ERR_clear_error();
+	return 1;
+}
+
 scep_err
 scep_msg_parse(const unsigned char *der, size_t len, scep_msg **out,
     const char **why)
@@ -187,8 +217,12 @@ scep_msg_parse(const unsigned char *der, size_t len, scep_msg **out,
 		*why = "out of memory";
 		goto out;
 	}
-	/* BER (indefinite lengths, as iOS sends) is accepted by d2i. */
-	m->cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
+	/*
+	 * BER (indefinite lengths, as iOS sends) is accepted by d2i.  The
+	 * signer's key is decoded below, without OpenSSL 3.0's decoder walk.
+	 */
+	m->cms = scep_asn1_parse_keyless(ASN1_ITEM_rptr(CMS_ContentInfo), &p,
+	    (long)len);
 	if (m->cms == NULL) {
 		*why = "not a CMS ContentInfo";
 		goto out;
@@ -229,6 +263,11 @@ scep_msg_parse(const unsigned char *der, size_t len, scep_msg **out,
 	}
 	if (m->signer == NULL) {
 		*why = "RFC 8894 3.2: signer certificate missing";
+		goto out;
+	}
+	if (!signer_key(m)) {
+		ret = SCEP_ERR_INTERNAL;
+		*why = "out of memory";
 		goto out;
 	}
 	content = CMS_get0_content(m->cms);
@@ -317,6 +356,7 @@ scep_msg_verify(scep_msg *m, const struct scep_verify_opts *o,
 {
 	const char *dummy;
 	X509_ALGOR *dig = NULL;
+	STACK_OF(X509) *signers = NULL;
 	scep_err ret;
 
 	if (why == NULL)
@@ -338,13 +378,22 @@ scep_msg_verify(scep_msg *m, const struct scep_verify_opts *o,
 	 * us and checked by the caller), so only the signature is verified
 	 * here, not a chain.
 	 */
-	if (CMS_verify(m->cms, NULL, NULL, NULL, NULL,
-	    CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) != 1) {
-		ERR_clear_error();
+	/* The signer with its key (signer_key), not the copy in the CMS. */
+	if ((signers = sk_X509_new_null()) == NULL ||
+	    !sk_X509_push(signers, m->signer)) {
+		*why = "out of memory";
+		ret = SCEP_ERR_INTERNAL;
+		goto out;
+	}
+	if (CMS_verify(m->cms, signers, NULL, NULL, NULL,
+	    CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY | CMS_NOINTERN) != 1) {
 		*why = "RFC 8894 3.2: signature does not verify";
-		return SCEP_ERR_BAD_MESSAGE_CHECK;
+		ret = SCEP_ERR_BAD_MESSAGE_CHECK;
+		goto out;
 	}
 	ret = check_signing_time(m, o, why);
+out:
+	sk_X509_free(signers);
 	ERR_clear_error();
 	return ret;
 }

@@ -471,9 +471,8 @@ check_signer(struct enroll_ctx *e, struct op *o, const char **why)
 			    "self-signed certificate, not one this CA issued";
 			return SCEP_ERR_BAD_MESSAGE_CHECK;
 		}
-		if (EVP_PKEY_eq(X509_get0_pubkey(signer),
-		    X509_REQ_get0_pubkey(o->csr)) != 1) {
-			ERR_clear_error();
+		if (!scep_spki_same_key(X509_get_X509_PUBKEY(signer),
+		    X509_REQ_get_X509_PUBKEY(o->csr))) {
 			*why = "RFC 8894 2.3: self-signed signer key differs from "
 			    "the CSR key";
 			return SCEP_ERR_BAD_REQUEST;
@@ -672,7 +671,7 @@ check_request(struct enroll_ctx *e, struct op *o, const char **why)
 	o->row.csr_sans = o->sans;
 	if ((rv = ca_csr_check(o->csr, why)) != CA_OK)
 		return ca_to_scep(rv);
-	if (!ca_pubkey_sha256(X509_REQ_get0_pubkey(o->csr), o->pubkey_sha256))
+	if (!scep_spki_sha256(X509_REQ_get_X509_PUBKEY(o->csr), o->pubkey_sha256))
 		return SCEP_ERR_INTERNAL;
 	o->row.pubkey_sha256 = o->pubkey_sha256;
 	if ((err = check_signer(e, o, why)) != SCEP_OK)
@@ -686,9 +685,7 @@ check_request(struct enroll_ctx *e, struct op *o, const char **why)
 static int
 load_cert(const unsigned char *der, size_t len, X509 **out)
 {
-	const unsigned char *p = der;
-
-	*out = d2i_X509(NULL, &p, (long)len);
+	*out = scep_x509_from_der(der, len);
 	return *out != NULL;
 }
 

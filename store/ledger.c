@@ -13,6 +13,7 @@ enum stmt {
 	ST_INSERT_CERT,
 	ST_INSERT_OP,
 	ST_INSERT_EVENT,
+	ST_OUTCOME_DETAIL,
 	ST_LOOKUP_TXID,
 	ST_CERT_DER,
 	ST_CERT_STATE,
@@ -53,6 +54,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_INSERT_EVENT] =
 	    "INSERT INTO events (operation_id, at_us, kind, source, detail)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5)",
+	/* {"reason": ..., "fail_info": ...} built by SQLite, never by hand. */
+	[ST_OUTCOME_DETAIL] = "SELECT json_object('reason', ?1,"
+	    " 'fail_info', ?2, 'http_status', ?3, 'serial', ?4)",
 	/*
 	 * Prefer a row with the same key; only live certificates count.
 	 * "+o.renewal_of": never scan the renewal index for IS NULL (every
@@ -136,7 +140,17 @@ struct ledger {
 	struct group_write *qhead, **qtail;
 	int		 leader;	/* a batch is being written */
 	int		 waiting;	/* queued writes someone waits for */
+	/* The thread that writes detached writes nobody took along. */
+	pthread_cond_t	 dcond;
+	pthread_t	 dthread;
+	int		 dstarted, dstop;
 };
+
+/*
+ * How long a detached write (a delivery event) waits for a write someone
+ * waits for, to share its commit and WAL sync, before it is written alone.
+ */
+#define DETACHED_DELAY_NS	(10 * 1000 * 1000)
 
 static int64_t
 now_us(void)
@@ -204,12 +218,20 @@ ledger_close(ledger *l)
 
 	if (l == NULL)
 		return;
+	/* The detached writer writes what is queued, then stops. */
+	pthread_mutex_lock(&l->qmu);
+	l->dstop = 1;
+	pthread_cond_signal(&l->dcond);
+	pthread_mutex_unlock(&l->qmu);
+	if (l->dstarted)
+		pthread_join(l->dthread, NULL);
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(l->st[i]);
 	sqlite3_close(l->db);
 	pthread_mutex_destroy(&l->mu);
 	pthread_mutex_destroy(&l->qmu);
 	pthread_cond_destroy(&l->qcond);
+	pthread_cond_destroy(&l->dcond);
 	free(l);
 }
 
@@ -224,24 +246,9 @@ ledger_open(const char *path, ledger **out, const char **why)
 		*why = "out of memory";
 		return LEDGER_ERROR;
 	}
-	if (pthread_mutex_init(&l->mu, NULL) != 0) {
-		free(l);
-		*why = "cannot create mutex";
-		return LEDGER_ERROR;
-	}
-	if (pthread_mutex_init(&l->qmu, NULL) != 0) {
-		pthread_mutex_destroy(&l->mu);
-		free(l);
-		*why = "cannot create mutex";
-		return LEDGER_ERROR;
-	}
-	if (pthread_cond_init(&l->qcond, NULL) != 0) {
-		pthread_mutex_destroy(&l->mu);
-		pthread_mutex_destroy(&l->qmu);
-		free(l);
-		*why = "cannot create condition variable";
-		return LEDGER_ERROR;
-	}
+	/* Default attributes: the static initializers cannot fail. */
+	l->mu = l->qmu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	l->qcond = l->dcond = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	l->qtail = &l->qhead;
 	if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
@@ -251,7 +258,8 @@ ledger_open(const char *path, ledger **out, const char **why)
 	sqlite3_busy_timeout(l->db, 10000);
 	/* synchronous = FULL: a row is durable before its reply is sent. */
 	if (sqlite3_exec(l->db, "PRAGMA journal_mode = WAL;"
-	    "PRAGMA synchronous = FULL;", NULL, NULL, NULL) != SQLITE_OK) {
+	    "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;", NULL, NULL,
+	    NULL) != SQLITE_OK) {
 		*why = "cannot configure the ledger database";
 		goto out;
 	}
@@ -434,25 +442,36 @@ repoll_evidence(ledger *l, const char *serial, int64_t op_id, int type,
 	return ok;
 }
 
-/* {"reason": ..., "fail_info": ...} built by SQLite, never by hand. */
 static char *
 outcome_detail(ledger *l, const struct ledger_op *op)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = l->st[ST_OUTCOME_DETAIL];
 	char *s = NULL;
 
-	if (sqlite3_prepare_v2(l->db, "SELECT json_object('reason', ?1,"
-	    " 'fail_info', ?2, 'http_status', ?3, 'serial', ?4)", -1, &st,
-	    NULL) != SQLITE_OK)
-		return NULL;
 	bind_text(st, 1, op->reason);
 	bind_int_or_null(st, 2, op->fail_info, -1);
 	sqlite3_bind_int(st, 3, op->http_status);
 	bind_text(st, 4, op->cert_serial);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		s = strdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	return s;
+}
+
+/* A write alone: its own transaction, no savepoint (no statement journal). */
+static void
+write_one(ledger *l, struct group_write *w)
+{
+	w->ret = LEDGER_ERROR;
+	if (run(l->st[ST_BEGIN]) != SQLITE_DONE)
+		return;
+	if ((w->ret = w->fn(l, w->arg)) != LEDGER_OK)
+		run(l->st[ST_ROLLBACK]);	/* its result stands */
+	else if (run(l->st[ST_COMMIT]) != SQLITE_DONE) {
+		run(l->st[ST_ROLLBACK]);
+		w->ret = LEDGER_ERROR;
+	}
 }
 
 /* Write one batch: each write in a savepoint, one commit for all. */
@@ -463,6 +482,11 @@ write_batch(ledger *l, struct group_write *batch)
 	int ok;
 
 	pthread_mutex_lock(&l->mu);
+	if (batch->next == NULL) {
+		write_one(l, batch);
+		pthread_mutex_unlock(&l->mu);
+		return;
+	}
 	ok = run(l->st[ST_BEGIN]) == SQLITE_DONE;
 	for (w = batch; w != NULL; w = w->next) {
 		w->ret = LEDGER_ERROR;
@@ -545,14 +569,52 @@ group_write(ledger *l, int (*fn)(ledger *, void *), void *arg)
 }
 
 /*
- * Queue fn(l, arg) for the next group commit without waiting for it; arg
- * is malloc'd and freed once written.  Writes it now if no batch is under
- * way.  0 when out of memory (arg freed).
+ * The detached writer: a queued write nobody waits for rides along with
+ * the next batch someone waits for (under load, there is one within
+ * milliseconds); after DETACHED_DELAY_NS without one, it writes the queue
+ * itself.  So delivery events cost no commit of their own and no WAL
+ * sync on the HTTP server's threads.
+ */
+static void *
+detached_writer(void *arg)
+{
+	ledger *l = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&l->qmu);
+	for (;;) {
+		while (l->qhead == NULL && !l->dstop)
+			pthread_cond_wait(&l->dcond, &l->qmu);
+		if (l->qhead == NULL)
+			break;		/* stopping, nothing left */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += DETACHED_DELAY_NS;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (l->qhead != NULL && !l->dstop &&
+		    pthread_cond_timedwait(&l->dcond, &l->qmu, &until) == 0)
+			;
+		if (l->qhead != NULL && !l->leader)
+			lead(l);
+		else if (l->leader)
+			pthread_cond_wait(&l->qcond, &l->qmu);
+	}
+	pthread_mutex_unlock(&l->qmu);
+	return NULL;
+}
+
+/*
+ * Queue fn(l, arg) for a coming group commit without waiting for it; arg
+ * is malloc'd and freed once written (by the detached writer at the
+ * latest).  0 when out of memory or no thread (arg freed).
  */
 static int
 group_write_detached(ledger *l, int (*fn)(ledger *, void *), void *arg)
 {
 	struct group_write *w;
+	int ok = 0;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		free(arg);
@@ -562,11 +624,20 @@ group_write_detached(ledger *l, int (*fn)(ledger *, void *), void *arg)
 	w->arg = arg;
 	w->detached = 1;
 	pthread_mutex_lock(&l->qmu);
-	enqueue(l, w);
-	if (!l->leader)
-		lead(l);
+	if (!l->dstarted && !l->dstop &&
+	    pthread_create(&l->dthread, NULL, detached_writer, l) == 0)
+		l->dstarted = 1;
+	if (l->dstarted && !l->dstop) {
+		enqueue(l, w);
+		pthread_cond_signal(&l->dcond);
+		ok = 1;
+	}
 	pthread_mutex_unlock(&l->qmu);
-	return 1;
+	if (!ok) {
+		free(arg);
+		free(w);
+	}
+	return ok;
 }
 
 struct record_args {
@@ -1200,6 +1271,15 @@ ledger_add_evidence(ledger *l, int64_t op_id, const char *kind,
 
 	*added = 0;
 	pthread_mutex_lock(&l->mu);
+	/*
+	 * Check and insert in one write transaction, taken first: a read
+	 * that turns into a write fails at once (SQLITE_BUSY, no waiting)
+	 * if scepd committed in between, as it does all the time.
+	 */
+	if (run(l->st[ST_BEGIN]) != SQLITE_DONE) {
+		pthread_mutex_unlock(&l->mu);
+		return LEDGER_ERROR;
+	}
 	if (sqlite3_prepare_v2(l->db, "SELECT EXISTS (SELECT 1 FROM events WHERE"
 	    " operation_id = ?1 AND kind = ?2 AND source = ?3 AND"
 	    " json_extract(detail, '$.text') = ?4), json_object('evidence', ?5,"
@@ -1223,6 +1303,11 @@ ledger_add_evidence(ledger *l, int64_t op_id, const char *kind,
 	ret = LEDGER_OK;
 out:
 	sqlite3_finalize(st);
+	if (ret != LEDGER_OK || run(l->st[ST_COMMIT]) != SQLITE_DONE) {
+		run(l->st[ST_ROLLBACK]);
+		ret = LEDGER_ERROR;
+		*added = 0;
+	}
 	pthread_mutex_unlock(&l->mu);
 	free(detail);
 	return ret;

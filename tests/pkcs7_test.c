@@ -10,6 +10,7 @@
 
 #include <check.h>
 #include <openssl/cms.h>
+#include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs7.h>
@@ -17,6 +18,7 @@
 
 #include "pkcs7/scep_certrep.h"
 #include "pkcs7/scep_msg.h"
+#include "pkcs7/scep_x509.h"
 #include "tests/scep_client.h"
 #include "tests/testutil.h"
 
@@ -426,6 +428,173 @@ START_TEST(test_certs_only)
 }
 END_TEST
 
+/* DER of x, parsed back the ordinary way (a clean object). */
+static unsigned char *
+cert_der(X509 *x, int *n)
+{
+	unsigned char *der = NULL;
+
+	*n = i2d_X509(x, &der);
+	ck_assert_int_gt(*n, 0);
+	return der;
+}
+
+/* Lowercase hex SHA-256 of key's SubjectPublicKeyInfo, the ordinary way. */
+static void
+spki_hex(EVP_PKEY *key, char hex[65])
+{
+	unsigned char *der = NULL, d[32];
+	unsigned int dl = 0, i;
+	int n = i2d_PUBKEY(key, &der);
+
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(EVP_Digest(der, (size_t)n, d, &dl, EVP_sha256(), NULL), 1);
+	for (i = 0; i < dl; i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+	OPENSSL_free(der);
+}
+
+/* A PKIMessage built by the test client with o parses and verifies. */
+static void
+message_verifies(const struct tc_opts *o)
+{
+	struct scep_verify_opts vo = { 1, 0, 0 };
+	struct tc_req req;
+	const char *why = NULL;
+	scep_msg *m = NULL;
+
+	ck_assert_int_eq(tc_build(o, ca_cert, &req), 1);
+	ck_assert_int_eq(scep_msg_parse(req.der, req.len, &m, &why), SCEP_OK);
+	ck_assert_msg(scep_msg_verify(m, &vo, &why) == SCEP_OK, "%s", why);
+	ck_assert_ptr_nonnull(X509_get0_pubkey(scep_msg_signer_get0(m)));
+	scep_msg_free(m);
+	tc_req_free(&req);
+}
+
+/*
+ * Parsed without the decoder walk, a certificate has no key until asked;
+ * the key decoded then is the right one and the DER does not change.
+ */
+START_TEST(test_keyless_cert)
+{
+	EVP_PKEY *key = tc_rsa_key(2048), *k;
+	X509 *x = tc_self_signed(key, "keyless", key, "keyless"), *y;
+	unsigned char *der, *again = NULL, *longer;
+	char want[65], got[65];
+	int n, m;
+
+	der = cert_der(x, &n);
+	y = scep_x509_from_der(der, (size_t)n);
+	ck_assert_ptr_nonnull(y);
+	ck_assert_ptr_null(X509_get0_pubkey(y));
+	ERR_clear_error();
+	k = scep_spki_key(X509_get_X509_PUBKEY(y));
+	ck_assert_ptr_nonnull(k);
+	ck_assert_int_eq(EVP_PKEY_eq(k, key), 1);
+	spki_hex(key, want);
+	ck_assert_int_eq(scep_spki_sha256(X509_get_X509_PUBKEY(y), got), 1);
+	ck_assert_str_eq(got, want);
+	ck_assert_int_eq(scep_x509_decode_key(y), 1);
+	ck_assert_ptr_nonnull(X509_get0_pubkey(y));
+	m = i2d_X509(y, &again);
+	ck_assert_int_eq(m, n);
+	ck_assert_mem_eq(again, der, (size_t)n);
+	ck_assert_int_eq(X509_verify(y, X509_get0_pubkey(y)), 1);
+	/* Exactly its bytes: one more is refused. */
+	longer = calloc(1, (size_t)n + 1);
+	memcpy(longer, der, (size_t)n);
+	ck_assert_ptr_null(scep_x509_from_der(longer, (size_t)n + 1));
+	ck_assert_ptr_null(scep_x509_from_der(der, (size_t)n - 1));
+	ERR_clear_error();
+	free(longer);
+	OPENSSL_free(again);
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+	X509_free(y);
+	X509_free(x);
+	EVP_PKEY_free(key);
+}
+END_TEST
+
+/*
+ * An RSA key whose AlgorithmIdentifier omits the NULL parameters (legal,
+ * rare): the same key as with them, put in place without changing the
+ * certificate's DER, and a PKIMessage signed with such a certificate
+ * verifies.
+ */
+START_TEST(test_keyless_rsa_without_null)
+{
+	EVP_PKEY *key = tc_rsa_key(2048), *other = tc_rsa_key(2048);
+	X509 *normal = tc_self_signed(key, "odd", key, "odd");
+	X509 *odd = tc_self_signed(key, "odd", key, "odd"), *y, *z;
+	X509 *stranger = tc_self_signed(other, "odd", other, "odd");
+	struct tc_opts o = { .cn = "odd", .key = key, .sign_key = key };
+	const unsigned char *bits;
+	unsigned char *copy, *der, *again = NULL;
+	int len, n;
+
+	ck_assert_int_eq(X509_PUBKEY_get0_param(NULL, &bits, &len, NULL,
+	    X509_get_X509_PUBKEY(odd)), 1);
+	copy = OPENSSL_memdup(bits, (size_t)len);
+	ck_assert_int_eq(X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(odd),
+	    OBJ_nid2obj(NID_rsaEncryption), V_ASN1_UNDEF, NULL, copy, len), 1);
+	ck_assert_int_gt(X509_sign(odd, key, EVP_sha256()), 0);
+	der = cert_der(odd, &n);
+	y = scep_x509_from_der(der, (size_t)n);
+	z = scep_x509_from_der(der, (size_t)n);
+	ck_assert_ptr_nonnull(y);
+	ck_assert_int_eq(scep_spki_same_key(X509_get_X509_PUBKEY(y),
+	    X509_get_X509_PUBKEY(normal)), 1);
+	ck_assert_int_eq(scep_spki_same_key(X509_get_X509_PUBKEY(y),
+	    X509_get_X509_PUBKEY(stranger)), 0);
+	/* Its key goes in; its DER (what it was signed as) stays. */
+	ck_assert_int_eq(scep_x509_decode_key(z), 1);
+	ck_assert_int_eq(i2d_X509(z, &again), n);
+	ck_assert_mem_eq(again, der, (size_t)n);
+	ck_assert_int_eq(X509_verify(z, X509_get0_pubkey(z)), 1);
+
+	o.sign_cert = odd;
+	message_verifies(&o);
+	OPENSSL_free(again);
+	OPENSSL_free(der);
+	X509_free(y);
+	X509_free(z);
+	X509_free(odd);
+	X509_free(normal);
+	X509_free(stranger);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(other);
+}
+END_TEST
+
+/* EC keys take the ordinary decoder; an EC-signed PKIMessage verifies. */
+START_TEST(test_keyless_ec)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256"), *k;
+	X509 *x = tc_self_signed(key, "ec", key, "ec"), *y;
+	struct tc_opts o = { .cn = "ec", .ec_curve = "P-256" };
+	unsigned char *der, *again = NULL;
+	int n;
+
+	der = cert_der(x, &n);
+	y = scep_x509_from_der(der, (size_t)n);
+	ck_assert_ptr_nonnull(y);
+	k = scep_spki_key(X509_get_X509_PUBKEY(y));
+	ck_assert_ptr_nonnull(k);
+	ck_assert_int_eq(EVP_PKEY_eq(k, key), 1);
+	ck_assert_int_eq(scep_x509_decode_key(y), 0);
+	ck_assert_int_eq(i2d_X509(y, &again), n);
+	ck_assert_mem_eq(again, der, (size_t)n);
+	message_verifies(&o);
+	OPENSSL_free(again);
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+	X509_free(y);
+	X509_free(x);
+	EVP_PKEY_free(key);
+}
+END_TEST
+
 static Suite *
 pkcs7_suite(void)
 {
@@ -454,6 +623,14 @@ pkcs7_suite(void)
 	tcase_add_test(t, test_certrep_success_des);
 	tcase_add_test(t, test_certrep_failure);
 	tcase_add_test(t, test_certs_only);
+	tcase_set_timeout(t, 30);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("x509");
+	tcase_add_checked_fixture(t, load_ca, free_ca);
+	tcase_add_test(t, test_keyless_cert);
+	tcase_add_test(t, test_keyless_rsa_without_null);
+	tcase_add_test(t, test_keyless_ec);
 	tcase_set_timeout(t, 30);
 	suite_add_tcase(s, t);
 	return s;

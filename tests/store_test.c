@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <pthread.h>
@@ -453,6 +454,38 @@ START_TEST(test_group_commit)
 }
 END_TEST
 
+/*
+ * A detached write with no write after it to ride along with is written
+ * alone soon after (the detached writer's delay is 10 ms), not at close.
+ */
+START_TEST(test_detached_alone)
+{
+	struct ledger_op o = op("alone", "k", "issued", "0A11");
+	struct ledger_cert c = cert("0A11", time(NULL) + 3600);
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t id = 0;
+	int i, n = 0;
+
+	ck_assert_int_eq(ledger_record(l, &o, &c, &id, NULL), LEDGER_OK);
+	ck_assert_int_eq(ledger_add_event_later(l, id, "response_complete",
+	    "server", NULL), LEDGER_OK);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM events"
+	    " WHERE kind = 'response_complete'", -1, &st, NULL), SQLITE_OK);
+	for (i = 0; i < 200 && n == 0; i++) {
+		ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+		n = sqlite3_column_int(st, 0);
+		sqlite3_reset(st);
+		if (n == 0)
+			usleep(10000);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	ck_assert_int_eq(n, 1);
+}
+END_TEST
+
 START_TEST(test_empty_json)
 {
 	char *json = NULL;
@@ -485,6 +518,7 @@ store_suite(void)
 	tcase_add_test(t, test_json);
 	tcase_add_test(t, test_empty_json);
 	tcase_add_test(t, test_group_commit);
+	tcase_add_test(t, test_detached_alone);
 	tcase_set_timeout(t, 30);
 	suite_add_tcase(s, t);
 	return s;
