@@ -57,6 +57,13 @@ ca_free(ca *c)
 	free(c);
 }
 
+void
+ca_params_wipe(struct ca_params *p)
+{
+	OPENSSL_cleanse(p->passphrase, sizeof(p->passphrase));
+	OPENSSL_cleanse(p->pkcs11_pin, sizeof(p->pkcs11_pin));
+}
+
 const ca *ca_next(const ca *c) { return c->next; }
 size_t ca_previous_count(const ca *c) { return c->n_prev; }
 const ca *ca_previous(const ca *c, size_t i) { return c->prev[i]; }
@@ -292,7 +299,6 @@ join(char *buf, size_t cap, const char *dir, const char *file)
 	return snprintf(buf, cap, "%s/%s", dir, file) < (int)cap;
 }
 
-/* Load a cert/key pair; create it when both files are absent. */
 /* ca_key: a path or file: URI, or a key on a PKCS#11 token. */
 static EVP_PKEY *
 external_key(const struct ca_params *p, const char **why)
@@ -331,6 +337,7 @@ new_key(const struct ca_params *p, int is_ca, const char **why)
 	return k;
 }
 
+/* Load a cert/key pair; create it when both files are absent. */
 static int
 load_or_create(const char *dir, const char *base, const struct ca_params *p,
     const char *subject, X509 *issuer, EVP_PKEY *issuer_key, X509 **cert,
@@ -392,7 +399,6 @@ load_or_create(const char *dir, const char *base, const struct ca_params *p,
 	return 1;
 }
 
-/* Load one generation from dir; create it when create is set and absent. */
 /* 16 hex digits of the CA certificate's SHA-256: its short name. */
 static int
 compute_id(ca *c)
@@ -415,6 +421,7 @@ ca_id(const ca *c, char out[CA_ID_LEN + 1])
 	return out[0] != '\0';
 }
 
+/* Load one generation from dir; create it when create is set and absent. */
 static int
 open_generation(const char *dir, const struct ca_params *p, int create,
     int keyless, int *created, ca **out, const char **why)

@@ -48,6 +48,9 @@ struct ca_params {
 	char		 pkcs11_pin[256];
 };
 
+/* Wipe the passphrase and the PIN once the CA is open. */
+void ca_params_wipe(struct ca_params *p);
+
 /* Load the CA (and RA) from dir, creating them if absent. */
 int ca_open(const char *dir, const struct ca_params *p, int *created,
     ca **out, const char **why);
@@ -131,7 +134,8 @@ int ca_profile_check(const struct ca_profile *p, const char **why);
 /*
  * Issue a certificate for req's key, valid from now - 5 min.  Subject and
  * SANs come from the CSR or, when subject_from is set (a renewal that
- * keeps the old identity), from that certificate.
+ * keeps the old identity), from that certificate.  *out is parsed as
+ * scep_x509_from_der does: its key (the CSR's) is not decoded.
  */
 int ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
     X509 *subject_from, time_t now, X509 **out, const char **why);

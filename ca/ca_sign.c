@@ -421,7 +421,7 @@ sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
 	}
 	if (!X509_sign(x, ca_key_get0(c), EVP_sha256()))
 		goto out;
-	/* copy_spki() left the key undecoded: parse the result as DER. */
+	/* As DER, or parsed from it keyless as the signer's reply is (ca.h). */
 	if (der != NULL ? (*derlen = i2d_X509(x, der)) <= 0 :
 	    (n = i2d_X509(x, &enc)) <= 0 ||
 	    (*out = scep_x509_from_der(enc, (size_t)n)) == NULL)

@@ -414,8 +414,7 @@ doctor_run(const struct scepd_config *cfg, const char *conf_path,
 		check_server(&d, cfg, cacert);
 	check_ledger(&d, cfg, cacert);
 out:
-	OPENSSL_cleanse(cp.passphrase, sizeof(cp.passphrase));
-	OPENSSL_cleanse(cp.pkcs11_pin, sizeof(cp.pkcs11_pin));
+	ca_params_wipe(&cp);
 	fprintf(out, "%d failed, %d warnings\n", d.failed, d.warned);
 	X509_free(cacert);
 	X509_free(ra);

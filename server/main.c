@@ -296,8 +296,7 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	rv = open_ca(&cfg, &cp, &sb, &c, &sg, &created, &why);
-	OPENSSL_cleanse(cp.passphrase, sizeof(cp.passphrase));
-	OPENSSL_cleanse(cp.pkcs11_pin, sizeof(cp.pkcs11_pin));
+	ca_params_wipe(&cp);
 	if (rv != CA_OK) {
 		log_error("CA in %s: %s", cfg.state_dir, why);
 		goto out;

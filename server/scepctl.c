@@ -320,8 +320,7 @@ publish_crl(const struct scepd_config *cfg, ledger *l, const char *serial)
 	ok = setup_ca_params(cfg, &cp, &why) &&
 	    ca_open(cfg->state_dir, &cp, NULL, &c, &why) == CA_OK &&
 	    ledger_cert_state(l, serial, &cs) == LEDGER_OK;
-	OPENSSL_cleanse(cp.passphrase, sizeof(cp.passphrase));
-	OPENSSL_cleanse(cp.pkcs11_pin, sizeof(cp.pkcs11_pin));
+	ca_params_wipe(&cp);
 	if (ok && (gen = ca_by_id(c, cs.ca_id)) == NULL) {
 		why = "the issuing CA is no longer in the state directory";
 		ok = 0;
@@ -460,8 +459,7 @@ cmd_ca(const struct scepd_config *cfg, int argc, char **argv)
 		return 1;
 	}
 	ret = cmd_ca_params(cfg, argc, argv, &cp);
-	OPENSSL_cleanse(cp.passphrase, sizeof(cp.passphrase));
-	OPENSSL_cleanse(cp.pkcs11_pin, sizeof(cp.pkcs11_pin));
+	ca_params_wipe(&cp);
 	return ret;
 }
 

@@ -101,8 +101,7 @@ setup_ca_params(const struct scepd_config *cfg, struct ca_params *p,
 	    p->passphrase, sizeof(p->passphrase), why) ||
 	    !read_secret(cfg->pkcs11_pin_file, "pkcs11_pin_file", p->pkcs11_pin,
 	    sizeof(p->pkcs11_pin), why)) {
-		OPENSSL_cleanse(p->passphrase, sizeof(p->passphrase));
-		OPENSSL_cleanse(p->pkcs11_pin, sizeof(p->pkcs11_pin));
+		ca_params_wipe(p);
 		return 0;
 	}
 	return 1;

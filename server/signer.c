@@ -454,8 +454,7 @@ child_main(int *fds, size_t n, const char *dir, struct ca_params *p,
 	close_others(fds, n);
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	rv = ca_open(dir, p, &created, &c, &why);
-	OPENSSL_cleanse(p->passphrase, sizeof(p->passphrase));
-	OPENSSL_cleanse(p->pkcs11_pin, sizeof(p->pkcs11_pin));
+	ca_params_wipe(p);
 	if (rv == CA_OK && !signer_nextca_der(c, &nextca, &nextca_len)) {
 		why = "cannot sign the GetNextCACert reply";
 		rv = CA_ERROR;

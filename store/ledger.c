@@ -1260,56 +1260,65 @@ ledger_match_request_prefix(ledger *l, const char *b64_prefix)
 	return id;
 }
 
-int
-ledger_add_evidence(ledger *l, int64_t op_id, const char *kind,
-    const char *source, const char *evidence, const char *file, long line,
-    const char *text, int *added)
+struct evidence_args {
+	int64_t		 op_id;
+	const char	*kind, *source, *evidence, *file, *text;
+	long		 line;
+	int		 added;
+};
+
+/* The evidence event unless the same line is already there. */
+static int
+evidence_row(ledger *l, void *arg)
 {
+	struct evidence_args *a = arg;
 	sqlite3_stmt *st = NULL;
 	char *detail = NULL;
 	int ret = LEDGER_ERROR;
 
-	*added = 0;
-	pthread_mutex_lock(&l->mu);
-	/*
-	 * Check and insert in one write transaction, taken first: a read
-	 * that turns into a write fails at once (SQLITE_BUSY, no waiting)
-	 * if scepd committed in between, as it does all the time.
-	 */
-	if (run(l->st[ST_BEGIN]) != SQLITE_DONE) {
-		pthread_mutex_unlock(&l->mu);
-		return LEDGER_ERROR;
-	}
 	if (sqlite3_prepare_v2(l->db, "SELECT EXISTS (SELECT 1 FROM events WHERE"
 	    " operation_id = ?1 AND kind = ?2 AND source = ?3 AND"
 	    " json_extract(detail, '$.text') = ?4), json_object('evidence', ?5,"
 	    " 'file', ?6, 'line', ?7, 'text', ?4)", -1, &st, NULL) != SQLITE_OK)
 		goto out;
-	sqlite3_bind_int64(st, 1, op_id);
-	bind_text(st, 2, kind);
-	bind_text(st, 3, source);
-	bind_text(st, 4, text);
-	bind_text(st, 5, evidence);
-	bind_text(st, 6, file);
-	sqlite3_bind_int64(st, 7, line);
+	sqlite3_bind_int64(st, 1, a->op_id);
+	bind_text(st, 2, a->kind);
+	bind_text(st, 3, a->source);
+	bind_text(st, 4, a->text);
+	bind_text(st, 5, a->evidence);
+	bind_text(st, 6, a->file);
+	sqlite3_bind_int64(st, 7, a->line);
 	if (sqlite3_step(st) != SQLITE_ROW)
 		goto out;
 	if (sqlite3_column_int(st, 0) == 0) {
 		if ((detail = strdup((const char *)sqlite3_column_text(st, 1))) ==
-		    NULL || !insert_event(l, op_id, now_us(), kind, source, detail))
+		    NULL || !insert_event(l, a->op_id, now_us(), a->kind,
+		    a->source, detail))
 			goto out;
-		*added = 1;
+		a->added = 1;
 	}
 	ret = LEDGER_OK;
 out:
 	sqlite3_finalize(st);
-	if (ret != LEDGER_OK || run(l->st[ST_COMMIT]) != SQLITE_DONE) {
-		run(l->st[ST_ROLLBACK]);
-		ret = LEDGER_ERROR;
-		*added = 0;
-	}
-	pthread_mutex_unlock(&l->mu);
 	free(detail);
+	return ret;
+}
+
+/*
+ * A group write, like every write: its transaction takes the write lock
+ * before the check (a read that turns into a write would fail at once
+ * with SQLITE_BUSY if scepd committed in between).
+ */
+int
+ledger_add_evidence(ledger *l, int64_t op_id, const char *kind,
+    const char *source, const char *evidence, const char *file, long line,
+    const char *text, int *added)
+{
+	struct evidence_args a = { op_id, kind, source, evidence, file, text,
+	    line, 0 };
+	int ret = group_write(l, evidence_row, &a);
+
+	*added = ret == LEDGER_OK && a.added;
 	return ret;
 }
 
