@@ -8,21 +8,27 @@
 #include "store/ledger.h"
 #include "store/ledger_schema.h"
 
-/* Statements prepared once at open; run under the ledger's mutex. */
+/*
+ * Statements prepared once at open.  The first ST_READS only read: they
+ * also run on the reader connection, so that a lookup never waits for
+ * the writer's commit and WAL sync.  The rest run under the ledger's
+ * mutex on the writer connection.
+ */
 enum stmt {
-	ST_INSERT_CERT,
-	ST_INSERT_OP,
-	ST_INSERT_EVENT,
-	ST_OUTCOME_DETAIL,
 	ST_LOOKUP_TXID,
 	ST_CERT_DER,
 	ST_CERT_STATE,
+	ST_REVOKED_LIST,
+	ST_PENDING_FIND,
+	ST_READS,
+	ST_INSERT_CERT = ST_READS,
+	ST_INSERT_OP,
+	ST_INSERT_EVENT,
+	ST_OUTCOME_DETAIL,
 	ST_ISSUING_OP,
 	ST_REVOKE,
-	ST_REVOKED_LIST,
 	ST_CRL_NUMBER,
 	ST_PENDING_ADD,
-	ST_PENDING_FIND,
 	ST_PENDING_DECIDE,
 	ST_PENDING_ISSUED,
 	ST_CHALLENGE_COUNT,
@@ -135,6 +141,16 @@ struct ledger {
 	sqlite3		*db;
 	sqlite3_stmt	*st[ST_COUNT];
 	pthread_mutex_t	 mu;		/* the connection and its statements */
+	/* WAL: a second connection reads the last commit meanwhile. */
+	sqlite3		*rdb;
+	sqlite3_stmt	*rst[ST_READS];
+	pthread_mutex_t	 rmu;
+	/* A third connection copies the WAL into the database meanwhile. */
+	sqlite3		*cdb;
+	pthread_mutex_t	 cmu;
+	pthread_cond_t	 ccond;
+	pthread_t	 cthread;
+	int		 cstarted, cwanted, cstop;
 	pthread_mutex_t	 qmu;		/* the group-commit queue */
 	pthread_cond_t	 qcond;
 	struct group_write *qhead, **qtail;
@@ -151,6 +167,9 @@ struct ledger {
  * waits for, to share its commit and WAL sync, before it is written alone.
  */
 #define DETACHED_DELAY_NS	(10 * 1000 * 1000)
+
+/* WAL frames after which a checkpoint runs: SQLite's default. */
+#define CHECKPOINT_FRAMES	1000
 
 static int64_t
 now_us(void)
@@ -211,6 +230,72 @@ fail:
 	return 0;
 }
 
+/*
+ * The checkpointer: copies the WAL into the database on its own
+ * connection (PASSIVE: it never blocks a writer), so that no commit,
+ * and no reply waiting for one, pays for a checkpoint's writes and syncs.
+ */
+static void *
+checkpointer(void *arg)
+{
+	ledger *l = arg;
+
+	pthread_mutex_lock(&l->cmu);
+	for (;;) {
+		while (!l->cwanted && !l->cstop)
+			pthread_cond_wait(&l->ccond, &l->cmu);
+		if (l->cstop)
+			break;
+		l->cwanted = 0;
+		pthread_mutex_unlock(&l->cmu);
+		sqlite3_wal_checkpoint_v2(l->cdb, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&l->cmu);
+	}
+	pthread_mutex_unlock(&l->cmu);
+	return NULL;
+}
+
+/*
+ * After each commit on the writer connection (it replaces SQLite's
+ * automatic checkpoint): past CHECKPOINT_FRAMES, wake the checkpointer.
+ * Without one (no thread could be made), checkpoint here as SQLite would.
+ */
+static int
+wal_committed(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	ledger *l = arg;
+	int started;
+
+	if (frames < CHECKPOINT_FRAMES)
+		return SQLITE_OK;
+	pthread_mutex_lock(&l->cmu);
+	if (!l->cstarted && !l->cstop &&
+	    pthread_create(&l->cthread, NULL, checkpointer, l) == 0)
+		l->cstarted = 1;
+	if ((started = l->cstarted) != 0) {
+		l->cwanted = 1;
+		pthread_cond_signal(&l->ccond);
+	}
+	pthread_mutex_unlock(&l->cmu);
+	if (!started)
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
+		    NULL, NULL);
+	return SQLITE_OK;
+}
+
+static void
+stop_thread(pthread_mutex_t *mu, pthread_cond_t *cond, int *stop,
+    int started, pthread_t thread)
+{
+	pthread_mutex_lock(mu);
+	*stop = 1;
+	pthread_cond_signal(cond);
+	pthread_mutex_unlock(mu);
+	if (started)
+		pthread_join(thread, NULL);
+}
+
 void
 ledger_close(ledger *l)
 {
@@ -219,16 +304,19 @@ ledger_close(ledger *l)
 	if (l == NULL)
 		return;
 	/* The detached writer writes what is queued, then stops. */
-	pthread_mutex_lock(&l->qmu);
-	l->dstop = 1;
-	pthread_cond_signal(&l->dcond);
-	pthread_mutex_unlock(&l->qmu);
-	if (l->dstarted)
-		pthread_join(l->dthread, NULL);
+	stop_thread(&l->qmu, &l->dcond, &l->dstop, l->dstarted, l->dthread);
+	stop_thread(&l->cmu, &l->ccond, &l->cstop, l->cstarted, l->cthread);
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(l->st[i]);
+	for (i = 0; i < ST_READS; i++)
+		sqlite3_finalize(l->rst[i]);
+	sqlite3_close(l->rdb);
+	sqlite3_close(l->cdb);
 	sqlite3_close(l->db);
 	pthread_mutex_destroy(&l->mu);
+	pthread_mutex_destroy(&l->rmu);
+	pthread_mutex_destroy(&l->cmu);
+	pthread_cond_destroy(&l->ccond);
 	pthread_mutex_destroy(&l->qmu);
 	pthread_cond_destroy(&l->qcond);
 	pthread_cond_destroy(&l->dcond);
@@ -247,8 +335,9 @@ ledger_open(const char *path, ledger **out, const char **why)
 		return LEDGER_ERROR;
 	}
 	/* Default attributes: the static initializers cannot fail. */
-	l->mu = l->qmu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
-	l->qcond = l->dcond = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+	l->mu = l->qmu = l->rmu = l->cmu =
+	    (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	l->qcond = l->dcond = l->ccond = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	l->qtail = &l->qhead;
 	if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
@@ -269,9 +358,31 @@ ledger_open(const char *path, ledger **out, const char **why)
 	    sqlite3_exec(l->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) !=
 	    SQLITE_OK)
 		goto out;
+	if (sqlite3_open_v2(path, &l->rdb, SQLITE_OPEN_READONLY |
+	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+		*why = "cannot open the ledger database for reading";
+		goto out;
+	}
+	sqlite3_busy_timeout(l->rdb, 10000);
+	/* Lookups touch a few index pages each: no second 2 MB page cache. */
+	if (sqlite3_exec(l->rdb, "PRAGMA cache_size = -256", NULL, NULL,
+	    NULL) != SQLITE_OK) {
+		*why = "cannot configure the ledger database";
+		goto out;
+	}
+	if (sqlite3_open_v2(path, &l->cdb, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_exec(l->cdb, "PRAGMA synchronous = FULL;"
+	    " PRAGMA cache_size = -64", NULL, NULL, NULL) != SQLITE_OK) {
+		*why = "cannot open the ledger database for checkpoints";
+		goto out;
+	}
+	sqlite3_wal_hook(l->db, wal_committed, l);
 	for (i = 0; i < ST_COUNT; i++) {
 		if (sqlite3_prepare_v3(l->db, stmt_sql[i], -1,
-		    SQLITE_PREPARE_PERSISTENT, &l->st[i], NULL) != SQLITE_OK) {
+		    SQLITE_PREPARE_PERSISTENT, &l->st[i], NULL) != SQLITE_OK ||
+		    (i < ST_READS && sqlite3_prepare_v3(l->rdb, stmt_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &l->rst[i], NULL) != SQLITE_OK)) {
 			*why = "cannot prepare ledger statements";
 			goto out;
 		}
@@ -832,13 +943,13 @@ ledger_lookup_txid(ledger *l, const char *txid, const char *pubkey_sha256,
     const char *renewal_of, int64_t now, int *state, unsigned char **der,
     size_t *der_len, char **serial)
 {
-	sqlite3_stmt *st = l->st[ST_LOOKUP_TXID];
+	sqlite3_stmt *st = l->rst[ST_LOOKUP_TXID];
 	int rc, ret = LEDGER_ERROR;
 
 	*state = LEDGER_TXID_NEW;
 	*der = NULL;
 	*serial = NULL;
-	pthread_mutex_lock(&l->mu);
+	pthread_mutex_lock(&l->rmu);
 	bind_text(st, 1, txid);
 	bind_text(st, 2, pubkey_sha256);
 	sqlite3_bind_int64(st, 3, now);
@@ -861,7 +972,7 @@ ledger_lookup_txid(ledger *l, const char *txid, const char *pubkey_sha256,
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	pthread_mutex_unlock(&l->mu);
+	pthread_mutex_unlock(&l->rmu);
 	return ret;
 }
 
@@ -869,28 +980,28 @@ int
 ledger_cert_der(ledger *l, const char *serial, unsigned char **der,
     size_t *len)
 {
-	sqlite3_stmt *st = l->st[ST_CERT_DER];
+	sqlite3_stmt *st = l->rst[ST_CERT_DER];
 	int ret = LEDGER_ERROR;
 
 	*der = NULL;
-	pthread_mutex_lock(&l->mu);
+	pthread_mutex_lock(&l->rmu);
 	bind_text(st, 1, serial);
 	if (sqlite3_step(st) == SQLITE_ROW && copy_blob(st, 0, der, len))
 		ret = LEDGER_OK;
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	pthread_mutex_unlock(&l->mu);
+	pthread_mutex_unlock(&l->rmu);
 	return ret;
 }
 
 int
 ledger_cert_state(ledger *l, const char *serial, struct ledger_cert_state *cs)
 {
-	sqlite3_stmt *st = l->st[ST_CERT_STATE];
+	sqlite3_stmt *st = l->rst[ST_CERT_STATE];
 	int rc;
 
 	memset(cs, 0, sizeof(*cs));
-	pthread_mutex_lock(&l->mu);
+	pthread_mutex_lock(&l->rmu);
 	bind_text(st, 1, serial);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -904,7 +1015,7 @@ ledger_cert_state(ledger *l, const char *serial, struct ledger_cert_state *cs)
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	pthread_mutex_unlock(&l->mu);
+	pthread_mutex_unlock(&l->rmu);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? LEDGER_OK : LEDGER_ERROR;
 }
 
@@ -974,10 +1085,10 @@ int
 ledger_revoked(ledger *l, int64_t now, const char *ca_id,
     ledger_revoked_fn fn, void *arg)
 {
-	sqlite3_stmt *st = l->st[ST_REVOKED_LIST];
+	sqlite3_stmt *st = l->rst[ST_REVOKED_LIST];
 	int rc, ret = LEDGER_OK;
 
-	pthread_mutex_lock(&l->mu);
+	pthread_mutex_lock(&l->rmu);
 	sqlite3_bind_int64(st, 1, now);
 	bind_text(st, 2, ca_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -991,7 +1102,7 @@ ledger_revoked(ledger *l, int64_t now, const char *ca_id,
 		ret = LEDGER_ERROR;
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	pthread_mutex_unlock(&l->mu);
+	pthread_mutex_unlock(&l->rmu);
 	return ret;
 }
 
@@ -1042,12 +1153,12 @@ int
 ledger_pending_find(ledger *l, const char *txid, struct ledger_pending *p,
     int *found)
 {
-	sqlite3_stmt *st = l->st[ST_PENDING_FIND];
+	sqlite3_stmt *st = l->rst[ST_PENDING_FIND];
 	int rc, ret = LEDGER_ERROR;
 
 	memset(p, 0, sizeof(*p));
 	*found = 0;
-	pthread_mutex_lock(&l->mu);
+	pthread_mutex_lock(&l->rmu);
 	bind_text(st, 1, txid);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
@@ -1071,7 +1182,7 @@ ledger_pending_find(ledger *l, const char *txid, struct ledger_pending *p,
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	pthread_mutex_unlock(&l->mu);
+	pthread_mutex_unlock(&l->rmu);
 	if (ret != LEDGER_OK)
 		ledger_pending_clear(p);
 	return ret;

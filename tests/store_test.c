@@ -1,4 +1,6 @@
 /* store/: schema, migrations, recording, idempotency lookups, JSON. */
+#include <sys/stat.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,6 +488,50 @@ START_TEST(test_detached_alone)
 }
 END_TEST
 
+static off_t
+file_size(const char *p)
+{
+	struct stat sb;
+
+	return stat(p, &sb) == 0 ? sb.st_size : -1;
+}
+
+/*
+ * Commits never checkpoint; the ledger's checkpointer copies the WAL into
+ * the database while it stays open, and what it copied reads back whole.
+ */
+START_TEST(test_checkpoint_meanwhile)
+{
+	char txid[32], serial[32], wal[600], *got = NULL;
+	struct ledger_op o;
+	struct ledger_cert c;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	off_t before = file_size(path);
+	int i, state;
+
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	/* Each a commit of its own: several WAL frames each, > 1000 in all. */
+	for (i = 0; i < 400; i++) {
+		snprintf(txid, sizeof(txid), "cp%d", i);
+		snprintf(serial, sizeof(serial), "C0%04X", i);
+		o = op(txid, "k", "issued", serial);
+		c = cert(serial, time(NULL) + 3600);
+		ck_assert_int_eq(ledger_record(l, &o, &c, NULL, NULL), LEDGER_OK);
+	}
+	for (i = 0; i < 500 && file_size(path) <= before; i++)
+		usleep(10000);
+	ck_assert_int_gt(file_size(path), before);
+	ck_assert_int_gt(file_size(wal), 0);
+	ck_assert_int_eq(ledger_lookup_txid(l, "cp399", "k", NULL, time(NULL),
+	    &state, &der, &len, &got), LEDGER_OK);
+	ck_assert_int_eq(state, LEDGER_TXID_SAME_KEY);
+	ck_assert_str_eq(got, "C0018F");
+	free(der);
+	free(got);
+}
+END_TEST
+
 START_TEST(test_empty_json)
 {
 	char *json = NULL;
@@ -519,6 +565,7 @@ store_suite(void)
 	tcase_add_test(t, test_empty_json);
 	tcase_add_test(t, test_group_commit);
 	tcase_add_test(t, test_detached_alone);
+	tcase_add_test(t, test_checkpoint_meanwhile);
 	tcase_set_timeout(t, 30);
 	suite_add_tcase(s, t);
 	return s;
