@@ -114,7 +114,7 @@ setup_worker_threads(const struct scepd_config *cfg)
 
 	if (cfg->threads > 0)
 		return (unsigned int)cfg->threads;
-	return 2 * (unsigned int)(ncpu > 0 ? ncpu : 1);
+	return 4 * (unsigned int)(ncpu > 0 ? ncpu : 1);
 }
 
 int

@@ -22,8 +22,8 @@ int setup_state_dir(const char *dir, const char **why);
 int setup_ca_params(const struct scepd_config *cfg, struct ca_params *p,
     const char **why);
 /*
- * PKIOperation worker threads: `threads`, or two per CPU (a worker waiting
- * for its group commit leaves the CPU to another).
+ * PKIOperation worker threads: `threads`, or four per CPU (a worker waiting
+ * for the signer or its group commit leaves the CPU to another).
  */
 unsigned int setup_worker_threads(const struct scepd_config *cfg);
 /* An absolute path to an executable (challenge_exec, hook_command)? */
