@@ -10,9 +10,9 @@
 
 /*
  * Statements prepared once at open.  The first ST_READS only read: they
- * also run on the reader connection, so that a lookup never waits for
- * the writer's commit and WAL sync.  The rest run under the ledger's
- * mutex on the writer connection.
+ * are prepared on the reader connection and run under its mutex, so that
+ * a lookup never waits for the writer's commit and WAL sync.  The rest
+ * run on the writer connection under the ledger's mutex.
  */
 enum stmt {
 	ST_LOOKUP_TXID,
@@ -143,10 +143,14 @@ struct ledger {
 	pthread_mutex_t	 mu;		/* the connection and its statements */
 	/* WAL: a second connection reads the last commit meanwhile. */
 	sqlite3		*rdb;
-	sqlite3_stmt	*rst[ST_READS];
-	pthread_mutex_t	 rmu;
-	/* A third connection copies the WAL into the database meanwhile. */
-	sqlite3		*cdb;
+	pthread_mutex_t	 rmu;		/* rdb and statements < ST_READS */
+	/*
+	 * A third connection for slow work no reply waits on: checkpoints
+	 * (copying the WAL into the database) and reports.
+	 */
+	sqlite3		*slow;
+	pthread_mutex_t	 slowmu;
+	/* The checkpointer thread, and when it is wanted. */
 	pthread_mutex_t	 cmu;
 	pthread_cond_t	 ccond;
 	pthread_t	 cthread;
@@ -231,7 +235,7 @@ fail:
 }
 
 /*
- * The checkpointer: copies the WAL into the database on its own
+ * The checkpointer: copies the WAL into the database on the slow
  * connection (PASSIVE: it never blocks a writer), so that no commit,
  * and no reply waiting for one, pays for a checkpoint's writes and syncs.
  */
@@ -248,8 +252,10 @@ checkpointer(void *arg)
 			break;
 		l->cwanted = 0;
 		pthread_mutex_unlock(&l->cmu);
-		sqlite3_wal_checkpoint_v2(l->cdb, NULL,
+		pthread_mutex_lock(&l->slowmu);
+		sqlite3_wal_checkpoint_v2(l->slow, NULL,
 		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_unlock(&l->slowmu);
 		pthread_mutex_lock(&l->cmu);
 	}
 	pthread_mutex_unlock(&l->cmu);
@@ -308,14 +314,13 @@ ledger_close(ledger *l)
 	stop_thread(&l->cmu, &l->ccond, &l->cstop, l->cstarted, l->cthread);
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(l->st[i]);
-	for (i = 0; i < ST_READS; i++)
-		sqlite3_finalize(l->rst[i]);
 	sqlite3_close(l->rdb);
-	sqlite3_close(l->cdb);
+	sqlite3_close(l->slow);
 	sqlite3_close(l->db);
 	pthread_mutex_destroy(&l->mu);
 	pthread_mutex_destroy(&l->rmu);
 	pthread_mutex_destroy(&l->cmu);
+	pthread_mutex_destroy(&l->slowmu);
 	pthread_cond_destroy(&l->ccond);
 	pthread_mutex_destroy(&l->qmu);
 	pthread_cond_destroy(&l->qcond);
@@ -335,7 +340,7 @@ ledger_open(const char *path, ledger **out, const char **why)
 		return LEDGER_ERROR;
 	}
 	/* Default attributes: the static initializers cannot fail. */
-	l->mu = l->qmu = l->rmu = l->cmu =
+	l->mu = l->qmu = l->rmu = l->cmu = l->slowmu =
 	    (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	l->qcond = l->dcond = l->ccond = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	l->qtail = &l->qhead;
@@ -370,19 +375,19 @@ ledger_open(const char *path, ledger **out, const char **why)
 		*why = "cannot configure the ledger database";
 		goto out;
 	}
-	if (sqlite3_open_v2(path, &l->cdb, SQLITE_OPEN_READWRITE |
+	if (sqlite3_open_v2(path, &l->slow, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK ||
-	    sqlite3_exec(l->cdb, "PRAGMA synchronous = FULL;"
-	    " PRAGMA cache_size = -64", NULL, NULL, NULL) != SQLITE_OK) {
-		*why = "cannot open the ledger database for checkpoints";
+	    sqlite3_exec(l->slow, "PRAGMA synchronous = FULL;"
+	    " PRAGMA cache_size = -512", NULL, NULL, NULL) != SQLITE_OK) {
+		*why = "cannot open the ledger database for reports";
 		goto out;
 	}
+	sqlite3_busy_timeout(l->slow, 10000);
 	sqlite3_wal_hook(l->db, wal_committed, l);
 	for (i = 0; i < ST_COUNT; i++) {
-		if (sqlite3_prepare_v3(l->db, stmt_sql[i], -1,
-		    SQLITE_PREPARE_PERSISTENT, &l->st[i], NULL) != SQLITE_OK ||
-		    (i < ST_READS && sqlite3_prepare_v3(l->rdb, stmt_sql[i], -1,
-		    SQLITE_PREPARE_PERSISTENT, &l->rst[i], NULL) != SQLITE_OK)) {
+		if (sqlite3_prepare_v3(i < ST_READS ? l->rdb : l->db,
+		    stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &l->st[i],
+		    NULL) != SQLITE_OK) {
 			*why = "cannot prepare ledger statements";
 			goto out;
 		}
@@ -943,7 +948,7 @@ ledger_lookup_txid(ledger *l, const char *txid, const char *pubkey_sha256,
     const char *renewal_of, int64_t now, int *state, unsigned char **der,
     size_t *der_len, char **serial)
 {
-	sqlite3_stmt *st = l->rst[ST_LOOKUP_TXID];
+	sqlite3_stmt *st = l->st[ST_LOOKUP_TXID];
 	int rc, ret = LEDGER_ERROR;
 
 	*state = LEDGER_TXID_NEW;
@@ -980,7 +985,7 @@ int
 ledger_cert_der(ledger *l, const char *serial, unsigned char **der,
     size_t *len)
 {
-	sqlite3_stmt *st = l->rst[ST_CERT_DER];
+	sqlite3_stmt *st = l->st[ST_CERT_DER];
 	int ret = LEDGER_ERROR;
 
 	*der = NULL;
@@ -997,7 +1002,7 @@ ledger_cert_der(ledger *l, const char *serial, unsigned char **der,
 int
 ledger_cert_state(ledger *l, const char *serial, struct ledger_cert_state *cs)
 {
-	sqlite3_stmt *st = l->rst[ST_CERT_STATE];
+	sqlite3_stmt *st = l->st[ST_CERT_STATE];
 	int rc;
 
 	memset(cs, 0, sizeof(*cs));
@@ -1085,7 +1090,7 @@ int
 ledger_revoked(ledger *l, int64_t now, const char *ca_id,
     ledger_revoked_fn fn, void *arg)
 {
-	sqlite3_stmt *st = l->rst[ST_REVOKED_LIST];
+	sqlite3_stmt *st = l->st[ST_REVOKED_LIST];
 	int rc, ret = LEDGER_OK;
 
 	pthread_mutex_lock(&l->rmu);
@@ -1153,7 +1158,7 @@ int
 ledger_pending_find(ledger *l, const char *txid, struct ledger_pending *p,
     int *found)
 {
-	sqlite3_stmt *st = l->rst[ST_PENDING_FIND];
+	sqlite3_stmt *st = l->st[ST_PENDING_FIND];
 	int rc, ret = LEDGER_ERROR;
 
 	memset(p, 0, sizeof(*p));
@@ -1324,8 +1329,8 @@ query_id(ledger *l, const char *sql, const char *a, const char *b)
 	sqlite3_stmt *st = NULL;
 	int64_t id = 0;
 
-	pthread_mutex_lock(&l->mu);
-	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) == SQLITE_OK) {
+	pthread_mutex_lock(&l->slowmu);
+	if (sqlite3_prepare_v2(l->slow, sql, -1, &st, NULL) == SQLITE_OK) {
 		if (a != NULL)
 			bind_text(st, 1, a);
 		if (b != NULL)
@@ -1334,7 +1339,7 @@ query_id(ledger *l, const char *sql, const char *a, const char *b)
 			id = sqlite3_column_int64(st, 0);
 	}
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&l->mu);
+	pthread_mutex_unlock(&l->slowmu);
 	return id;
 }
 
@@ -1543,8 +1548,8 @@ json_rows(ledger *l, const char *sql, FILE *out)
 	sqlite3_stmt *st = NULL;
 	int rc, n = 0, ret = LEDGER_ERROR;
 
-	pthread_mutex_lock(&l->mu);
-	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+	pthread_mutex_lock(&l->slowmu);
+	if (sqlite3_prepare_v2(l->slow, sql, -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	fputs("[", out);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -1555,7 +1560,7 @@ json_rows(ledger *l, const char *sql, FILE *out)
 		ret = LEDGER_OK;
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&l->mu);
+	pthread_mutex_unlock(&l->slowmu);
 	return ret;
 }
 
@@ -1581,8 +1586,8 @@ ledger_list(ledger *l, const struct ledger_filter *f, int format, FILE *out)
 	if ((sql = sqlite3_mprintf("SELECT %s%s%s%s", list_cols[format],
 	    FROM_OPS, where, COMMON_FILTERS)) == NULL)
 		return LEDGER_ERROR;
-	pthread_mutex_lock(&l->mu);
-	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+	pthread_mutex_lock(&l->slowmu);
+	if (sqlite3_prepare_v2(l->slow, sql, -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	bind_text(st, 1, f->status);
 	sqlite3_bind_int64(st, 2, f->since_us);
@@ -1608,7 +1613,7 @@ ledger_list(ledger *l, const struct ledger_filter *f, int format, FILE *out)
 		ret = LEDGER_OK;
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&l->mu);
+	pthread_mutex_unlock(&l->slowmu);
 	sqlite3_free(sql);
 	return ret;
 }
@@ -1623,8 +1628,8 @@ ledger_stats(ledger *l, int by_day, FILE *out)
 	sqlite3_stmt *st = NULL;
 	int rc, ret = LEDGER_ERROR;
 
-	pthread_mutex_lock(&l->mu);
-	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+	pthread_mutex_lock(&l->slowmu);
+	if (sqlite3_prepare_v2(l->slow, sql, -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	bind_text(st, 1, by_day ? "%Y-%m-%d" : "%Y-%m-%dT%H:00Z");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -1636,7 +1641,7 @@ ledger_stats(ledger *l, int by_day, FILE *out)
 		ret = LEDGER_OK;
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&l->mu);
+	pthread_mutex_unlock(&l->slowmu);
 	return ret;
 }
 
@@ -1667,7 +1672,7 @@ ledger_show_json(ledger *l, const char *id, FILE *out, int *found)
 	*found = 0;
 	if (order == NULL)
 		return LEDGER_ERROR;
-	pthread_mutex_lock(&l->mu);
+	pthread_mutex_lock(&l->slowmu);
 	fputs("[", out);
 	for (pass = 0; pass < 2 && n == 0 && rc == SQLITE_DONE; pass++) {
 		sqlite3_free(sql);
@@ -1675,7 +1680,7 @@ ledger_show_json(ledger *l, const char *id, FILE *out, int *found)
 		st = NULL;
 		if ((sql = sqlite3_mprintf("%.*s%s ORDER BY o.id",
 		    (int)(order - dump_sql), dump_sql, show_where[pass])) == NULL ||
-		    sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+		    sqlite3_prepare_v2(l->slow, sql, -1, &st, NULL) != SQLITE_OK)
 			goto out;
 		bind_text(st, 1, id);
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -1688,7 +1693,7 @@ ledger_show_json(ledger *l, const char *id, FILE *out, int *found)
 	*found = n > 0;
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&l->mu);
+	pthread_mutex_unlock(&l->slowmu);
 	sqlite3_free(sql);
 	return ret;
 }
@@ -1717,14 +1722,14 @@ ledger_show_text(ledger *l, const char *id, FILE *out, int *found)
 	int rc = SQLITE_DONE, pass, ret = LEDGER_ERROR;
 
 	*found = 0;
-	pthread_mutex_lock(&l->mu);
+	pthread_mutex_lock(&l->slowmu);
 	for (pass = 0; pass < 2 && !*found && rc == SQLITE_DONE; pass++) {
 		sqlite3_free(sql);
 		sqlite3_finalize(st);
 		st = NULL;
 		if ((sql = sqlite3_mprintf("%s%s ORDER BY o.id, e.id", cols,
 		    show_where[pass])) == NULL ||
-		    sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+		    sqlite3_prepare_v2(l->slow, sql, -1, &st, NULL) != SQLITE_OK)
 			goto out;
 		bind_text(st, 1, id);
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1752,7 +1757,7 @@ ledger_show_text(ledger *l, const char *id, FILE *out, int *found)
 		ret = LEDGER_OK;
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&l->mu);
+	pthread_mutex_unlock(&l->slowmu);
 	sqlite3_free(sql);
 	return ret;
 }
@@ -1774,8 +1779,8 @@ ledger_status_metrics(ledger *l, FILE *out)
 	sqlite3_stmt *st = NULL;
 	int rc, ret = LEDGER_ERROR;
 
-	pthread_mutex_lock(&l->mu);
-	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+	pthread_mutex_lock(&l->slowmu);
+	if (sqlite3_prepare_v2(l->slow, sql, -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	fputs("# HELP scepd_transactions PKIOperations in the ledger by status.\n"
 	    "# TYPE scepd_transactions gauge\n", out);
@@ -1787,7 +1792,7 @@ ledger_status_metrics(ledger *l, FILE *out)
 		ret = LEDGER_OK;
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&l->mu);
+	pthread_mutex_unlock(&l->slowmu);
 	return ret;
 }
 
@@ -1807,8 +1812,8 @@ ledger_events_since(ledger *l, int64_t after, int limit, ledger_event_fn fn,
 	sqlite3_stmt *st = NULL;
 	int rc, ret = LEDGER_ERROR;
 
-	pthread_mutex_lock(&l->mu);
-	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+	pthread_mutex_lock(&l->slowmu);
+	if (sqlite3_prepare_v2(l->slow, sql, -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, after);
 	sqlite3_bind_int(st, 2, limit);
@@ -1821,7 +1826,7 @@ ledger_events_since(ledger *l, int64_t after, int limit, ledger_event_fn fn,
 		ret = LEDGER_OK;
 out:
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&l->mu);
+	pthread_mutex_unlock(&l->slowmu);
 	return ret;
 }
 
@@ -1879,8 +1884,8 @@ ledger_find_by_cn_time(ledger *l, const char *cn, int64_t at_us,
 	sqlite3_stmt *st = NULL;
 	int64_t id = 0;
 
-	pthread_mutex_lock(&l->mu);
-	if (sqlite3_prepare_v2(l->db, "SELECT o.id FROM operations o WHERE"
+	pthread_mutex_lock(&l->slowmu);
+	if (sqlite3_prepare_v2(l->slow, "SELECT o.id FROM operations o WHERE"
 	    " o.outcome = 'issued' AND (', ' || o.csr_subject || ',') LIKE"
 	    " '%, CN=' || ?1 || ',%' AND o.completed_us BETWEEN ?2 - ?3 AND ?2"
 	    " LIMIT 2", -1, &st, NULL) == SQLITE_OK) {
@@ -1894,6 +1899,6 @@ ledger_find_by_cn_time(ledger *l, const char *cn, int64_t at_us,
 			id = 0;
 	}
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&l->mu);
+	pthread_mutex_unlock(&l->slowmu);
 	return id;
 }

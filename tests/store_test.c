@@ -488,6 +488,23 @@ START_TEST(test_detached_alone)
 }
 END_TEST
 
+/* The transactionID, with key "k", looks up the certificate SERIAL. */
+static void
+assert_lookup(const char *txid, const char *serial)
+{
+	unsigned char *der = NULL;
+	char *got = NULL;
+	size_t len = 0;
+	int state;
+
+	ck_assert_int_eq(ledger_lookup_txid(l, txid, "k", NULL, time(NULL),
+	    &state, &der, &len, &got), LEDGER_OK);
+	ck_assert_int_eq(state, LEDGER_TXID_SAME_KEY);
+	ck_assert_str_eq(got, serial);
+	free(der);
+	free(got);
+}
+
 static off_t
 file_size(const char *p)
 {
@@ -502,13 +519,11 @@ file_size(const char *p)
  */
 START_TEST(test_checkpoint_meanwhile)
 {
-	char txid[32], serial[32], wal[600], *got = NULL;
+	char txid[32], serial[32], wal[600];
 	struct ledger_op o;
 	struct ledger_cert c;
-	unsigned char *der = NULL;
-	size_t len = 0;
 	off_t before = file_size(path);
-	int i, state;
+	int i;
 
 	snprintf(wal, sizeof(wal), "%s-wal", path);
 	/* Each a commit of its own: several WAL frames each, > 1000 in all. */
@@ -523,12 +538,43 @@ START_TEST(test_checkpoint_meanwhile)
 		usleep(10000);
 	ck_assert_int_gt(file_size(path), before);
 	ck_assert_int_gt(file_size(wal), 0);
-	ck_assert_int_eq(ledger_lookup_txid(l, "cp399", "k", NULL, time(NULL),
-	    &state, &der, &len, &got), LEDGER_OK);
-	ck_assert_int_eq(state, LEDGER_TXID_SAME_KEY);
-	ck_assert_str_eq(got, "C0018F");
-	free(der);
-	free(got);
+	assert_lookup("cp399", "C0018F");
+}
+END_TEST
+
+/* A report's row callback that records a transaction of its own. */
+static int
+record_from_report(void *arg, int64_t id, const char *kind, const char *json)
+{
+	struct ledger_op o = op("inside", "k", "issued", "0B0B");
+	struct ledger_cert c = cert("0B0B", time(NULL) + 3600);
+	int *rc = arg;
+
+	(void)id;
+	(void)kind;
+	(void)json;
+	if (*rc == -1)
+		*rc = ledger_record(l, &o, &c, NULL, NULL);
+	return 1;
+}
+
+/*
+ * Reports run on a connection of their own: while one is reading, writes
+ * go on (here from inside the report itself, which would deadlock if the
+ * report held the writer), and lookups see them.
+ */
+START_TEST(test_report_does_not_hold_writer)
+{
+	struct ledger_op o = op("before", "k", "issued", "0A0A");
+	struct ledger_cert c = cert("0A0A", time(NULL) + 3600);
+	int rc = -1;
+
+	ck_assert_int_eq(ledger_record(l, &o, &c, NULL, NULL), LEDGER_OK);
+	ck_assert_int_eq(ledger_events_since(l, 0, 100, record_from_report, &rc),
+	    LEDGER_OK);
+	ck_assert_int_eq(rc, LEDGER_OK);
+	assert_lookup("inside", "0B0B");
+	ck_assert_int_gt(ledger_find_issued(l, "inside"), 0);
 }
 END_TEST
 
@@ -566,6 +612,7 @@ store_suite(void)
 	tcase_add_test(t, test_group_commit);
 	tcase_add_test(t, test_detached_alone);
 	tcase_add_test(t, test_checkpoint_meanwhile);
+	tcase_add_test(t, test_report_does_not_hold_writer);
 	tcase_set_timeout(t, 30);
 	suite_add_tcase(s, t);
 	return s;
