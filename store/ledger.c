@@ -1238,88 +1238,116 @@ out:
 	return ret;
 }
 
-int
-ledger_challenge_add(ledger *l, const char *sha256, int64_t expires_us,
-    const char *profile, int max_outstanding)
-{
-	sqlite3_stmt *st;
-	int64_t now = now_us();
-	int ret = LEDGER_CHALLENGE_ERROR, outstanding;
+struct challenge_args {
+	const char	*sha256, *txid, *pubkey_sha256, *profile_in;
+	int64_t		 expires_us;
+	int		 max_outstanding;
+	char		*profile;	/* out, of the challenge used */
+	int		 result;	/* enum ledger_challenge_result */
+};
 
-	pthread_mutex_lock(&l->mu);
-	if (run(l->st[ST_BEGIN]) != SQLITE_DONE)
-		goto out;
-	st = l->st[ST_CHALLENGE_COUNT];
+/* Count the live challenges and add one unless the cache is full. */
+static int
+challenge_add_rows(ledger *l, void *arg)
+{
+	struct challenge_args *a = arg;
+	sqlite3_stmt *st = l->st[ST_CHALLENGE_COUNT];
+	int64_t now = now_us();
+	int outstanding;
+
 	sqlite3_bind_int64(st, 1, now);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
-		goto rollback;
+		return LEDGER_ERROR;
 	}
 	outstanding = sqlite3_column_int(st, 0);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	/* Like NDES's PasswordMax: a cache that can fill up. */
-	if (outstanding >= max_outstanding) {
-		ret = LEDGER_CHALLENGE_FULL;
-		goto rollback;
+	if (outstanding >= a->max_outstanding) {
+		a->result = LEDGER_CHALLENGE_FULL;
+		return LEDGER_OK;
 	}
 	st = l->st[ST_CHALLENGE_ADD];
-	bind_text(st, 1, sha256);
+	bind_text(st, 1, a->sha256);
 	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int64(st, 3, expires_us);
-	bind_text(st, 4, profile);
-	if (run(st) != SQLITE_DONE || run(l->st[ST_COMMIT]) != SQLITE_DONE)
-		goto rollback;
-	ret = LEDGER_CHALLENGE_OK;
-	goto out;
-rollback:
-	run(l->st[ST_ROLLBACK]);
-out:
-	pthread_mutex_unlock(&l->mu);
-	return ret;
+	sqlite3_bind_int64(st, 3, a->expires_us);
+	bind_text(st, 4, a->profile_in);
+	if (run(st) != SQLITE_DONE)
+		return LEDGER_ERROR;
+	a->result = LEDGER_CHALLENGE_OK;
+	return LEDGER_OK;
 }
 
 int
-ledger_challenge_use(ledger *l, const char *sha256, const char *txid,
-    const char *pubkey_sha256, char **profile)
+ledger_challenge_add(ledger *l, const char *sha256, int64_t expires_us,
+    const char *profile, int max_outstanding)
 {
-	sqlite3_stmt *st = l->st[ST_CHALLENGE_USE];
-	int rc, ret = LEDGER_CHALLENGE_ERROR;
+	struct challenge_args a = { sha256, NULL, NULL, profile, expires_us,
+	    max_outstanding, NULL, LEDGER_CHALLENGE_ERROR };
 
-	*profile = NULL;
-	pthread_mutex_lock(&l->mu);
-	bind_text(st, 1, sha256);
-	sqlite3_bind_int64(st, 2, now_us());
-	bind_text(st, 3, txid);
-	bind_text(st, 4, pubkey_sha256);
-	rc = sqlite3_step(st);
+	if (group_write(l, challenge_add_rows, &a) != LEDGER_OK)
+		return LEDGER_CHALLENGE_ERROR;
+	return a.result;
+}
+
+/* The challenge's profile from a one-row statement, else UNKNOWN. */
+static int
+challenge_row(sqlite3_stmt *st, struct challenge_args *a)
+{
+	int rc = sqlite3_step(st);
+
 	if (rc == SQLITE_ROW) {
-		*profile = column_dup(st, 0);
-		ret = LEDGER_CHALLENGE_OK;
+		free(a->profile);
+		a->profile = column_dup(st, 0);
+		a->result = LEDGER_CHALLENGE_OK;
 	}
 	while (rc == SQLITE_ROW)
 		rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	if (ret == LEDGER_CHALLENGE_OK || rc != SQLITE_DONE)
-		goto out;
+	return rc == SQLITE_DONE;
+}
+
+/* Mark the challenge used by this request, unless it already is. */
+static int
+challenge_use_rows(ledger *l, void *arg)
+{
+	struct challenge_args *a = arg;
+	sqlite3_stmt *st = l->st[ST_CHALLENGE_USE];
+
+	a->result = LEDGER_CHALLENGE_UNKNOWN;
+	bind_text(st, 1, a->sha256);
+	sqlite3_bind_int64(st, 2, now_us());
+	bind_text(st, 3, a->txid);
+	bind_text(st, 4, a->pubkey_sha256);
+	if (!challenge_row(st, a))
+		return LEDGER_ERROR;
+	if (a->result == LEDGER_CHALLENGE_OK)
+		return LEDGER_OK;
 	/* Already used, but by this very request sent again. */
 	st = l->st[ST_CHALLENGE_REUSE];
-	bind_text(st, 1, sha256);
-	bind_text(st, 2, txid);
-	bind_text(st, 3, pubkey_sha256);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*profile = column_dup(st, 0);
-		ret = LEDGER_CHALLENGE_OK;
-	} else if (rc == SQLITE_DONE) {
-		ret = LEDGER_CHALLENGE_UNKNOWN;
+	bind_text(st, 1, a->sha256);
+	bind_text(st, 2, a->txid);
+	bind_text(st, 3, a->pubkey_sha256);
+	return challenge_row(st, a) ? LEDGER_OK : LEDGER_ERROR;
+}
+
+/* In the group commit: a challenge costs no WAL sync of its own. */
+int
+ledger_challenge_use(ledger *l, const char *sha256, const char *txid,
+    const char *pubkey_sha256, char **profile)
+{
+	struct challenge_args a = { sha256, txid, pubkey_sha256, NULL, 0, 0,
+	    NULL, LEDGER_CHALLENGE_ERROR };
+
+	*profile = NULL;
+	if (group_write(l, challenge_use_rows, &a) != LEDGER_OK) {
+		free(a.profile);
+		return LEDGER_CHALLENGE_ERROR;
 	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-out:
-	pthread_mutex_unlock(&l->mu);
-	return ret;
+	*profile = a.profile;
+	return a.result;
 }
 
 /* One id from a query with up to two text parameters; 0 when none. */

@@ -220,9 +220,9 @@ enum ledger_challenge_result {
 int ledger_challenge_add(ledger *l, const char *sha256, int64_t expires_us,
     const char *profile, int max_outstanding);
 /*
- * Use a one-time password: one statement, so one use even under
- * concurrent requests.  The same transaction and key may present it
- * again (a re-sent request).  *profile (malloc'd or NULL) is the profile
+ * Use a one-time password, in the next group commit (no WAL sync of its
+ * own): one use even under concurrent requests.  The same transaction and
+ * key may present it again (a re-sent request).  *profile (malloc'd or NULL) is the profile
  * it was made for.
  */
 int ledger_challenge_use(ledger *l, const char *sha256, const char *txid,

@@ -460,6 +460,42 @@ END_TEST
  * A detached write with no write after it to ride along with is written
  * alone soon after (the detached writer's delay is 10 ms), not at close.
  */
+static void *
+challenge_user(void *arg)
+{
+	char txid[32], *profile = NULL;
+	long rc;
+
+	snprintf(txid, sizeof(txid), "cu-%ld", (long)arg);
+	rc = ledger_challenge_use(l, "once", txid, "k", &profile);
+	free(profile);
+	return (void *)rc;
+}
+
+/* A one-time challenge presented by many requests at once: used once. */
+START_TEST(test_challenge_once_under_load)
+{
+	int64_t later = ((int64_t)time(NULL) + 600) * 1000000;
+	pthread_t th[GC_THREADS];
+	void *rc;
+	long t;
+	int ok = 0, unknown = 0;
+
+	ck_assert_int_eq(ledger_challenge_add(l, "once", later, NULL, 10),
+	    LEDGER_CHALLENGE_OK);
+	for (t = 0; t < GC_THREADS; t++)
+		ck_assert_int_eq(pthread_create(&th[t], NULL, challenge_user,
+		    (void *)t), 0);
+	for (t = 0; t < GC_THREADS; t++) {
+		ck_assert_int_eq(pthread_join(th[t], &rc), 0);
+		ok += (long)rc == LEDGER_CHALLENGE_OK;
+		unknown += (long)rc == LEDGER_CHALLENGE_UNKNOWN;
+	}
+	ck_assert_int_eq(ok, 1);
+	ck_assert_int_eq(unknown, GC_THREADS - 1);
+}
+END_TEST
+
 START_TEST(test_detached_alone)
 {
 	struct ledger_op o = op("alone", "k", "issued", "0A11");
@@ -611,6 +647,7 @@ store_suite(void)
 	tcase_add_test(t, test_empty_json);
 	tcase_add_test(t, test_group_commit);
 	tcase_add_test(t, test_detached_alone);
+	tcase_add_test(t, test_challenge_once_under_load);
 	tcase_add_test(t, test_checkpoint_meanwhile);
 	tcase_add_test(t, test_report_does_not_hold_writer);
 	tcase_set_timeout(t, 30);
