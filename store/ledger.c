@@ -1024,48 +1024,58 @@ ledger_cert_state(ledger *l, const char *serial, struct ledger_cert_state *cs)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? LEDGER_OK : LEDGER_ERROR;
 }
 
+struct revoke_args {
+	const char	*serial;
+	int		 reason;
+	int		 result;	/* enum ledger_revoke_result */
+};
+
+/* Mark the certificate revoked; the transaction that issued it says so. */
+static int
+revoke_rows(ledger *l, void *arg)
+{
+	struct revoke_args *a = arg;
+	sqlite3_stmt *st = l->st[ST_REVOKE];
+	int64_t now = now_us(), op;
+	char *detail = NULL;
+	int ret = LEDGER_ERROR;
+
+	bind_text(st, 1, a->serial);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int(st, 3, a->reason);
+	if (run(st) != SQLITE_DONE)
+		return LEDGER_ERROR;
+	if (sqlite3_changes(l->db) == 0) {
+		a->result = LEDGER_REVOKE_ALREADY;
+		return LEDGER_OK;
+	}
+	if ((op = issuing_op(l, a->serial)) != 0) {
+		detail = json_detail(l, "SELECT json_object('serial', upper(?1),"
+		    " 'reason', ?2)", a->serial, a->reason);
+		if (detail == NULL ||
+		    !insert_event(l, op, now, "revoked", "api", detail))
+			goto out;
+	}
+	a->result = LEDGER_REVOKED;
+	ret = LEDGER_OK;
+out:
+	free(detail);
+	return ret;
+}
+
 int
 ledger_revoke(ledger *l, const char *serial, int reason)
 {
-	sqlite3_stmt *st = l->st[ST_REVOKE];
+	struct revoke_args a = { serial, reason, LEDGER_REVOKE_ERROR };
 	struct ledger_cert_state cs;
-	int64_t now = now_us(), op;
-	char *detail = NULL;
-	int ret = LEDGER_REVOKE_ERROR;
 
 	if (ledger_cert_state(l, serial, &cs) != LEDGER_OK)
 		return LEDGER_REVOKE_ERROR;
 	if (!cs.known)
 		return LEDGER_REVOKE_UNKNOWN;
-	pthread_mutex_lock(&l->mu);
-	if (run(l->st[ST_BEGIN]) != SQLITE_DONE)
-		goto out;
-	bind_text(st, 1, serial);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int(st, 3, reason);
-	if (run(st) != SQLITE_DONE)
-		goto rollback;
-	if (sqlite3_changes(l->db) == 0) {
-		ret = LEDGER_REVOKE_ALREADY;
-		goto rollback;
-	}
-	if ((op = issuing_op(l, serial)) != 0) {
-		detail = json_detail(l, "SELECT json_object('serial', upper(?1),"
-		    " 'reason', ?2)", serial, reason);
-		if (detail == NULL ||
-		    !insert_event(l, op, now, "revoked", "api", detail))
-			goto rollback;
-	}
-	if (run(l->st[ST_COMMIT]) != SQLITE_DONE)
-		goto rollback;
-	ret = LEDGER_REVOKED;
-	goto out;
-rollback:
-	run(l->st[ST_ROLLBACK]);
-out:
-	pthread_mutex_unlock(&l->mu);
-	free(detail);
-	return ret;
+	if (group_write(l, revoke_rows, &a) != LEDGER_OK)
+		return LEDGER_REVOKE_ERROR;
+	return a.result;
 }
 
 int
@@ -1193,22 +1203,26 @@ ledger_pending_find(ledger *l, const char *txid, struct ledger_pending *p,
 	return ret;
 }
 
-int
-ledger_pending_decide(ledger *l, const char *txid, int approve,
-    const char *reason)
+struct decide_args {
+	const char	*txid, *reason;
+	int		 approve;
+	int		 result;	/* enum ledger_decide_result */
+};
+
+/* Decide the newest pending request of a transaction, with an event. */
+static int
+decide_rows(ledger *l, void *arg)
 {
+	struct decide_args *a = arg;
 	sqlite3_stmt *st = l->st[ST_PENDING_DECIDE];
 	int64_t now = now_us(), op = 0;
 	char *detail = NULL;
-	int rc, ret = LEDGER_DECIDE_ERROR;
+	int rc, ret = LEDGER_ERROR;
 
-	pthread_mutex_lock(&l->mu);
-	if (run(l->st[ST_BEGIN]) != SQLITE_DONE)
-		goto out;
-	bind_text(st, 1, txid);
-	bind_text(st, 2, approve ? "approved" : "denied");
+	bind_text(st, 1, a->txid);
+	bind_text(st, 2, a->approve ? "approved" : "denied");
 	sqlite3_bind_int64(st, 3, now);
-	bind_text(st, 4, reason);
+	bind_text(st, 4, a->reason);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		op = sqlite3_column_int64(st, 0);
@@ -1217,25 +1231,32 @@ ledger_pending_decide(ledger *l, const char *txid, int approve,
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE)
-		goto rollback;
+		return LEDGER_ERROR;
 	if (op == 0) {
-		ret = LEDGER_DECIDE_UNKNOWN;
-		goto rollback;
+		a->result = LEDGER_DECIDE_UNKNOWN;
+		return LEDGER_OK;
 	}
-	detail = json_detail(l, "SELECT json_object('reason', ?1)", reason, 0);
+	detail = json_detail(l, "SELECT json_object('reason', ?1)", a->reason,
+	    0);
 	if (detail == NULL || !insert_event(l, op, now,
-	    approve ? "approved" : "denied", "api", detail))
-		goto rollback;
-	if (run(l->st[ST_COMMIT]) != SQLITE_DONE)
-		goto rollback;
-	ret = LEDGER_DECIDED;
-	goto out;
-rollback:
-	run(l->st[ST_ROLLBACK]);
+	    a->approve ? "approved" : "denied", "api", detail))
+		goto out;
+	a->result = LEDGER_DECIDED;
+	ret = LEDGER_OK;
 out:
-	pthread_mutex_unlock(&l->mu);
 	free(detail);
 	return ret;
+}
+
+int
+ledger_pending_decide(ledger *l, const char *txid, int approve,
+    const char *reason)
+{
+	struct decide_args a = { txid, reason, approve, LEDGER_DECIDE_ERROR };
+
+	if (group_write(l, decide_rows, &a) != LEDGER_OK)
+		return LEDGER_DECIDE_ERROR;
+	return a.result;
 }
 
 struct challenge_args {
