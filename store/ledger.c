@@ -290,6 +290,20 @@ wal_committed(void *arg, sqlite3 *db, const char *name, int frames)
 	return SQLITE_OK;
 }
 
+/* One connection to the ledger, configured; NULL, or why not. */
+static const char *
+open_connection(const char *path, int flags, const char *pragmas,
+    sqlite3 **db)
+{
+	if (sqlite3_open_v2(path, db, flags | SQLITE_OPEN_FULLMUTEX, NULL) !=
+	    SQLITE_OK)
+		return "cannot open the ledger database";
+	sqlite3_busy_timeout(*db, 10000);
+	if (sqlite3_exec(*db, pragmas, NULL, NULL, NULL) != SQLITE_OK)
+		return "cannot configure the ledger database";
+	return NULL;
+}
+
 static void
 stop_thread(pthread_mutex_t *mu, pthread_cond_t *cond, int *stop,
     int started, pthread_t thread)
@@ -344,45 +358,25 @@ ledger_open(const char *path, ledger **out, const char **why)
 	    (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	l->qcond = l->dcond = l->ccond = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	l->qtail = &l->qhead;
-	if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
-		*why = "cannot open the ledger database";
-		goto out;
-	}
-	sqlite3_busy_timeout(l->db, 10000);
 	/* synchronous = FULL: a row is durable before its reply is sent. */
-	if (sqlite3_exec(l->db, "PRAGMA journal_mode = WAL;"
-	    "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;", NULL, NULL,
-	    NULL) != SQLITE_OK) {
-		*why = "cannot configure the ledger database";
+	if ((*why = open_connection(path,
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+	    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+	    " PRAGMA temp_store = MEMORY", &l->db)) != NULL)
 		goto out;
-	}
 	/* Table rebuilds in migrations need foreign keys off (SQLite 7). */
 	if (sqlite3_exec(l->db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL) !=
 	    SQLITE_OK || !migrate(l->db, why) ||
 	    sqlite3_exec(l->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) !=
 	    SQLITE_OK)
 		goto out;
-	if (sqlite3_open_v2(path, &l->rdb, SQLITE_OPEN_READONLY |
-	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
-		*why = "cannot open the ledger database for reading";
-		goto out;
-	}
-	sqlite3_busy_timeout(l->rdb, 10000);
 	/* Lookups touch a few index pages each: no second 2 MB page cache. */
-	if (sqlite3_exec(l->rdb, "PRAGMA cache_size = -256", NULL, NULL,
-	    NULL) != SQLITE_OK) {
-		*why = "cannot configure the ledger database";
+	if ((*why = open_connection(path, SQLITE_OPEN_READONLY,
+	    "PRAGMA cache_size = -256", &l->rdb)) != NULL ||
+	    (*why = open_connection(path, SQLITE_OPEN_READWRITE,
+	    "PRAGMA synchronous = FULL; PRAGMA cache_size = -512",
+	    &l->slow)) != NULL)
 		goto out;
-	}
-	if (sqlite3_open_v2(path, &l->slow, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK ||
-	    sqlite3_exec(l->slow, "PRAGMA synchronous = FULL;"
-	    " PRAGMA cache_size = -512", NULL, NULL, NULL) != SQLITE_OK) {
-		*why = "cannot open the ledger database for reports";
-		goto out;
-	}
-	sqlite3_busy_timeout(l->slow, 10000);
 	sqlite3_wal_hook(l->db, wal_committed, l);
 	for (i = 0; i < ST_COUNT; i++) {
 		if (sqlite3_prepare_v3(i < ST_READS ? l->rdb : l->db,
@@ -467,6 +461,20 @@ run(sqlite3_stmt *st)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc;
+}
+
+/*
+ * After the first step (rc) of a statement with RETURNING and its row
+ * read: step to the end, which is when the write is done, and reset.
+ */
+static int
+drain(sqlite3_stmt *st, int rc)
+{
+	while (rc == SQLITE_ROW)
+		rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE;
 }
 
 static int
@@ -1125,19 +1133,15 @@ int
 ledger_next_crl_number(ledger *l, const char *ca_id, int64_t *number)
 {
 	sqlite3_stmt *st = l->st[ST_CRL_NUMBER];
-	int ret = LEDGER_ERROR;
+	int rc, ret = LEDGER_ERROR;
 
 	pthread_mutex_lock(&l->mu);
 	bind_text(st, 1, ca_id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		*number = sqlite3_column_int64(st, 0);
 		ret = LEDGER_OK;
 	}
-	/* Step to the end so that the upsert commits. */
-	while (sqlite3_step(st) == SQLITE_ROW)
-		;
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
+	drain(st, rc);
 	pthread_mutex_unlock(&l->mu);
 	return ret;
 }
@@ -1226,11 +1230,7 @@ decide_rows(ledger *l, void *arg)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		op = sqlite3_column_int64(st, 0);
-	while (rc == SQLITE_ROW)
-		rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE)
+	if (!drain(st, rc))
 		return LEDGER_ERROR;
 	if (op == 0) {
 		a->result = LEDGER_DECIDE_UNKNOWN;
@@ -1319,15 +1319,10 @@ challenge_row(sqlite3_stmt *st, struct challenge_args *a)
 	int rc = sqlite3_step(st);
 
 	if (rc == SQLITE_ROW) {
-		free(a->profile);
 		a->profile = column_dup(st, 0);
 		a->result = LEDGER_CHALLENGE_OK;
 	}
-	while (rc == SQLITE_ROW)
-		rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc == SQLITE_DONE;
+	return drain(st, rc);
 }
 
 /* Mark the challenge used by this request, unless it already is. */

@@ -17,10 +17,11 @@
  * Prints a human summary and one "result" line of key=value pairs that
  * scripts/bench.sh turns into the README's table.
  */
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -533,7 +534,8 @@ run(const struct opts *o)
 	printf("result label=%s op=%s n=%zu c=%d seconds=%.3f rate=%.1f ok=%zu "
 	    "failed=%zu dup_serials=%zu p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f "
 	    "max_ms=%.2f cpu_ms_per=%.3f rss_kb=%ld rss_before_kb=%ld "
-	    "reconnects=%zu load_cpu_ms_per=%.3f\n", o->label, o->op, o->n, o->c, res.seconds,
+	    "reconnects=%zu load_cpu_ms_per=%.3f\n", o->label, o->op, o->n,
+	    o->c, res.seconds,
 	    (double)o->n / res.seconds, ok, o->n - ok, dups,
 	    pct_ms(lat, nlat, 0.50), pct_ms(lat, nlat, 0.90),
 	    pct_ms(lat, nlat, 0.99), nlat ? (double)lat[nlat - 1] / 1000 : 0,
