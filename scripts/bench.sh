@@ -40,30 +40,58 @@ sum_status() {
 rss() { sum_status "$1" VmRSS; }
 anon() { sum_status "$1" RssAnon; }
 
-"$BIN"/scepd -c conf/scepd.conf -o state_dir="$WORK/var" \
-	-o listen=127.0.0.1:0 -o port_file="$WORK/port" -o challenge=bench \
-	-o ca_key_bits=2048 -o admin_listen=127.0.0.1:0 -o log_level=warn \
-	>"$WORK/scepd.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 300); do
-	[ -s "$WORK/port" ] && break
-	sleep 0.1
-done
-if [ ! -s "$WORK/port" ]; then
-	echo "bench: scepd did not start"; cat "$WORK/scepd.log"; exit 1
-fi
-PORT=$(cat "$WORK/port")
+# start_scepd DIR [-o KEY=VALUE...]: a lab scepd on a fresh state
+# directory; sets pid and PORT
+start_scepd() {
+	local dir=$1
+	shift
+	mkdir -p "$dir"
+	"$BIN"/scepd -c conf/scepd.conf -o state_dir="$dir/var" \
+		-o listen=127.0.0.1:0 -o port_file="$dir/port" \
+		-o ca_key_bits=2048 -o admin_listen=127.0.0.1:0 \
+		-o log_level=warn "$@" >"$dir/scepd.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 1 300); do
+		[ -s "$dir/port" ] && break
+		sleep 0.1
+	done
+	if [ ! -s "$dir/port" ]; then
+		echo "bench: scepd did not start"; cat "$dir/scepd.log"; exit 1
+	fi
+	PORT=$(cat "$dir/port")
+}
+
+start_scepd "$WORK" -o challenge=bench
 sleep 1
 IDLE_RSS=$(rss $pid)
 IDLE_ANON=$(anon $pid)
 KEYS="$OUT/client-keys.pem"
 
 # enroll C N: one scepbench run against scepd; its result line
+# (extra scepbench options after C N: another label, challenges)
 enroll() {
-	"$BIN"/scepbench -p "$PORT" -c "$1" -n "$2" -x bench -k "$KEYS" \
-		-s "$pid" -l "scepd-c$1" >"$WORK/run.txt" 2>"$WORK/run.err"
+	local c=$1 n=$2
+	shift 2
+	"$BIN"/scepbench -p "$PORT" -c "$c" -n "$n" -x bench -k "$KEYS" \
+		-s "$pid" -l "scepd-c$c" "$@" >"$WORK/run.txt" 2>"$WORK/run.err"
 	cat "$WORK/run.txt" >&2
 	grep '^result' "$WORK/run.txt"
+}
+
+# start_once COUNT: replace scepd by one with one-time challenges
+# (NDES's default; the mode is chosen at start) and COUNT passwords from
+# scepctl in $WORK/once/all.txt
+ONCE_OPTS=(-o challenge_mode=onetime -o challenge_max=4000)
+start_once() {
+	local left=$1 k
+	kill "$pid" && wait "$pid" 2>/dev/null
+	start_scepd "$WORK/once" "${ONCE_OPTS[@]}"
+	while [ "$left" -gt 0 ]; do
+		k=$((left > 1000 ? 1000 : left))
+		"$BIN"/scepctl -c conf/scepd.conf -o state_dir="$WORK/once/var" \
+			"${ONCE_OPTS[@]}" challenge new --count "$k" 2>/dev/null
+		left=$((left - k))
+	done >"$WORK/once/all.txt"
 }
 
 if [ $SMOKE = 1 ]; then
@@ -86,6 +114,19 @@ if [ $SMOKE = 1 ]; then
 		echo "FAIL ledger queries"; cat "$WORK/ledger.txt"
 		fail=$((fail + 1))
 	fi
+	start_once 100
+	check "100 enrollments at C=8, each with its one-time challenge" \
+		"$(enroll 8 100 -X "$WORK/once/all.txt")"
+	# The same passwords again: every one is used up.
+	r=$(enroll 8 100 -X "$WORK/once/all.txt")
+	if [ -n "$r" ] && [ "$(val "$r" failed)" = 100 ] &&
+	    grep -q '100 *FAILURE' "$WORK/run.txt"; then
+		echo "ok   100 used one-time challenges again: all refused"
+		pass=$((pass + 1))
+	else
+		echo "FAIL used one-time challenges were accepted"
+		cat "$WORK/run.txt"; fail=$((fail + 1))
+	fi
 	echo "bench smoke: $pass passed, $fail failed"
 	[ $fail = 0 ]
 	exit
@@ -107,6 +148,14 @@ CAPS=$("$BIN"/scepbench -p "$PORT" -o caps -c 8 -n 200000 -l caps |
 	grep '^result')
 CACERT=$("$BIN"/scepbench -p "$PORT" -o cacert -c 8 -n 100000 -l cacert |
 	grep '^result')
+
+# One-time challenges: each enrollment also uses up a password, in the
+# same group commit as its row.
+start_once 3300
+head -n 300 "$WORK/once/all.txt" >"$WORK/once/warm.txt"
+tail -n +301 "$WORK/once/all.txt" >"$WORK/once/run.txt"
+enroll 8 300 -X "$WORK/once/warm.txt" >/dev/null
+R8ONCE=$(enroll 8 3000 -X "$WORK/once/run.txt" -l scepd-c8-onetime)
 
 # micromdm's scepserver 2.1 cannot bind to an address: run it in a network
 # namespace of its own (loopback only) and the load generator in there too.
@@ -152,7 +201,7 @@ echo "Reproduce: \`make bench\`"
 echo
 echo "| run | enrollments/s | p50 ms | p90 ms | p99 ms | max ms | failed | duplicate serials | server CPU ms/enrollment (both processes) |"
 echo "|---|---|---|---|---|---|---|---|---|"
-for r in "$R1" "$R8" "$R64" "$M1" "$M8"; do
+for r in "$R1" "$R8" "$R64" "$R8ONCE" "$M1" "$M8"; do
 	[ -z "$r" ] && continue
 	echo "| $(val "$r" label) (n=$(val "$r" n)) | $(val "$r" rate) | $(val "$r" p50_ms) | $(val "$r" p90_ms) | $(val "$r" p99_ms) | $(val "$r" max_ms) | $(val "$r" failed) | $(val "$r" dup_serials) | $(val "$r" cpu_ms_per) |"
 done

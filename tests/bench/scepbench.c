@@ -4,14 +4,17 @@
  *
  *   scepbench -p PORT [-H 127.0.0.1] [-P /certsrv/mscep/mscep.dll]
  *             [-o enroll|caps|cacert] [-n N] [-c C] [-x CHALLENGE]
- *             [-k KEYCACHE] [-K KEYS] [-s SERVER_PID] [-l LABEL]
+ *             [-X CHALLENGE_FILE] [-k KEYCACHE] [-K KEYS] [-s SERVER_PID]
+ *             [-l LABEL]
  *
  * enroll: fetches the CA and RA with GetCACert, loads (or generates and
  * caches) KEYS client RSA-2048 keys, builds N PKCSReq messages before the
  * clock starts, POSTs them with C in flight over keep-alive connections,
  * then checks every reply fully: the RA's signature, transactionID,
  * recipientNonce, the decrypted certificate's key and its chain to the
- * CA; and that no serial number was issued twice.  Checking happens after
+ * CA; and that no serial number was issued twice.  With -X, request i
+ * presents line i of the file (one-time passwords from scepctl challenge
+ * new) instead of the one -x challenge.  Checking happens after
  * the clock stops so that it takes no CPU from the server being measured.
  *
  * Prints a human summary and one "result" line of key=value pairs that
@@ -44,6 +47,8 @@ struct opts {
 	size_t		 n;
 	int		 c;
 	const char	*challenge;
+	char		**challenges;	/* -X: one per request */
+	size_t		 nchallenges;
 	const char	*keycache;
 	int		 nkeys;
 	long		 pid;
@@ -75,8 +80,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: scepbench -p port [-H host] [-P path] "
 	    "[-o enroll|caps|cacert] [-n count] [-c concurrency] "
-	    "[-x challenge] [-k keycache] [-K keys] [-s server_pid] "
-	    "[-l label]\n");
+	    "[-x challenge] [-X challenge_file] [-k keycache] [-K keys] "
+	    "[-s server_pid] [-l label]\n");
 	exit(2);
 }
 
@@ -295,7 +300,8 @@ build_thread(void *arg)
 		/* Unique per run: micromdm refuses a subject it has issued. */
 		snprintf(cn, sizeof(cn), "bench-%08x-%zu", j->o->run_tag, i);
 		to.cn = cn;
-		to.challenge = j->o->challenge;
+		to.challenge = j->o->challenges != NULL ?
+		    j->o->challenges[i] : j->o->challenge;
 		to.key = j->pool->key[k];
 		to.sign_cert = j->pool->self[k];
 		to.sign_key = j->pool->key[k];
@@ -561,6 +567,42 @@ out:
 	return ret;
 }
 
+/* -X FILE: one challenge per line, as many as requests at least. */
+static int
+read_challenges(const char *file, struct opts *o)
+{
+	char line[256], **v;
+	size_t len;
+	FILE *f;
+	int ok = 0;
+
+	if ((f = fopen(file, "r")) == NULL) {
+		perror(file);
+		return 0;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		len = strcspn(line, "\r\n");
+		if (len == 0)
+			continue;
+		line[len] = '\0';
+		if ((v = realloc(o->challenges, (o->nchallenges + 1) *
+		    sizeof(*v))) == NULL)
+			goto out;
+		o->challenges = v;
+		if ((v[o->nchallenges] = strdup(line)) == NULL)
+			goto out;
+		o->nchallenges++;
+	}
+	if (o->nchallenges < o->n)
+		fprintf(stderr, "scepbench: %s: %zu challenges for %zu "
+		    "requests\n", file, o->nchallenges, o->n);
+	else
+		ok = 1;
+out:
+	fclose(f);
+	return ok;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -569,9 +611,11 @@ main(int argc, char **argv)
 		.op = "enroll", .n = 1000, .c = 8, .nkeys = 64, .label = "scepd",
 	};
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	int ch;
+	const char *challenge_file = NULL;
+	size_t i;
+	int ch, ret;
 
-	while ((ch = getopt(argc, argv, "H:p:P:o:n:c:x:k:K:s:l:")) != -1) {
+	while ((ch = getopt(argc, argv, "H:p:P:o:n:c:x:X:k:K:s:l:")) != -1) {
 		switch (ch) {
 		case 'H': o.host = optarg; break;
 		case 'p': o.port = atoi(optarg); break;
@@ -580,6 +624,7 @@ main(int argc, char **argv)
 		case 'n': o.n = strtoul(optarg, NULL, 10); break;
 		case 'c': o.c = atoi(optarg); break;
 		case 'x': o.challenge = optarg; break;
+		case 'X': challenge_file = optarg; break;
 		case 'k': o.keycache = optarg; break;
 		case 'K': o.nkeys = atoi(optarg); break;
 		case 's': o.pid = strtol(optarg, NULL, 10); break;
@@ -600,5 +645,12 @@ main(int argc, char **argv)
 	    OSSL_PROVIDER_load(NULL, "default") == NULL)
 		fprintf(stderr, "scepbench: no legacy provider: DES replies "
 		    "will not decrypt\n");
-	return run(&o);
+	if (challenge_file != NULL && !read_challenges(challenge_file, &o))
+		ret = 1;
+	else
+		ret = run(&o);
+	for (i = 0; i < o.nchallenges; i++)
+		free(o.challenges[i]);
+	free(o.challenges);
+	return ret;
 }
