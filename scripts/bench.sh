@@ -31,14 +31,17 @@ cd "$ROOT"
 
 # val LINE KEY: a key=value field of a scepbench/ledgerbench result line
 val() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
-# VmRSS / RssAnon of a process and its children (scepd's CA signer)
-sum_status() {
+# sum_proc PID FILE KEY: a field of /proc/PID/FILE, added up over the
+# process and its children (scepd's CA signer), in KiB
+sum_proc() {
 	for p in "$1" $(cat "/proc/$1/task/$1/children" 2>/dev/null); do
-		awk -v k="$2" '$1 == k":" {print $2}' "/proc/$p/status"
+		awk -v k="$3" '$1 == k":" {print $2}' "/proc/$p/$2"
 	done | awk '{s += $1} END {print s}'
 }
-rss() { sum_status "$1" VmRSS; }
-anon() { sum_status "$1" RssAnon; }
+rss() { sum_proc "$1" status VmRSS; }
+anon() { sum_proc "$1" status RssAnon; }
+# Proportional set size: a shared page counts 1/N in each of its N users
+pss() { sum_proc "$1" smaps_rollup Pss; }
 
 # start_scepd DIR [-o KEY=VALUE...]: a lab scepd on a fresh state
 # directory; sets pid and PORT
@@ -65,6 +68,7 @@ start_scepd "$WORK" -o challenge=bench
 sleep 1
 IDLE_RSS=$(rss $pid)
 IDLE_ANON=$(anon $pid)
+IDLE_PSS=$(pss $pid)
 KEYS="$OUT/client-keys.pem"
 
 # enroll C N: one scepbench run against scepd; its result line
@@ -217,6 +221,7 @@ echo "| C=64: failed, duplicate serials | $(val "$R64" failed), $(val "$R64" dup
 echo "| GetCACaps requests/s (keep-alive, C=8) | $(val "$CAPS" rate) | ≥ 30000 | $(target x "$(val "$CAPS" rate) >= 30000") |"
 echo "| GetCACert requests/s (keep-alive, C=8) | $(val "$CACERT" rate) | | |"
 echo "| RSS idle, scepd and its CA signer (of which private) | $IDLE_RSS KiB ($IDLE_ANON KiB) | ≤ 8192 KiB | $(target x "$IDLE_RSS <= 8192") |"
+echo "| PSS idle, the same two (shared pages divided among their users) | $IDLE_PSS KiB | | |"
 echo "| RSS growth over 20,000 enrollments (after warm-up) | $GROWTH KiB ($WARM_RSS → $AFTER_RSS; private $AFTER_ANON) | ≤ 2048 KiB | $(target x "$GROWTH <= 2048") |"
 echo "| ledger of $(val "$L" rows) rows: lookup by transactionID | $(val "$L" lookup_txid_ms) ms | ≤ 1 ms | $(target x "$(val "$L" lookup_txid_ms) <= 1") |"
 echo "| lookup by serial | $(val "$L" lookup_serial_ms) ms | ≤ 1 ms | $(target x "$(val "$L" lookup_serial_ms) <= 1") |"
