@@ -222,8 +222,8 @@ int ledger_challenge_add(ledger *l, const char *sha256, int64_t expires_us,
 /*
  * Use a one-time password, in the next group commit (no WAL sync of its
  * own): one use even under concurrent requests.  The same transaction and
- * key may present it again (a re-sent request).  *profile (malloc'd or NULL) is the profile
- * it was made for.
+ * key may present it again (a re-sent request).  *profile (malloc'd or
+ * NULL) is the profile it was made for.
  */
 int ledger_challenge_use(ledger *l, const char *sha256, const char *txid,
     const char *pubkey_sha256, char **profile);

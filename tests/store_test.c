@@ -423,22 +423,29 @@ gc_writer(void *arg)
 	return (void *)bad;
 }
 
-START_TEST(test_group_commit)
+/* Run fn((void *)t) for t = 0 … GC_THREADS - 1 at once; their results. */
+static void
+run_threads(void *(*fn)(void *), void *rc[GC_THREADS])
 {
 	pthread_t th[GC_THREADS];
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	void *bad;
 	long t;
-	int ops = -1, delivered = -1;
 
 	for (t = 0; t < GC_THREADS; t++)
-		ck_assert_int_eq(pthread_create(&th[t], NULL, gc_writer,
-		    (void *)t), 0);
-	for (t = 0; t < GC_THREADS; t++) {
-		ck_assert_int_eq(pthread_join(th[t], &bad), 0);
-		ck_assert_ptr_null(bad);
-	}
+		ck_assert_int_eq(pthread_create(&th[t], NULL, fn, (void *)t), 0);
+	for (t = 0; t < GC_THREADS; t++)
+		ck_assert_int_eq(pthread_join(th[t], &rc[t]), 0);
+}
+
+START_TEST(test_group_commit)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	void *bad[GC_THREADS];
+	int t, ops = -1, delivered = -1;
+
+	run_threads(gc_writer, bad);
+	for (t = 0; t < GC_THREADS; t++)
+		ck_assert_ptr_null(bad[t]);
 	/* Every detached write is committed once its writers have returned. */
 	ledger_close(l);
 	l = NULL;
@@ -460,42 +467,6 @@ END_TEST
  * A detached write with no write after it to ride along with is written
  * alone soon after (the detached writer's delay is 10 ms), not at close.
  */
-static void *
-challenge_user(void *arg)
-{
-	char txid[32], *profile = NULL;
-	long rc;
-
-	snprintf(txid, sizeof(txid), "cu-%ld", (long)arg);
-	rc = ledger_challenge_use(l, "once", txid, "k", &profile);
-	free(profile);
-	return (void *)rc;
-}
-
-/* A one-time challenge presented by many requests at once: used once. */
-START_TEST(test_challenge_once_under_load)
-{
-	int64_t later = ((int64_t)time(NULL) + 600) * 1000000;
-	pthread_t th[GC_THREADS];
-	void *rc;
-	long t;
-	int ok = 0, unknown = 0;
-
-	ck_assert_int_eq(ledger_challenge_add(l, "once", later, NULL, 10),
-	    LEDGER_CHALLENGE_OK);
-	for (t = 0; t < GC_THREADS; t++)
-		ck_assert_int_eq(pthread_create(&th[t], NULL, challenge_user,
-		    (void *)t), 0);
-	for (t = 0; t < GC_THREADS; t++) {
-		ck_assert_int_eq(pthread_join(th[t], &rc), 0);
-		ok += (long)rc == LEDGER_CHALLENGE_OK;
-		unknown += (long)rc == LEDGER_CHALLENGE_UNKNOWN;
-	}
-	ck_assert_int_eq(ok, 1);
-	ck_assert_int_eq(unknown, GC_THREADS - 1);
-}
-END_TEST
-
 START_TEST(test_detached_alone)
 {
 	struct ledger_op o = op("alone", "k", "issued", "0A11");
@@ -521,6 +492,37 @@ START_TEST(test_detached_alone)
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	ck_assert_int_eq(n, 1);
+}
+END_TEST
+
+static void *
+challenge_user(void *arg)
+{
+	char txid[32], *profile = NULL;
+	long rc;
+
+	snprintf(txid, sizeof(txid), "cu-%ld", (long)arg);
+	rc = ledger_challenge_use(l, "once", txid, "k", &profile);
+	free(profile);
+	return (void *)rc;
+}
+
+/* A one-time challenge presented by many requests at once: used once. */
+START_TEST(test_challenge_once_under_load)
+{
+	int64_t later = ((int64_t)time(NULL) + 600) * 1000000;
+	void *rc[GC_THREADS];
+	int t, ok = 0, unknown = 0;
+
+	ck_assert_int_eq(ledger_challenge_add(l, "once", later, NULL, 10),
+	    LEDGER_CHALLENGE_OK);
+	run_threads(challenge_user, rc);
+	for (t = 0; t < GC_THREADS; t++) {
+		ok += (long)rc[t] == LEDGER_CHALLENGE_OK;
+		unknown += (long)rc[t] == LEDGER_CHALLENGE_UNKNOWN;
+	}
+	ck_assert_int_eq(ok, 1);
+	ck_assert_int_eq(unknown, GC_THREADS - 1);
 }
 END_TEST
 
