@@ -67,11 +67,20 @@ BENCH_OBJ = $(OBJ)/tests/bench/scepbench.o $(OBJ)/tests/bench/http_load.o \
 $(BIN)/scepbench: $(BENCH_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LIBS)
 
+$(BIN)/cryptobench: $(OBJ)/tests/bench/cryptobench.o $(OBJ)/tests/scep_client.o \
+    $(BIN)/libscepd.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LIBS)
+
+$(BIN)/rssfloor: $(OBJ)/tests/bench/rssfloor.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LIBS)
+
 $(BIN)/ledgerbench: $(OBJ)/tests/bench/ledgerbench.o $(OBJ)/tests/bench/http_load.o \
     $(BIN)/libscepd.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LIBS)
 
-tests: $(TEST_BINS) $(BIN)/scepd $(BIN)/scepctl $(BIN)/scepbench $(BIN)/ledgerbench
+tests: $(TEST_BINS) $(BIN)/scepd $(BIN)/scepctl $(BIN)/scepbench $(BIN)/ledgerbench \
+    $(BIN)/cryptobench $(BIN)/rssfloor
 
 # Unit and end-to-end suites.  Check forks per test; each suite prints its
 # "NN%: Checks: N, Failures: N, Errors: N" summary line.
@@ -85,11 +94,12 @@ interop: all
 # `make bench`: speed and memory against the targets, and micromdm's
 # scepserver side by side (see scripts/bench.sh).  Not part of check;
 # check runs the short smoke run of the same tools.
-bench: all $(BIN)/scepbench $(BIN)/ledgerbench
+bench: all $(BIN)/scepbench $(BIN)/ledgerbench $(BIN)/cryptobench \
+    $(BIN)/rssfloor
 	scripts/deps.sh --install --test --bench
 	SCEPD_BIN=$(BIN) scripts/bench.sh
 
-bench-smoke: all $(BIN)/scepbench $(BIN)/ledgerbench
+bench-smoke: all $(BIN)/scepbench $(BIN)/ledgerbench $(BIN)/cryptobench
 	SCEPD_BIN=$(BIN) scripts/bench.sh --smoke
 
 # make fuzz: libFuzzer targets (clang), each run for FUZZ_SECONDS; make
