@@ -59,6 +59,7 @@ main(int argc, char **argv)
 	sqlite3 *db = NULL;
 	unsigned char md[32] = { 0 }, sig[1024];
 	size_t siglen = sizeof(sig);
+	long rss, anon;
 	FILE *f;
 	int ret = 1;
 
@@ -97,10 +98,10 @@ main(int argc, char **argv)
 		goto out;
 	}
 	sleep(1);
-	printf("rssfloor: RSS %ld KiB (private %ld KiB)\n", status_kb("VmRSS"),
-	    status_kb("RssAnon"));
-	printf("result label=rssfloor rss_kb=%ld anon_kb=%ld\n",
-	    status_kb("VmRSS"), status_kb("RssAnon"));
+	rss = status_kb("VmRSS");
+	anon = status_kb("RssAnon");
+	printf("rssfloor: RSS %ld KiB (private %ld KiB)\n", rss, anon);
+	printf("result label=rssfloor rss_kb=%ld anon_kb=%ld\n", rss, anon);
 	ret = 0;
 out:
 	if (d != NULL)
