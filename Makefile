@@ -67,8 +67,8 @@ BENCH_OBJ = $(OBJ)/tests/bench/scepbench.o $(OBJ)/tests/bench/http_load.o \
 $(BIN)/scepbench: $(BENCH_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LIBS)
 
-$(BIN)/cryptobench: $(OBJ)/tests/bench/cryptobench.o $(OBJ)/tests/scep_client.o \
-    $(BIN)/libscepd.a
+$(BIN)/cryptobench: $(OBJ)/tests/bench/cryptobench.o $(OBJ)/tests/bench/http_load.o \
+    $(OBJ)/tests/scep_client.o $(BIN)/libscepd.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LIBS)
 
 $(BIN)/rssfloor: $(OBJ)/tests/bench/rssfloor.o

@@ -15,7 +15,6 @@
  *
  * Prints one "result" line of key=value pairs, as scepbench does.
  */
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -33,6 +32,7 @@
 #include "ca/ca.h"
 #include "pkcs7/scep_certrep.h"
 #include "pkcs7/scep_msg.h"
+#include "tests/bench/http_load.h"
 #include "tests/scep_client.h"
 
 #define MAX_THREADS	64
@@ -54,26 +54,6 @@ usage(void)
 	fprintf(stderr, "usage: cryptobench -d dir [-k keycache] [-n count] "
 	    "[-t threads] [-l label]\n");
 	exit(2);
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
-cpu_ms(void)
-{
-	struct rusage ru;
-
-	if (getrusage(RUSAGE_SELF, &ru) != 0)
-		return 0;
-	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
-	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
 /* One PKCSReq the way enroll.c's success path handles it. */
@@ -204,7 +184,8 @@ main(int argc, char **argv)
 	const char *first = NULL;
 	char cn[64];
 	size_t n = 2000, i, failed = 0;
-	double t0, secs, c0, cpu;
+	double secs, c0, cpu;
+	int64_t t0;
 	int threads = (int)sysconf(_SC_NPROCESSORS_ONLN), nkeys = 0, created;
 	int ch, t, ret = 1;
 	ca *c = NULL;
@@ -251,8 +232,8 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
-	c0 = cpu_ms();
-	t0 = now_s();
+	c0 = load_self_cpu_ms();
+	t0 = load_now_us();
 	for (t = 0; t < threads; t++) {
 		job[t] = (struct job){ c, &prof, req, n, t, threads, 0, NULL };
 		/* No thread: this one does its share (slower, still right). */
@@ -268,8 +249,8 @@ main(int argc, char **argv)
 		if (first == NULL)
 			first = job[t].why;
 	}
-	secs = now_s() - t0;
-	cpu = cpu_ms() - c0;
+	secs = (double)(load_now_us() - t0) / 1e6;
+	cpu = load_self_cpu_ms() - c0;
 	printf("%s: %zu enrollments in %d threads, %.2f s, %.1f/s, "
 	    "%.3f ms CPU each, %zu failed%s%s\n", label, n, threads, secs,
 	    (double)n / secs, cpu / (double)n, failed,

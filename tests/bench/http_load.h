@@ -38,4 +38,8 @@ void load_req_clear(struct load_req *r);
 
 int64_t load_now_us(void);
 
+/* This process's CPU time (user + system) in ms: the load generator
+ * shares the cores with the server it measures. */
+double load_self_cpu_ms(void);
+
 #endif

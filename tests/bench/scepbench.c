@@ -20,7 +20,6 @@
  * Prints a human summary and one "result" line of key=value pairs that
  * scripts/bench.sh turns into the README's table.
  */
-#include <sys/resource.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -138,18 +137,6 @@ proc_usage(long pid, double *cpu_ms, long *rss_kb)
 		}
 	fclose(f);
 	return 1;
-}
-
-/* This process's own CPU: on a small machine it shares the cores. */
-static double
-self_cpu_ms(void)
-{
-	struct rusage ru;
-
-	if (getrusage(RUSAGE_SELF, &ru) != 0)
-		return 0;
-	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
-	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
 struct keygen {
@@ -488,10 +475,10 @@ run(const struct opts *o)
 	}
 	if (o->pid > 0)
 		proc_usage(o->pid, &cpu0, &rss0);
-	self_ms = self_cpu_ms();
+	self_ms = load_self_cpu_ms();
 	if (!load_run(o->host, o->port, lr, o->n, o->c, &res))
 		goto out;
-	self_ms = self_cpu_ms() - self_ms;
+	self_ms = load_self_cpu_ms() - self_ms;
 	if (o->pid > 0 && proc_usage(o->pid, &cpu1, &rss1))
 		cpu_ms = cpu1 - cpu0;
 	/* The clock has stopped: now check every reply. */
