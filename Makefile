@@ -22,22 +22,38 @@ BUILD   ?= .
 OBJ      = $(BUILD)/obj
 BIN      = $(BUILD)/bin
 
-PKCS7_SRC  = pkcs7/scep_msg.c pkcs7/scep_certrep.c pkcs7/scep_oid.c pkcs7/scep_err.c \
-             pkcs7/scep_x509.c
-CA_SRC     = ca/ca.c ca/ca_sign.c ca/ca_csr.c ca/ca_files.c ca/ca_crl.c ca/ca_decrypt.c ca/ca_pkcs11.c
-STORE_SRC  = store/ledger.c store/ledger_schema.c
-SERVER_LIB = server/config.c server/log.c server/b64.c server/challenge.c server/enroll.c \
-             server/http.c server/setup.c server/crl.c server/challenge_exec.c \
-             server/ratelimit.c server/admin_page.c server/ingest.c \
-             server/metrics.c server/admin_api.c server/hook.c server/admin_web.c \
-             server/workq.c server/doctor.c server/mdm_profile.c \
-             server/reload.c server/signer.c server/sandbox.c server/deadline.c
-LIB_SRC    = $(PKCS7_SRC) $(CA_SRC) $(STORE_SRC) $(SERVER_LIB)
+# The libraries (no HTTP, no logging, no globals) and one archive per
+# server/ module; each program links the archives it uses, so scepctl
+# carries no HTTP or signer code and scepd no ctl/ code.
+PKCS7_SRC  = $(wildcard pkcs7/*.c)
+CA_SRC     = $(wildcard ca/*.c)
+STORE_SRC  = $(wildcard store/*.c)
+LIB_SRC    = $(PKCS7_SRC) $(CA_SRC) $(STORE_SRC)
 LIB_OBJ    = $(LIB_SRC:%.c=$(OBJ)/%.o)
+MODULES    = daemon ctl http admin enroll privsep common
+# main.c and scepctl.c are the programs, not part of their module's archive.
+MODULE_SRC = $(filter-out server/daemon/main.c server/ctl/scepctl.c,$(wildcard server/$(1)/*.c))
+MODULE_LIBS = $(MODULES:%=$(BIN)/libscepd_%.a)
+SCEPD_LIBS  = $(BIN)/libscepd_daemon.a $(BIN)/libscepd_http.a \
+              $(BIN)/libscepd_admin.a $(BIN)/libscepd_enroll.a \
+              $(BIN)/libscepd_privsep.a $(BIN)/libscepd_common.a $(BIN)/libscep.a
+SCEPCTL_LIBS = $(BIN)/libscepd_ctl.a $(BIN)/libscepd_enroll.a \
+              $(BIN)/libscepd_common.a $(BIN)/libscep.a
+# Tests may call any module.
+ALL_LIBS_A  = $(MODULE_LIBS) $(BIN)/libscep.a
 
-TEST_SUITES = pkcs7 ca store config e2e ops privsep hostile
+# tests/<kind>/<suite>_test.c: unit suites call the libraries and modules
+# directly; e2e suites (one per feature, each with its own servers) drive
+# the real bin/scepd; ops, privsep and hostile drive it as an operator or
+# an attacker would.
+UNIT_SUITES = pkcs7 ca store config enroll wire http
+E2E_SUITES  = e2e_http e2e_lifecycle e2e_policy e2e_delivery
+TEST_SUITES = $(UNIT_SUITES) $(E2E_SUITES) ops privsep hostile
 TEST_BINS   = $(TEST_SUITES:%=$(BIN)/test_%)
-TEST_HELPER = $(OBJ)/tests/scep_client.o $(OBJ)/tests/testutil.o
+TEST_HELPER = $(OBJ)/tests/lib/scep_client.o $(OBJ)/tests/lib/testutil.o
+TEST_KIND   = $(firstword $(foreach k,unit e2e ops hostile,$(if $(wildcard tests/$(k)/$(1)_test.c),$(k))))
+# The e2e suites share their fixtures and request helpers.
+TEST_EXTRA  = $(if $(filter e2e,$(call TEST_KIND,$(1))),$(OBJ)/tests/e2e/e2e.o)
 
 all: $(BIN)/scepd $(BIN)/scepctl
 
@@ -49,26 +65,37 @@ $(OBJ)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BIN)/libscepd.a: $(LIB_OBJ)
+$(BIN)/libscep.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BIN)/scepd: $(OBJ)/server/main.o $(BIN)/libscepd.a
+define MODULE_RULE
+$(BIN)/libscepd_$(1).a: $(patsubst %.c,$(OBJ)/%.o,$(call MODULE_SRC,$(1)))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach m,$(MODULES),$(eval $(call MODULE_RULE,$(m))))
+
+$(BIN)/scepd: $(OBJ)/server/daemon/main.o $(SCEPD_LIBS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LIBS)
 
-$(BIN)/scepctl: $(OBJ)/server/scepctl.o $(BIN)/libscepd.a
+$(BIN)/scepctl: $(OBJ)/server/ctl/scepctl.o $(SCEPCTL_LIBS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LIBS)
 
-$(BIN)/test_%: $(OBJ)/tests/%_test.o $(TEST_HELPER) $(BIN)/libscepd.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(ALL_LIBS)
+define TEST_RULE
+$(BIN)/test_$(1): $(OBJ)/tests/$(call TEST_KIND,$(1))/$(1)_test.o $(call TEST_EXTRA,$(1)) \
+    $(TEST_HELPER) $(ALL_LIBS_A)
+	$$(CC) $$(CFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(CHECK_LIBS) $$(ALL_LIBS)
+endef
+$(foreach t,$(TEST_SUITES),$(eval $(call TEST_RULE,$(t))))
 
 BENCH_OBJ = $(OBJ)/tests/bench/scepbench.o $(OBJ)/tests/bench/http_load.o \
-            $(OBJ)/tests/scep_client.o
+            $(OBJ)/tests/lib/scep_client.o
 $(BIN)/scepbench: $(BENCH_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LIBS)
 
 $(BIN)/cryptobench: $(OBJ)/tests/bench/cryptobench.o $(OBJ)/tests/bench/http_load.o \
-    $(OBJ)/tests/scep_client.o $(BIN)/libscepd.a
+    $(OBJ)/tests/lib/scep_client.o $(ALL_LIBS_A)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LIBS)
 
 $(BIN)/rssfloor: $(OBJ)/tests/bench/rssfloor.o
@@ -76,7 +103,7 @@ $(BIN)/rssfloor: $(OBJ)/tests/bench/rssfloor.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LIBS)
 
 $(BIN)/ledgerbench: $(OBJ)/tests/bench/ledgerbench.o $(OBJ)/tests/bench/http_load.o \
-    $(BIN)/libscepd.a
+    $(ALL_LIBS_A)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ALL_LIBS)
 
 tests: $(TEST_BINS) $(BIN)/scepd $(BIN)/scepctl $(BIN)/scepbench $(BIN)/ledgerbench \
@@ -103,8 +130,9 @@ bench-smoke: all $(BIN)/scepbench $(BIN)/ledgerbench $(BIN)/cryptobench
 	SCEPD_BIN=$(BIN) scripts/bench.sh --smoke
 
 # make fuzz: libFuzzer targets (clang), each run for FUZZ_SECONDS; make
-# check runs them for 60 s each.  See scripts/fuzz.sh and tests/fuzz/.
-FUZZ_TARGETS = pkimessage csr b64 config ingest
+# check runs them for 50 s each (five minutes for the six).  See
+# scripts/fuzz.sh and tests/fuzz/.
+FUZZ_TARGETS = pkimessage csr b64 config ingest wire
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   = -O1 -g -fno-omit-frame-pointer \
                -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -118,11 +146,11 @@ fuzz:
 fuzz-bins: $(FUZZ_TARGETS:%=$(BIN)/fuzz_%)
 
 $(BIN)/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(OBJ)/tests/fuzz/fuzz_util.o \
-    $(BIN)/libscepd.a
+    $(ALL_LIBS_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(ALL_LIBS)
 
 install-check: all
-	tests/install-test.sh
+	tests/ops/install-test.sh
 
 # make valgrind: the library suites under memcheck, then the end-to-end
 # and hostile-client suites with scepd (and its signer) under memcheck.
@@ -130,8 +158,8 @@ install-check: all
 # exit).  Check's per-test timeouts are stretched for valgrind's pace, and
 # the test clients take RSA keys from a pool made once (natively) instead
 # of generating each under memcheck.
-VALGRIND_SUITES = pkcs7 ca store config
-VALGRIND_E2E    = e2e hostile
+VALGRIND_SUITES = pkcs7 ca store config enroll wire http
+VALGRIND_E2E    = $(E2E_SUITES) hostile
 VALGRIND = valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite \
            --error-exitcode=99
 TEST_KEYS = build/test-keys.pem
@@ -152,7 +180,8 @@ valgrind: tests $(TEST_KEYS)
 
 check:
 	scripts/deps.sh --install --test
-	$(MAKE) unit valgrind interop bench-smoke install-check fuzz
+	$(MAKE) unit valgrind interop bench-smoke install-check
+	$(MAKE) fuzz FUZZ_SECONDS=50
 	$(MAKE) unit BUILD=build/asan CC=clang \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined"

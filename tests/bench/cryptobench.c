@@ -33,7 +33,7 @@
 #include "pkcs7/scep_certrep.h"
 #include "pkcs7/scep_msg.h"
 #include "tests/bench/http_load.h"
-#include "tests/scep_client.h"
+#include "tests/lib/scep_client.h"
 
 #define MAX_THREADS	64
 #define MAX_KEYS	64

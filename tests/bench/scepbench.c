@@ -36,7 +36,7 @@
 #include <openssl/x509v3.h>
 
 #include "tests/bench/http_load.h"
-#include "tests/scep_client.h"
+#include "tests/lib/scep_client.h"
 
 struct opts {
 	const char	*host;

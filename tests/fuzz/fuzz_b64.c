@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/b64.h"
+#include "server/common/common.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t len);
 

@@ -1,5 +1,5 @@
 /* The configuration parser and its cross-key checks, on any file. */
-#include "server/config.h"
+#include "server/common/common.h"
 #include "tests/fuzz/fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t len);

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "server/ingest.h"
+#include "server/ctl/ctl.h"
 #include "store/ledger.h"
 #include "tests/fuzz/fuzz_util.h"
 

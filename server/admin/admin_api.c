@@ -1,0 +1,347 @@
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+
+#include "server/admin/admin.h"
+#include "server/admin/admin_web_int.h"
+#include "server/common/common.h"
+
+#define ADMIN_MAX_BODY 4096
+#define PREFIX "/api/v1/transactions"
+
+struct admin_api {
+	struct MHD_Daemon	*daemon;
+	ledger			*l;
+	char			 token[ADMIN_TOKEN_LEN * 2 + 1];
+};
+
+struct body {
+	char	buf[ADMIN_MAX_BODY + 1];
+	size_t	len;
+	int	too_big;
+};
+
+int
+admin_api_token(const struct scepd_config *cfg, char *out, size_t cap,
+    const char **why)
+{
+	char path[PATH_MAX], pw[CHALLENGE_GEN_LEN + 1];
+	FILE *f;
+	int fd;
+
+	if (*cfg->admin_token != '\0') {
+		snprintf(out, cap, "%s", cfg->admin_token);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/admin.token", cfg->state_dir);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fgets(out, (int)cap, f) == NULL)
+			out[0] = '\0';
+		fclose(f);
+		out[strcspn(out, "\r\n")] = '\0';
+		if (strlen(out) < 16) {
+			*why = "admin.token is too short";
+			return 0;
+		}
+		return 1;
+	}
+	/* Made once, readable by scepd's user only, never logged. */
+	if (!challenge_generate(pw) ||
+	    (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+		*why = "cannot create admin.token in the state directory";
+		return 0;
+	}
+	if (write(fd, pw, strlen(pw)) != (ssize_t)strlen(pw) ||
+	    write(fd, "\n", 1) != 1 || close(fd) != 0) {
+		*why = "cannot write admin.token";
+		return 0;
+	}
+	snprintf(out, cap, "%s", pw);
+	OPENSSL_cleanse(pw, sizeof(pw));
+	return 1;
+}
+
+static enum MHD_Result
+reply(struct MHD_Connection *c, int status, const char *type, char *body,
+    size_t len)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	ret = MHD_queue_response(c, (unsigned int)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+reply_text(struct MHD_Connection *c, int status, const char *text)
+{
+	char *b = strdup(text);
+
+	return b != NULL ? reply(c, status, "text/plain; charset=utf-8", b,
+	    strlen(b)) : MHD_NO;
+}
+
+static int
+authorised(struct admin_api *a, struct MHD_Connection *c)
+{
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION);
+	size_t n = strlen(a->token);
+
+	return h != NULL && strncmp(h, "Bearer ", 7) == 0 &&
+	    strlen(h + 7) == n && CRYPTO_memcmp(h + 7, a->token, n) == 0;
+}
+
+/* Output of a ledger query into a malloc'd buffer, then the reply. */
+static enum MHD_Result
+list(struct admin_api *a, struct MHD_Connection *c)
+{
+	struct ledger_filter f;
+	const char *since = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+	    "since");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out;
+	long secs;
+	int ok;
+
+	memset(&f, 0, sizeof(f));
+	f.status = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "status");
+	f.subject = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q");
+	if (f.status != NULL && *f.status == '\0')
+		f.status = NULL;
+	if (f.subject != NULL && *f.subject == '\0')
+		f.subject = NULL;
+	if (since != NULL && *since != '\0') {
+		if ((secs = config_parse_duration(since)) < 0)
+			return reply_text(c, 400, "since: want a duration such as 2h\n");
+		f.since_us = ((int64_t)time(NULL) - secs) * 1000000;
+	}
+	if ((out = open_memstream(&buf, &len)) == NULL)
+		return MHD_NO;
+	ok = ledger_list(a->l, &f, LEDGER_JSON, out) == LEDGER_OK;
+	fclose(out);
+	if (!ok) {
+		free(buf);
+		return reply_text(c, 500, "cannot read the ledger\n");
+	}
+	return reply(c, 200, "application/json", buf, len);
+}
+
+static enum MHD_Result
+show(struct admin_api *a, struct MHD_Connection *c, const char *id)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out;
+	int ok, found = 0;
+
+	if ((out = open_memstream(&buf, &len)) == NULL)
+		return MHD_NO;
+	ok = ledger_show_json(a->l, id, out, &found) == LEDGER_OK;
+	fclose(out);
+	if (!ok || !found) {
+		free(buf);
+		return ok ? reply_text(c, 404, "no such transaction\n") :
+		    reply_text(c, 500, "cannot read the ledger\n");
+	}
+	return reply(c, 200, "application/json", buf, len);
+}
+
+/* An MDM or a script reports installation (or its failure). */
+static enum MHD_Result
+report(struct admin_api *a, struct MHD_Connection *c, char *id,
+    const char *kind, const struct body *b)
+{
+	int64_t op = ledger_find_issued(a->l, id);
+	int added = 0;
+	char *msg;
+
+	if (op == 0)
+		return reply_text(c, 404, "no issued certificate for that "
+		    "transaction or serial\n");
+	if (ledger_add_evidence(a->l, op, kind, "api", "reported through the "
+	    "admin API", NULL, 0, b->len > 0 ? b->buf : kind, &added) !=
+	    LEDGER_OK)
+		return reply_text(c, 500, "cannot write the ledger\n");
+	if ((msg = strdup(added ? "{\"recorded\":true}\n" :
+	    "{\"recorded\":false,\"why\":\"the same report is there already\"}\n"))
+	    == NULL)
+		return MHD_NO;
+	return reply(c, 200, "application/json", msg, strlen(msg));
+}
+
+static enum MHD_Result
+metrics(struct admin_api *a, struct MHD_Connection *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	if ((out = open_memstream(&buf, &len)) == NULL)
+		return MHD_NO;
+	metrics_print(out);
+	ledger_status_metrics(a->l, out);
+	fclose(out);
+	return reply(c, 200, "text/plain; version=0.0.4", buf, len);
+}
+
+static enum MHD_Result
+page(struct MHD_Connection *c, int html)
+{
+	const char *body = html ? admin_web_html : admin_web_js;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(strlen(body), (void *)body,
+	    MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, html ?
+	    "text/html; charset=utf-8" : "text/javascript; charset=utf-8");
+	/* Only our own script; no inline code, no other origin. */
+	MHD_add_response_header(r, "Content-Security-Policy", "default-src 'self';"
+	    " style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **con_cls)
+{
+	struct admin_api *a = cls;
+	struct body *b = *con_cls;
+	int get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
+	int post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+	char id[512], *slash;
+	size_t plen = strlen(PREFIX);
+
+	(void)version;
+	if (b == NULL) {
+		if ((b = calloc(1, sizeof(*b))) == NULL)
+			return MHD_NO;
+		*con_cls = b;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		if (b->len + *upload_size > ADMIN_MAX_BODY)
+			b->too_big = 1;
+		else {
+			memcpy(b->buf + b->len, upload, *upload_size);
+			b->len += *upload_size;
+			b->buf[b->len] = '\0';
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	/* The page and its script hold no data: no token needed. */
+	if (get && (strcmp(url, "/") == 0 || strcmp(url, "/app.js") == 0))
+		return page(c, url[1] == '\0');
+	if (!authorised(a, c))
+		return reply_text(c, 401, "bearer token required\n");
+	if (b->too_big)
+		return reply_text(c, 413, "body larger than 4 KiB\n");
+	if (strcmp(url, "/metrics") == 0 && get)
+		return metrics(a, c);
+	if (strcmp(url, PREFIX) == 0 && get)
+		return list(a, c);
+	if (strncmp(url, PREFIX "/", plen + 1) != 0 ||
+	    strlen(url + plen + 1) >= sizeof(id) || url[plen + 1] == '\0')
+		return reply_text(c, 404, "not found\n");
+	snprintf(id, sizeof(id), "%s", url + plen + 1);
+	if (get)
+		return show(a, c, id);
+	/* {id}/installed or {id}/install_failed; ids may contain '/'. */
+	if (post && (slash = strrchr(id, '/')) != NULL &&
+	    (strcmp(slash, "/installed") == 0 ||
+	    strcmp(slash, "/install_failed") == 0)) {
+		*slash = '\0';
+		return report(a, c, id, slash + 1, b);
+	}
+	return reply_text(c, 405, "method not allowed\n");
+}
+
+static void
+completed(void *cls, struct MHD_Connection *c, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)c;
+	(void)toe;
+	free(*con_cls);
+	*con_cls = NULL;
+}
+
+void
+admin_api_stop(admin_api *a)
+{
+	if (a == NULL)
+		return;
+	if (a->daemon != NULL)
+		MHD_stop_daemon(a->daemon);
+	OPENSSL_cleanse(a->token, sizeof(a->token));
+	free(a);
+}
+
+int
+admin_api_start(const char *listen, const char *token, ledger *l,
+    admin_api **out, int *port, const char **why)
+{
+	struct sockaddr_storage ss;
+	const union MHD_DaemonInfo *di;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
+	admin_api *a;
+	int v6;
+
+	*out = NULL;
+	if (!setup_sockaddr(listen, &ss, &v6, why))
+		return 0;
+	if (v6)
+		flags |= MHD_USE_IPv6;
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		*why = "out of memory";
+		return 0;
+	}
+	a->l = l;
+	snprintf(a->token, sizeof(a->token), "%s", token);
+	a->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, a,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_CONNECTION_LIMIT, 64U,
+	    MHD_OPTION_CONNECTION_TIMEOUT, 30U,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+	    MHD_OPTION_END);
+	if (a->daemon == NULL) {
+		admin_api_stop(a);
+		*why = "cannot listen (address in use?)";
+		return 0;
+	}
+	di = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	*port = di != NULL ? di->port : 0;
+	*out = a;
+	return 1;
+}

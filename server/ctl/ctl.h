@@ -1,0 +1,63 @@
+/*
+ * server/ctl: scepctl and what only it runs — doctor, MDM profiles,
+ * ingesting device logs.  Linked into scepctl only, never into scepd.
+ *
+ * Must not touch: HTTP, the signer process (scepctl opens the CA itself).
+ */
+#ifndef SCEPD_CTL_H
+#define SCEPD_CTL_H
+
+#include <stdio.h>
+
+#include "server/common/common.h"
+#include "store/ledger.h"
+
+/*
+ * scepctl doctor: the NDES troubleshooting checklist as a command.  Each
+ * check prints "ok", "warn" or "fail", what it saw and, when not ok, the
+ * fix.
+ */
+
+/*
+ * Run every check against cfg (NULL: the configuration did not load,
+ * config_error says why).  Returns the number of failed checks.
+ */
+int doctor_run(const struct scepd_config *cfg, const char *conf_path,
+    const char *config_error, FILE *out);
+
+/*
+ * scepctl ingest: device logs as delivery evidence.  Every match is exact
+ * and names the evidence it used; nothing is matched on guesswork.
+ *   Android OMA DM (jscep): "Response: org.jscep.message.CertRep@…[…
+ *     senderNonce=Nonce [hex],…,transId=…]" matched on the transactionID
+ *     and the senderNonce scepd generated; the enrollment's ModelName=…
+ *     key then carries "SCEP cert '…' state changed … to CERT_INSTALL_
+ *     SUCCESS / CERT_ACCESS_GRANTED" (installed) or a failure state.
+ *   iOS profiled: the "PKIOperation&message=" URL matched on the start of
+ *     the request's base64; then "Profile '….SCEP.…' installed." for the
+ *     same profile identifier.
+ */
+
+struct ingest_counts {
+	long	matched;	/* lines that tie evidence to a transaction */
+	long	unmatched;	/* evidence lines that tie to nothing */
+	long	ignored;	/* everything else */
+	long	added;		/* new events (0 on a second ingest) */
+};
+
+/* Read one file; 0 with *why when it cannot be read. */
+int ingest_file(ledger *l, const char *path, struct ingest_counts *c,
+    const char **why);
+
+/*
+ * scepctl profile ios|android|windows: what an MDM's SCEP profile asks
+ * for (URL, the CA's thumbprints in the forms MDMs want, key size and
+ * usage, subject and SAN examples); for Apple also a .mobileconfig with
+ * the CA and a SCEP payload, for test devices no MDM manages.
+ */
+
+/* argv[0] is "profile"; 0 on success, else the exit code. */
+int mdm_profile_run(const struct scepd_config *cfg, int argc, char **argv,
+    FILE *out);
+
+#endif

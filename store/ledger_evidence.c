@@ -1,0 +1,134 @@
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "store/ledger_int.h"
+
+int64_t
+ledger_match_reply(ledger *l, const char *txid, const char *reply_nonce)
+{
+	return lg_query_id(l, "SELECT id FROM operations WHERE transaction_id = ?1"
+	    " AND reply_nonce = lower(?2) ORDER BY id DESC LIMIT 1", txid,
+	    reply_nonce);
+}
+
+int64_t
+ledger_match_request_prefix(ledger *l, const char *b64_prefix)
+{
+	struct lg_query q;
+	int64_t id = 0;
+
+	if (strlen(b64_prefix) < LEDGER_MIN_PREFIX)
+		return 0;
+	/* substr, not LIKE: base64 has no wildcards, but be exact anyway. */
+	if (lg_query_begin(l, LG_WRITER, "SELECT id FROM operations WHERE"
+	    " substr(request_b64_head, 1, length(?1)) = ?1 ORDER BY id DESC"
+	    " LIMIT 2", &q)) {
+		lg_bind_text(q.st, 1, b64_prefix);
+		if (sqlite3_step(q.st) == SQLITE_ROW)
+			id = sqlite3_column_int64(q.st, 0);
+		/* Two requests with that start: no guessing. */
+		if (sqlite3_step(q.st) == SQLITE_ROW)
+			id = 0;
+	}
+	lg_query_end(&q);
+	return id;
+}
+
+struct evidence_args {
+	int64_t		 op_id;
+	const char	*kind, *source, *evidence, *file, *text;
+	long		 line;
+	int		 added;
+};
+
+/* The evidence event unless the same line is already there. */
+static int
+evidence_row(ledger *l, void *arg)
+{
+	struct evidence_args *a = arg;
+	sqlite3_stmt *st = NULL;
+	char *detail = NULL;
+	int ret = LEDGER_ERROR;
+
+	if (sqlite3_prepare_v2(l->db, "SELECT EXISTS (SELECT 1 FROM events WHERE"
+	    " operation_id = ?1 AND kind = ?2 AND source = ?3 AND"
+	    " json_extract(detail, '$.text') = ?4), json_object('evidence', ?5,"
+	    " 'file', ?6, 'line', ?7, 'text', ?4)", -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, a->op_id);
+	lg_bind_text(st, 2, a->kind);
+	lg_bind_text(st, 3, a->source);
+	lg_bind_text(st, 4, a->text);
+	lg_bind_text(st, 5, a->evidence);
+	lg_bind_text(st, 6, a->file);
+	sqlite3_bind_int64(st, 7, a->line);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	if (sqlite3_column_int(st, 0) == 0) {
+		if ((detail = strdup((const char *)sqlite3_column_text(st, 1))) ==
+		    NULL || !lg_insert_event(l, a->op_id, lg_now_us(), a->kind,
+		    a->source, detail))
+			goto out;
+		a->added = 1;
+	}
+	ret = LEDGER_OK;
+out:
+	sqlite3_finalize(st);
+	free(detail);
+	return ret;
+}
+
+/*
+ * A group write, like every write: its transaction takes the write lock
+ * before the check (a read that turns into a write would fail at once
+ * with SQLITE_BUSY if scepd committed in between).
+ */
+int
+ledger_add_evidence(ledger *l, int64_t op_id, const char *kind,
+    const char *source, const char *evidence, const char *file, long line,
+    const char *text, int *added)
+{
+	struct evidence_args a = { op_id, kind, source, evidence, file, text,
+	    line, 0 };
+	int ret = lg_group_write(l, evidence_row, &a);
+
+	*added = ret == LEDGER_OK && a.added;
+	return ret;
+}
+
+int64_t
+ledger_find_by_cert(ledger *l, const char *hex)
+{
+	return lg_query_id(l, "SELECT o.id FROM certificates c JOIN operations o ON"
+	    " o.cert_serial = c.serial AND o.outcome = 'issued' WHERE"
+	    " c.sha1 = lower(?1) OR c.sha256 = lower(?1) OR c.serial = upper(?1)"
+	    " ORDER BY o.id LIMIT 1", hex, NULL);
+}
+
+int64_t
+ledger_find_by_cn_time(ledger *l, const char *cn, int64_t at_us,
+    int64_t window_us)
+{
+	struct lg_query q;
+	int64_t id = 0;
+
+	if (lg_query_begin(l, LG_SLOW, "SELECT o.id FROM operations o WHERE"
+	    " o.outcome = 'issued' AND (', ' || o.csr_subject || ',') LIKE"
+	    " '%, CN=' || ?1 || ',%' AND o.completed_us BETWEEN ?2 - ?3 AND ?2"
+	    " LIMIT 2", &q)) {
+		lg_bind_text(q.st, 1, cn);
+		sqlite3_bind_int64(q.st, 2, at_us);
+		sqlite3_bind_int64(q.st, 3, window_us);
+		if (sqlite3_step(q.st) == SQLITE_ROW)
+			id = sqlite3_column_int64(q.st, 0);
+		/* Two candidates: no guessing. */
+		if (sqlite3_step(q.st) == SQLITE_ROW)
+			id = 0;
+	}
+	lg_query_end(&q);
+	return id;
+}

@@ -1,0 +1,737 @@
+/*
+ * End to end, the ledger and delivery evidence: rows and events, queries,
+ * the admin API, hooks, device logs ingested. The real bin/scepd on
+ * 127.0.0.1 port 0, driven over HTTP by a SCEP client that shares no code
+ * with the server.
+ */
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <openssl/bn.h>
+#include <openssl/cms.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509v3.h>
+#include <sqlite3.h>
+
+#include "ca/ca.h"
+#include "server/common/common.h"
+#include "tests/e2e/e2e.h"
+
+static char *
+status_of(const struct tu_server *s, const char *txid)
+{
+	char args[256], *json, *v = NULL;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	snprintf(args, sizeof(args), "show '%s' --json", txid);
+	json = tu_scepctl(s, args);
+	sqlite3_open(":memory:", &db);
+	if (sqlite3_prepare_v2(db, "SELECT json_extract(?1, '$[#-1].status')",
+	    -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+			v = strdup((const char *)sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	free(json);
+	return v;
+}
+
+/*
+ * Device logs as evidence: an Android OMA DM log and an iOS profiled log,
+ * written from real transactions and mixed with other devices' lines,
+ * turn the right transactions into "installed" and nothing else.
+ */
+START_TEST(test_ingest)
+{
+	struct tc_opts o = { .challenge = "lab-secret" };
+	struct tc_req a, b, c;
+	struct tc_rep ra, rb, rc;
+	char hex[33], other[33], path[2][512], *b64, *pct, *out, *v;
+	FILE *f;
+	int i;
+
+	o.cn = "android-1";
+	e2e_enroll_ok(&e2e_srv, &o, MSCEP, NULL, &a, &ra);
+	o.cn = "iphone-1";
+	e2e_enroll_ok(&e2e_srv, &o, MSCEP, NULL, &b, &rb);
+	o.cn = "bystander";
+	e2e_enroll_ok(&e2e_srv, &o, MSCEP, NULL, &c, &rc);
+	for (i = 0; i < 16; i++) {
+		sprintf(hex + 2 * i, "%02X", ra.sender_nonce[i]);
+		sprintf(other + 2 * i, "%02X", rc.sender_nonce[i]);
+	}
+	snprintf(path[0], sizeof(path[0]), "%s/omadm.log", e2e_srv.dir);
+	f = fopen(path[0], "w");
+	fprintf(f,
+	    "2026-11-25T05:16:08.25    VERB    Event     com.microsoft.omadm."
+	    "platforms.android.certmgr.CertificateEnrollmentManager    1   10"
+	    "    Trying to enroll certificate request: ModelName=AC_1%%2FLogical"
+	    "Name_2;Hash=77\n"
+	    "2026-11-25T05:16:20.61    VERB    Event     org.jscep.transport."
+	    "UrlConnectionGetTransport    1   10    Sending GetCACert(ca) to x\n"
+	    /* another device's reply, its nonce does not fit this txid */
+	    "2026-11-25T05:16:27.00    VERB    Event     org.jscep.transaction."
+	    "EnrollmentTransaction    1   10    Response: org.jscep.message.Cert"
+	    "Rep@1[failInfo=<null>,pkiStatus=SUCCESS,recipientNonce=Nonce [00],"
+	    "messageData=x,messageType=CERT_REP,senderNonce=Nonce [%s],"
+	    "transId=%s]\n"
+	    "2026-11-25T05:16:28.03    VERB    Event     org.jscep.transaction."
+	    "EnrollmentTransaction    1   10    Response: org.jscep.message.Cert"
+	    "Rep@3150777b[failInfo=<null>,pkiStatus=SUCCESS,recipientNonce="
+	    "Nonce [AA],messageData=org.spongycastle.cms.CMSSignedData@27cc8998,"
+	    "messageType=CERT_REP,senderNonce=Nonce [%s],transId=%s]\n"
+	    "2026-11-25T05:16:28.24    INFO    Event     com.microsoft.omadm."
+	    "platforms.android.certmgr.state.NativeScepCertInstallStateMachine"
+	    "    1   10    SCEP cert 'ModelName=AC_1%%2FLogicalName_2;Hash=77' "
+	    "state changed from CERT_ENROLLED to CERT_INSTALL_REQUESTED\n"
+	    "2026-11-25T05:20:15.35    INFO    Event     com.microsoft.omadm."
+	    "platforms.android.certmgr.state.NativeScepCertInstallStateMachine"
+	    "    1   21    SCEP cert 'ModelName=AC_1%%2FLogicalName_2;Hash=77' "
+	    "state changed from CERT_ACCESS_REQUESTED to CERT_ACCESS_GRANTED\n"
+	    "2026-11-25T05:20:16.00    INFO    Event     com.microsoft.omadm."
+	    "platforms.android.certmgr.state.NativeScepCertInstallStateMachine"
+	    "    1   22    SCEP cert 'ModelName=OTHER;Hash=1' state changed from "
+	    "CERT_INSTALLING to CERT_INSTALL_SUCCESS\n",
+	    other, a.txid, hex, a.txid);
+	fclose(f);
+
+	b64 = b64_encode(b.der, b.len, 0);
+	b64[800] = '\0';	/* the first ~200 characters are the same for every request */
+	pct = tu_pct(b64);
+	snprintf(path[1], sizeof(path[1]), "%s/profiled.log", e2e_srv.dir);
+	f = fopen(path[1], "w");
+	fprintf(f,
+	    "Debug 18:30:53.69 -0500 profiled Performing synchronous URL request:"
+	    " https://x/certsrv/mscep/mscep.dll?operation=GetCACert&message=SCEP"
+	    "%%20Authority\n"
+	    "Debug 18:30:55.48 -0500 profiled Performing synchronous URL request:"
+	    " https://x/certsrv/mscep/mscep.dll?operation=PKIOperation&message=%s\n"
+	    "Debug 18:30:57.28 -0500 profiled Adding dependent Microsoft.Profiles."
+	    "MDM to parent www.windowsintune.com.SCEP.ModelName=AC_9/Logical_9;"
+	    "Hash=-91 in domain ManagedProfileToManagingProfile to system\n"
+	    "Default 18:30:57.32 -0500 profiled Profile \u201cwww.windowsintune."
+	    "com.SCEP.ModelName=AC_9/Logical_9;Hash=-91\u201d installed.\n"
+	    "Default 18:31:00.00 -0500 profiled Profile \u201cwww.windowsintune."
+	    "com.SCEP.ModelName=NOT_OURS;Hash=5\u201d installed.\n",
+	    pct);
+	fclose(f);
+	free(b64);
+	free(pct);
+
+	{
+		char args[1200];
+
+		snprintf(args, sizeof(args), "ingest %s %s", path[0], path[1]);
+		out = tu_scepctl(&e2e_srv, args);
+		ck_assert_msg(strstr(out, "omadm.log: 2 matched, 2 unmatched,"
+		    " 3 ignored; 2 new events") != NULL, "%s", out);
+		ck_assert_msg(strstr(out, "profiled.log: 2 matched, 1 "
+		    "unmatched, 2 ignored; 2 new events") != NULL, "%s", out);
+		free(out);
+		/* Twice: the same evidence, no new events. */
+		out = tu_scepctl(&e2e_srv, args);
+		ck_assert_ptr_nonnull(strstr(out, "omadm.log: 2 matched, 2 unmatched,"
+		    " 3 ignored; 0 new events"));
+		ck_assert_ptr_nonnull(strstr(out, "; 0 new events\n"));
+		free(out);
+	}
+	v = status_of(&e2e_srv, a.txid);
+	ck_assert_str_eq(v, "installed");
+	free(v);
+	v = status_of(&e2e_srv, b.txid);
+	ck_assert_str_eq(v, "installed");
+	free(v);
+	v = status_of(&e2e_srv, c.txid);
+	ck_assert_str_eq(v, "delivered");
+	free(v);
+	/* The timeline names the evidence. */
+	{
+		char args[256];
+
+		snprintf(args, sizeof(args), "show '%s'", a.txid);
+		out = tu_scepctl(&e2e_srv, args);
+		ck_assert_ptr_nonnull(strstr(out, "status installed"));
+		ck_assert_ptr_nonnull(strstr(out, "received_by_device"));
+		ck_assert_ptr_nonnull(strstr(out, "android-log"));
+		ck_assert_ptr_nonnull(strstr(out, "ModelName/Hash key"));
+		free(out);
+		out = tu_scepctl(&e2e_srv, "show iphone-1");
+		ck_assert_ptr_nonnull(strstr(out, "ios-log"));
+		ck_assert_ptr_nonnull(strstr(out, "profile identifier"));
+		free(out);
+	}
+	tc_rep_free(&ra);
+	tc_rep_free(&rb);
+	tc_rep_free(&rc);
+	tc_req_free(&a);
+	tc_req_free(&b);
+	tc_req_free(&c);
+}
+END_TEST
+
+/*
+ * A client that hangs up before reading its certificate: the reply was
+ * committed (and the certificate is in the ledger), but not delivered.
+ */
+START_TEST(test_delivery_failed)
+{
+	char dir[] = "/tmp/scepd-slow-XXXXXX", script[256], opt[300];
+	const char *extra[] = { "challenge_mode=exec", opt, NULL };
+	struct tc_opts o = { .cn = "hangs-up", .challenge = "x" };
+	struct timespec pause = { 0, 300 * 1000 * 1000 };
+	struct sockaddr_in sin;
+	struct linger lg = { 1, 0 };
+	struct tu_server s;
+	struct tc_req req;
+	char head[256], *v = NULL;
+	FILE *f;
+	int fd, i;
+
+	/* A challenge program that takes a second: time to hang up in. */
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(script, sizeof(script), "%s/slow", dir);
+	snprintf(opt, sizeof(opt), "challenge_exec=%s", script);
+	f = fopen(script, "w");
+	fprintf(f, "#!/bin/sh\ncat >/dev/null\nsleep 1\necho slow but fine\n");
+	fclose(f);
+	chmod(script, 0755);
+	ck_assert(tu_server_start(&s, extra));
+	e2e_build(&s, &o, &req);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((unsigned short)s.port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	snprintf(head, sizeof(head), "POST " MSCEP "?operation=PKIOperation "
+	    "HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", req.len);
+	ck_assert(write(fd, head, strlen(head)) == (ssize_t)strlen(head));
+	ck_assert(write(fd, req.der, req.len) == (ssize_t)req.len);
+	/* Read by now, not yet answered: an abortive close (RST). */
+	nanosleep(&pause, NULL);
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+	for (i = 0; i < 250 && v == NULL; i++) {
+		struct timespec ts = { 0, 20000000 };
+
+		v = tu_ledger_query(&s, "SELECT e.kind FROM events e JOIN operations o"
+		    " ON o.id = e.operation_id WHERE o.transaction_id = ?1 AND"
+		    " e.kind LIKE 'response_%'", req.txid);
+		nanosleep(&ts, NULL);
+	}
+	ck_assert_ptr_nonnull(v);
+	ck_assert_str_eq(v, "response_aborted");
+	free(v);
+	/* Issued and committed, but the device never got it. */
+	v = status_of(&s, req.txid);
+	ck_assert_str_eq(v, "delivery_failed");
+	free(v);
+	tc_req_free(&req);
+	ck_assert(tu_server_stop(&s));
+	unlink(script);
+	rmdir(dir);
+}
+END_TEST
+
+/* scepctl ledger filters and formats, stuck and stats. */
+START_TEST(test_ledger_queries)
+{
+	struct tc_opts o = { .cn = "query-me", .challenge = "lab-secret" };
+	struct tc_req req;
+	struct tc_rep rep;
+	char *out;
+
+	e2e_enroll_ok(&e2e_srv, &o, MSCEP, NULL, &req, &rep);
+	/* The delivery event arrives with the connection's completion. */
+	for (int i = 0; i < 100; i++) {
+		char *st = status_of(&e2e_srv, req.txid);
+		int done = st != NULL && strcmp(st, "delivered") == 0;
+
+		free(st);
+		if (done)
+			break;
+		struct timespec ts = { 0, 20000000 };
+		nanosleep(&ts, NULL);
+	}
+	out = tu_scepctl(&e2e_srv, "ledger --status delivered --subject query-me "
+	    "--since 1h");
+	ck_assert_ptr_nonnull(strstr(out, "delivered"));
+	ck_assert_ptr_nonnull(strstr(out, "CN=query-me"));
+	free(out);
+	out = tu_scepctl(&e2e_srv, "ledger --status rejected --subject query-me");
+	ck_assert_str_eq(out, "");
+	free(out);
+	out = tu_scepctl(&e2e_srv, "ledger --csv --subject query-me");
+	ck_assert(strncmp(out, "id,received_at,transaction_id,status,subject,"
+	    "serial,client_addr,reason\n", 70) == 0);
+	ck_assert_ptr_nonnull(strstr(out, "\"delivered\",\"CN=query-me\""));
+	free(out);
+	/* Delivered, never installed: stuck once old enough. */
+	out = tu_scepctl(&e2e_srv, "stuck --older-than 0s");
+	ck_assert_ptr_nonnull(strstr(out, "CN=query-me"));
+	free(out);
+	out = tu_scepctl(&e2e_srv, "stuck --older-than 1h");
+	ck_assert_ptr_null(strstr(out, "CN=query-me"));
+	free(out);
+	out = tu_scepctl(&e2e_srv, "stats --by day");
+	ck_assert_ptr_nonnull(strstr(out, "delivered"));
+	free(out);
+	out = tu_scepctl(&e2e_srv, "ledger --status nonsense 2>&1");
+	ck_assert_ptr_nonnull(strstr(out, "unknown status"));
+	free(out);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+}
+END_TEST
+
+/* The admin API: a bearer token, the ledger as JSON, reports, metrics. */
+START_TEST(test_admin_api)
+{
+	struct tc_opts o = { .cn = "api-device", .challenge = "lab-secret" };
+	struct tc_req req;
+	struct tc_rep rep;
+	struct tu_http h;
+	char path[512], hdr[256], target[512], *token, *enc, *v;
+	size_t n;
+
+	e2e_enroll_ok(&e2e_srv, &o, MSCEP, NULL, &req, &rep);
+	ck_assert_int_gt(e2e_srv.admin_port, 0);
+	snprintf(path, sizeof(path), "%s/var/admin.token", e2e_srv.dir);
+	token = (char *)tu_read_file(path, &n);
+	ck_assert_ptr_nonnull(token);
+	token[strcspn(token, "\n")] = '\0';
+	snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", token);
+
+	ck_assert(tu_http(e2e_srv.admin_port, "GET", "/api/v1/transactions", NULL,
+	    NULL, 0, &h));
+	ck_assert_int_eq(h.status, 401);
+	tu_http_free(&h);
+	ck_assert(tu_http_h(e2e_srv.admin_port, "GET", "/api/v1/transactions",
+	    "Authorization: Bearer wrong-token-of-some-length\r\n", NULL, NULL, 0,
+	    &h));
+	ck_assert_int_eq(h.status, 401);
+	tu_http_free(&h);
+
+	ck_assert(tu_http_h(e2e_srv.admin_port, "GET",
+	    "/api/v1/transactions?q=api-device&since=1h", hdr, NULL, NULL, 0, &h));
+	ck_assert_int_eq(h.status, 200);
+	ck_assert_str_eq(h.ctype, "application/json");
+	ck_assert_ptr_nonnull(strstr((char *)h.body, req.txid));
+	tu_http_free(&h);
+
+	enc = tu_pct(req.txid);
+	snprintf(target, sizeof(target), "/api/v1/transactions/%s", enc);
+	ck_assert(tu_http_h(e2e_srv.admin_port, "GET", target, hdr, NULL, NULL, 0, &h));
+	ck_assert_int_eq(h.status, 200);
+	ck_assert_ptr_nonnull(strstr((char *)h.body, "\"status\":"));
+	tu_http_free(&h);
+
+	/* An MDM reports the installation. */
+	snprintf(target, sizeof(target), "/api/v1/transactions/%s/installed", enc);
+	ck_assert(tu_http_h(e2e_srv.admin_port, "POST", target, hdr, "application/json",
+	    (const unsigned char *)"{\"device\":\"api-device\"}", 22, &h));
+	ck_assert_int_eq(h.status, 200);
+	ck_assert_ptr_nonnull(strstr((char *)h.body, "\"recorded\":true"));
+	tu_http_free(&h);
+	ck_assert(tu_http_h(e2e_srv.admin_port, "POST", target, hdr, "application/json",
+	    (const unsigned char *)"{\"device\":\"api-device\"}", 22, &h));
+	ck_assert_ptr_nonnull(strstr((char *)h.body, "\"recorded\":false"));
+	tu_http_free(&h);
+	v = status_of(&e2e_srv, req.txid);
+	ck_assert_str_eq(v, "installed");
+	free(v);
+	v = tu_ledger_query(&e2e_srv, "SELECT e.source FROM events e JOIN operations o ON"
+	    " o.id = e.operation_id WHERE o.transaction_id = ?1 AND e.kind ="
+	    " 'installed'", req.txid);
+	ck_assert_str_eq(v, "api");
+	free(v);
+	ck_assert(tu_http_h(e2e_srv.admin_port, "POST",
+	    "/api/v1/transactions/no-such-thing/installed", hdr, NULL, NULL, 0, &h));
+	ck_assert_int_eq(h.status, 404);
+	tu_http_free(&h);
+
+	/* The page and its script are served to anyone; they hold no data. */
+	ck_assert(tu_http(e2e_srv.admin_port, "GET", "/", NULL, NULL, 0, &h));
+	ck_assert_int_eq(h.status, 200);
+	ck_assert_str_eq(h.ctype, "text/html; charset=utf-8");
+	ck_assert_ptr_nonnull(strstr((char *)h.body, "<title>scepd ledger</title>"));
+	ck_assert_ptr_null(strstr((char *)h.body, req.txid));
+	tu_http_free(&h);
+	ck_assert(tu_http(e2e_srv.admin_port, "GET", "/app.js", NULL, NULL, 0, &h));
+	ck_assert_int_eq(h.status, 200);
+	ck_assert_str_eq(h.ctype, "text/javascript; charset=utf-8");
+	tu_http_free(&h);
+
+	ck_assert(tu_http_h(e2e_srv.admin_port, "GET", "/metrics", hdr, NULL, NULL, 0,
+	    &h));
+	ck_assert_int_eq(h.status, 200);
+	ck_assert_ptr_nonnull(strstr((char *)h.body, "scepd_requests_total{"
+	    "operation=\"PKIOperation\",outcome=\"ok\"}"));
+	ck_assert_ptr_nonnull(strstr((char *)h.body, "scepd_issuance_seconds_count"));
+	ck_assert_ptr_nonnull(strstr((char *)h.body,
+	    "scepd_transactions{status=\"installed\"}"));
+	tu_http_free(&h);
+	free(enc);
+	free(token);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+}
+END_TEST
+
+/* hook_command gets each status change as JSON on stdin. */
+START_TEST(test_hook)
+{
+	char dir[] = "/tmp/scepd-hook-XXXXXX", script[256], opt[300], got[300];
+	const char *extra[] = { opt, NULL };
+	struct tc_opts o = { .cn = "hooked", .challenge = "lab-secret" };
+	struct tu_server s;
+	struct tc_req req;
+	struct tc_rep rep;
+	unsigned char *seen = NULL;
+	size_t n;
+	FILE *f;
+	int i;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(script, sizeof(script), "%s/hook", dir);
+	snprintf(got, sizeof(got), "%s/events", dir);
+	snprintf(opt, sizeof(opt), "hook_command=%s", script);
+	f = fopen(script, "w");
+	fprintf(f, "#!/bin/sh\n{ printf '%%s ' \"$SCEP_EVENT\"; cat; } >> %s\n",
+	    got);
+	fclose(f);
+	chmod(script, 0755);
+	ck_assert(tu_server_start(&s, extra));
+	e2e_enroll_ok(&s, &o, MSCEP, NULL, &req, &rep);
+	for (i = 0; i < 200; i++) {
+		struct timespec ts = { 0, 25000000 };
+
+		free(seen);
+		seen = tu_read_file(got, &n);
+		if (seen != NULL && strstr((char *)seen, "response_complete {") != NULL)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	ck_assert_ptr_nonnull(seen);
+	ck_assert_ptr_nonnull(strstr((char *)seen, "issued {"));
+	ck_assert_ptr_nonnull(strstr((char *)seen, "response_complete {"));
+	ck_assert_ptr_nonnull(strstr((char *)seen, req.txid));
+	ck_assert_ptr_nonnull(strstr((char *)seen, "\"status\":\"delivered\""));
+	/* request_received does not change a status: no hook for it. */
+	ck_assert_ptr_null(strstr((char *)seen, "request_received {"));
+	free(seen);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	ck_assert(tu_server_stop(&s));
+	unlink(got);
+	unlink(script);
+	rmdir(dir);
+}
+END_TEST
+
+/*
+ * Windows DeviceManagement-Enterprise-Diagnostics-Provider/Admin exports:
+ * by thumbprint (XML), by serial (text), by subject and time (weak).
+ */
+START_TEST(test_ingest_windows)
+{
+	struct tc_opts o = { .challenge = "lab-secret" };
+	struct tc_req r1, r2, r3;
+	struct tc_rep p1, p2, p3;
+	unsigned char d[20];
+	unsigned int dl = 0;
+	char thumb[80], path[512], now[32], args[600], *serial, *out, *v;
+	time_t t;
+	struct tm tm;
+	FILE *f;
+	int i;
+
+	o.cn = "win-1";
+	e2e_enroll_ok(&e2e_srv, &o, MSCEP, NULL, &r1, &p1);
+	o.cn = "win-2";
+	e2e_enroll_ok(&e2e_srv, &o, MSCEP, NULL, &r2, &p2);
+	o.cn = "win-3";
+	e2e_enroll_ok(&e2e_srv, &o, MSCEP, NULL, &r3, &p3);
+	/* Let the three deliveries complete before "now". */
+	for (i = 0; i < 100; i++) {
+		v = status_of(&e2e_srv, r3.txid);
+		if (v != NULL && strcmp(v, "delivered") == 0) {
+			free(v);
+			break;
+		}
+		free(v);
+		struct timespec ts = { 0, 20000000 };
+		nanosleep(&ts, NULL);
+	}
+	X509_digest(p1.cert, EVP_sha1(), d, &dl);
+	for (i = 0; i < 20; i++)	/* as certmgr shows it: "ab cd ..." */
+		sprintf(thumb + 3 * i, "%02x ", d[i]);
+	thumb[59] = '\0';
+	serial = e2e_serial_of(p2.cert);
+	/* The events come after the enrollments (key generation takes a while). */
+	t = time(NULL) + 2;
+	gmtime_r(&t, &tm);
+	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(path, sizeof(path), "%s/events.txt", e2e_srv.dir);
+	f = fopen(path, "w");
+	fprintf(f,
+	    "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>"
+	    "<System><Provider Name='Microsoft-Windows-DeviceManagement-Enterprise-"
+	    "Diagnostics-Provider'/><EventID>39</EventID><TimeCreated SystemTime="
+	    "'%s.1234567Z'/></System><EventData><Data Name='Thumbprint'>%s</Data>"
+	    "</EventData><RenderingInfo Culture='en-US'><Message>SCEP: Certificate "
+	    "installed successfully.</Message></RenderingInfo></Event>\n"
+	    "<Event xmlns='x'><System><Provider Name='Microsoft-Windows-DeviceManage"
+	    "ment-Enterprise-Diagnostics-Provider'/><EventID>39</EventID></System>"
+	    "<EventData><Data Name='Thumbprint'>00112233445566778899aabbccddeeff"
+	    "00112233</Data></EventData><RenderingInfo><Message>SCEP: Certificate "
+	    "installed successfully.</Message></RenderingInfo></Event>\n"
+	    "<Event xmlns='x'><System><Provider Name='Microsoft-Windows-Kernel-"
+	    "General'/><EventID>1</EventID></System></Event>\n"
+	    "Event[0]:\n"
+	    "  Log Name: Microsoft-Windows-DeviceManagement-Enterprise-Diagnostics-"
+	    "Provider/Admin\n"
+	    "  Source: Microsoft-Windows-DeviceManagement-Enterprise-Diagnostics-"
+	    "Provider\n"
+	    "  Date: %s.000\n"
+	    "  Event ID: 39\n"
+	    "  Description:\n"
+	    "SCEP: Certificate installed successfully. Serial number: %s\n"
+	    "Event[1]:\n"
+	    "  Log Name: Microsoft-Windows-DeviceManagement-Enterprise-Diagnostics-"
+	    "Provider/Admin\n"
+	    "  Date: %s.000\n"
+	    "  Event ID: 39\n"
+	    "  Description:\n"
+	    "SCEP: Certificate installed successfully. Subject: CN=win-3\n",
+	    now, thumb, now, serial, now);
+	fclose(f);
+	snprintf(args, sizeof(args), "ingest %s", path);
+	out = tu_scepctl(&e2e_srv, args);
+	ck_assert_msg(strstr(out, "3 matched, 1 unmatched, 1 ignored; 3 new events")
+	    != NULL, "%s", out);
+	free(out);
+	out = tu_scepctl(&e2e_srv, args);
+	ck_assert_msg(strstr(out, "; 0 new events") != NULL, "%s", out);
+	free(out);
+	v = tu_ledger_query(&e2e_srv, "SELECT group_concat(json_extract(e.detail,"
+	    " '$.evidence'), '|') FROM (SELECT e.* FROM events e JOIN operations o"
+	    " ON o.id = e.operation_id WHERE e.source = 'windows-event' AND"
+	    " o.csr_subject IN ('CN=win-1', 'CN=win-2', 'CN=win-3') ORDER BY"
+	    " o.csr_subject) e", NULL);
+	ck_assert_str_eq(v, "certificate thumbprint|certificate serial|subject CN "
+	    "and time window (weak match)");
+	free(v);
+	v = status_of(&e2e_srv, r3.txid);
+	ck_assert_str_eq(v, "installed");
+	free(v);
+	free(serial);
+	tc_rep_free(&p1);
+	tc_rep_free(&p2);
+	tc_rep_free(&p3);
+	tc_req_free(&r1);
+	tc_req_free(&r2);
+	tc_req_free(&r3);
+}
+END_TEST
+
+static void
+hex(const unsigned char *b, size_t n, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+/* Every field the issue names, committed before the reply arrived. */
+START_TEST(test_ledger_row)
+{
+	struct tc_opts o = { .cn = "ledger-device", .challenge = "lab-secret",
+	    .sans = "DNS:l.lab.example" };
+	struct tc_req req;
+	struct tc_rep rep;
+	struct tu_http h;
+	unsigned char digest[32], *der = NULL;
+	unsigned int dlen;
+	char want[256], *v, *head, *json, *serial;
+	int n, i;
+
+	e2e_build(&e2e_srv, &o, &req);
+	e2e_post(&e2e_srv, MSCEP, NULL, &req, &h);
+	/* The row exists the moment the reply is in our hands. */
+	v = tu_ledger_query(&e2e_srv, "SELECT outcome FROM operations WHERE "
+	    "transaction_id = ?1", req.txid);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_str_eq(v, "issued");
+	free(v);
+	e2e_check_certrep(&e2e_srv, &req, &h, &rep);
+	e2e_check_issued(&e2e_srv, &req, &rep);
+
+#define FIELD(col) tu_ledger_query(&e2e_srv, "SELECT " col " FROM operations WHERE " \
+	    "transaction_id = ?1", req.txid)
+	v = FIELD("message_type");
+	ck_assert_str_eq(v, "19");
+	free(v);
+	hex(req.nonce, 16, want);
+	v = FIELD("request_nonce");
+	ck_assert_str_eq(v, want);
+	free(v);
+	hex(rep.sender_nonce, 16, want);
+	v = FIELD("reply_nonce");
+	ck_assert_str_eq(v, want);
+	free(v);
+	v = FIELD("client_addr");
+	ck_assert_str_eq(v, "127.0.0.1");
+	free(v);
+	v = FIELD("user_agent");
+	ck_assert_str_eq(v, "scepd-test/1");
+	free(v);
+	EVP_Digest(req.der, req.len, digest, &dlen, EVP_sha256(), NULL);
+	hex(digest, 32, want);
+	v = FIELD("request_sha256");
+	ck_assert_str_eq(v, want);
+	free(v);
+	head = b64_encode(req.der, req.len, 1024);
+	v = FIELD("request_b64_head");
+	ck_assert_uint_eq(strlen(v), 1024);
+	ck_assert_str_eq(v, head);
+	free(v);
+	free(head);
+	v = FIELD("csr_subject || '|' || csr_sans");
+	ck_assert_str_eq(v, "CN=ledger-device|DNS:l.lab.example");
+	free(v);
+	n = i2d_PUBKEY(req.key, &der);
+	EVP_Digest(der, (size_t)n, digest, &dlen, EVP_sha256(), NULL);
+	OPENSSL_free(der);
+	der = NULL;
+	hex(digest, 32, want);
+	v = FIELD("pubkey_sha256");
+	ck_assert_str_eq(v, want);
+	free(v);
+	v = FIELD("pki_status || '|' || http_status || '|' || digest || '|' || cipher");
+	ck_assert_str_eq(v, "0|200|SHA256|AES-128-CBC");
+	free(v);
+	serial = FIELD("cert_serial");
+	{
+		BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(rep.cert), NULL);
+		char *hx = BN_bn2hex(bn);
+
+		ck_assert_str_eq(serial, hx);
+		OPENSSL_free(hx);
+		BN_free(bn);
+	}
+	n = i2d_X509(rep.cert, &der);
+	EVP_Digest(der, (size_t)n, digest, &dlen, EVP_sha256(), NULL);
+	hex(digest, 32, want);
+	v = tu_ledger_query(&e2e_srv, "SELECT sha256 || '|' || hex(der) FROM certificates"
+	    " WHERE serial = ?1", serial);
+	ck_assert_ptr_nonnull(v);
+	ck_assert(strncmp(v, want, 64) == 0);
+	for (i = 0; i < n; i++) {
+		char b[3];
+
+		snprintf(b, sizeof(b), "%02X", der[i]);
+		ck_assert(strncmp(v + 65 + 2 * i, b, 2) == 0);
+	}
+	free(v);
+	OPENSSL_free(der);
+	v = tu_ledger_query(&e2e_srv, "SELECT not_after - not_before FROM certificates"
+	    " WHERE serial = ?1", serial);
+	ck_assert_str_eq(v, "31536300");	/* 365 days + 5 minutes */
+	free(v);
+
+	/* The delivery event follows the completion of the response. */
+	for (i = 0; i < 100; i++) {
+		v = tu_ledger_query(&e2e_srv, "SELECT e.kind FROM events e JOIN operations"
+		    " o ON o.id = e.operation_id WHERE o.transaction_id = ?1 AND"
+		    " e.kind = 'response_complete'", req.txid);
+		if (v != NULL)
+			break;
+		struct timespec ts = { 0, 20000000 };
+		nanosleep(&ts, NULL);
+	}
+	ck_assert_ptr_nonnull(v);
+	free(v);
+
+	/* scepctl ledger --json shows the same row, valid JSON. */
+	json = tu_scepctl(&e2e_srv, "ledger --json");
+	ck_assert_ptr_nonnull(json);
+	{
+		sqlite3 *db;
+		sqlite3_stmt *st;
+
+		sqlite3_open(":memory:", &db);
+		ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT json_extract(value,"
+		    " '$.serial'), json_extract(value, '$.events[#-1].kind'),"
+		    " json_extract(value, '$.subject') FROM json_each(?1) WHERE"
+		    " json_extract(value, '$.transaction_id') = ?2", -1, &st, NULL),
+		    SQLITE_OK);
+		sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, req.txid, -1, SQLITE_STATIC);
+		ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+		ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), serial);
+		ck_assert_str_eq((const char *)sqlite3_column_text(st, 1),
+		    "response_complete");
+		ck_assert_str_eq((const char *)sqlite3_column_text(st, 2),
+		    "CN=ledger-device");
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+	}
+	free(json);
+	/* scepctl cert SERIAL prints the certificate. */
+	{
+		char args[128], *pem;
+
+		snprintf(args, sizeof(args), "cert %s", serial);
+		pem = tu_scepctl(&e2e_srv, args);
+		ck_assert_ptr_nonnull(strstr(pem, "-----BEGIN CERTIFICATE-----"));
+		free(pem);
+	}
+	free(serial);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+	tu_http_free(&h);
+}
+END_TEST
+
+static Suite *
+delivery_suite(void)
+{
+	Suite *s = suite_create("e2e_delivery");
+	TCase *t;
+
+	t = tcase_create("delivery");
+	tcase_add_unchecked_fixture(t, e2e_main_up, e2e_main_down);
+	tcase_add_test(t, test_ledger_row);
+	tcase_add_test(t, test_delivery_failed);
+	tcase_add_test(t, test_ledger_queries);
+	tcase_add_test(t, test_admin_api);
+	tcase_add_test(t, test_hook);
+	tcase_add_test(t, test_ingest);
+	tcase_add_test(t, test_ingest_windows);
+	tcase_set_timeout(t, 240);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int
+main(void)
+{
+	return e2e_run(delivery_suite());
+}
