@@ -87,10 +87,10 @@ ca_by_id(const ca *c, const char *id)
 	char cid[CA_ID_LEN + 1];
 	size_t i;
 
-	if (ca_id(c, cid) && strcmp(cid, id) == 0)
+	if (ca_id(c, cid) == CA_OK && strcmp(cid, id) == 0)
 		return c;
 	for (i = 0; i < c->n_prev; i++)
-		if (ca_id(c->prev[i], cid) && strcmp(cid, id) == 0)
+		if (ca_id(c->prev[i], cid) == CA_OK && strcmp(cid, id) == 0)
 			return c->prev[i];
 	return NULL;
 }
@@ -406,7 +406,7 @@ compute_id(ca *c)
 	char hex[2 * EVP_MAX_MD_SIZE + 1];
 	size_t i;
 
-	if (!ca_thumbprint(c->cert, EVP_sha256(), hex, sizeof(hex)))
+	if (ca_thumbprint(c->cert, EVP_sha256(), hex, sizeof(hex)) != CA_OK)
 		return 0;
 	for (i = 0; i < CA_ID_LEN; i++)
 		c->id[i] = (char)tolower((unsigned char)hex[i]);
@@ -418,7 +418,7 @@ int
 ca_id(const ca *c, char out[CA_ID_LEN + 1])
 {
 	memcpy(out, c->id, sizeof(c->id));
-	return out[0] != '\0';
+	return out[0] != '\0' ? CA_OK : CA_ERROR;
 }
 
 /* Load one generation from dir; create it when create is set and absent. */
@@ -608,7 +608,7 @@ ca_activate(const char *dir, const struct ca_params *p, const char **why)
 	/* The current generation retires to previous/<id>/ ... */
 	if (ca_file_exists(cur)) {
 		if (open_generation(dir, p, 0, 0, NULL, &old, why) != CA_OK ||
-		    !ca_id(old, id) || !join(gen, sizeof(gen), prev, id))
+		    ca_id(old, id) != CA_OK || !join(gen, sizeof(gen), prev, id))
 			goto out;
 		if ((mkdir(prev, 0700) != 0 && errno != EEXIST) ||
 		    (mkdir(gen, 0700) != 0 && errno != EEXIST) ||
@@ -628,8 +628,8 @@ out:
 	return ret;
 }
 
-static void
-hex_encode(const unsigned char *b, size_t n, char *hex, int upper)
+void
+ca_hex(const unsigned char *b, size_t n, char *hex, int upper)
 {
 	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
 	size_t i;
@@ -648,9 +648,9 @@ ca_thumbprint(X509 *x, const EVP_MD *md, char *hex, size_t cap)
 	unsigned int n = 0;
 
 	if (!X509_digest(x, md, d, &n) || cap < 2 * (size_t)n + 1)
-		return 0;
-	hex_encode(d, n, hex, 1);
-	return 1;
+		return CA_ERROR;
+	ca_hex(d, n, hex, 1);
+	return CA_OK;
 }
 
 /* Lowercase hex of a digest of a DER buffer (the ledger's thumbprints). */
@@ -662,9 +662,9 @@ digest_hex(const EVP_MD *md, const unsigned char *b, size_t len, char *hex,
 	unsigned int n = 0;
 
 	if (!EVP_Digest(b, len, d, &n, md, NULL) || n != want)
-		return 0;
-	hex_encode(d, n, hex, 0);
-	return 1;
+		return CA_ERROR;
+	ca_hex(d, n, hex, 0);
+	return CA_OK;
 }
 
 int

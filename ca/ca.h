@@ -13,15 +13,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "pkcs7/scep_x509.h"
-
-enum ca_result {
-	CA_OK = 0,
-	CA_REJECT,	/* the request breaks policy: failInfo badRequest */
-	CA_BAD_ALG,	/* unsupported key or algorithm: failInfo badAlg */
-	CA_ERROR,	/* our fault (I/O, memory) */
-	CA_UNTRUSTED,	/* not issued by this CA: failInfo badMessageCheck */
-};
+#include "ca/ca_result.h"
+#include "ca/ca_x509.h"
 
 #define CA_MAX_CHALLENGE	255	/* bytes */
 #define CA_MIN_RSA_BITS		2048
@@ -83,17 +76,25 @@ EVP_PKEY *ca_key_get0(const ca *c);
 X509 *ca_ra_cert_get0(const ca *c);	/* NULL when there is no RA */
 EVP_PKEY *ca_ra_key_get0(const ca *c);
 
-/* Uppercase hex digest of a certificate's DER, as MDM profiles want it. */
+/*
+ * Hex of n bytes into hex (2 * n + 1 bytes), uppercase or lowercase: the
+ * one hex encoder (thumbprints, serials, nonces, password hashes).
+ */
+void ca_hex(const unsigned char *b, size_t n, char *hex, int upper);
+/*
+ * Uppercase hex digest of a certificate's DER, as MDM profiles want it;
+ * CA_ERROR (hex untouched) when cap is too small.
+ */
 int ca_thumbprint(X509 *x, const EVP_MD *md, char *hex, size_t cap);
-/* Lowercase hex SHA-256 of any bytes. */
+/* Lowercase hex SHA-256 of any bytes; CA_OK. */
 int ca_sha256_hex(const unsigned char *b, size_t len, char hex[65]);
-/* Lowercase hex SHA-1 of any bytes (Windows' certificate thumbprint). */
+/* Lowercase hex SHA-1 of any bytes (Windows' thumbprint); CA_OK. */
 int ca_sha1_hex(const unsigned char *b, size_t len, char hex[41]);
 
 /* Parse a subject such as "CN=x,O=y" into a new X509_NAME. */
 X509_NAME *ca_name_parse(const char *s, const char **why);
 
-/* CSR (PKCS#10) handling.  Parsed as scep_req_from_der does. */
+/* CSR (PKCS#10) handling.  Parsed as ca_req_from_der does. */
 int ca_csr_parse(const unsigned char *der, size_t len, X509_REQ **out,
     const char **why);
 /* Self-signature valid, RSA >= 2048 bits or EC P-256/P-384. */
@@ -104,7 +105,10 @@ int ca_csr_check(X509_REQ *req, const char **why);
  */
 int ca_csr_challenge(X509_REQ *req, char *buf, size_t cap, int *present,
     const char **why);
-/* Subject as one line and SANs as "DNS:a, IP:1.2.3.4, UPN:u@x"; malloc'd. */
+/*
+ * Subject as one line and SANs as "DNS:a, IP:1.2.3.4, UPN:u@x"; malloc'd.
+ * CA_OK.
+ */
 int ca_csr_describe(X509_REQ *req, char **subject, char **sans);
 
 enum ca_san_policy {
@@ -135,7 +139,7 @@ int ca_profile_check(const struct ca_profile *p, const char **why);
  * Issue a certificate for req's key, valid from now - 5 min.  Subject and
  * SANs come from the CSR or, when subject_from is set (a renewal that
  * keeps the old identity), from that certificate.  *out is parsed as
- * scep_x509_from_der does: its key (the CSR's) is not decoded.
+ * ca_x509_from_der does: its key (the CSR's) is not decoded.
  */
 int ca_sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
     X509 *subject_from, time_t now, X509 **out, const char **why);
@@ -152,6 +156,7 @@ int ca_verify_issued(const ca *c, X509 *x, time_t now, const char **why);
 
 /* A short, stable name for this CA: 16 hex digits of its SHA-256. */
 #define CA_ID_LEN 16
+/* CA_OK with the id in out. */
 int ca_id(const ca *c, char out[CA_ID_LEN + 1]);
 
 struct ca_revoked {
@@ -165,12 +170,23 @@ int ca_crl(const ca *c, const struct ca_revoked *r, size_t n, int64_t number,
     time_t now, int days, X509_CRL **out, const char **why);
 
 /*
- * Open a CMS EnvelopedData (DER) encrypted to the certificate of this CA
- * or of a previous one.  *out is OPENSSL_malloc'd.  CA_UNTRUSTED: not
- * for us.
+ * Opens a CMS EnvelopedData (DER) with the first of n (certificate, key)
+ * pairs it is addressed to; a ca_result, CA_UNTRUSTED when it is for none
+ * of them, *out OPENSSL_malloc'd.  pkcs7's scep_envelope_open_ca is one:
+ * ca/ does no CMS itself.
  */
-int ca_decrypt(const ca *c, const unsigned char *env, size_t len,
-    unsigned char **out, size_t *outlen, const char **why);
+typedef int (*ca_envelope_fn)(const unsigned char *der, size_t len,
+    X509 *const *certs, EVP_PKEY *const *keys, size_t n, unsigned char **out,
+    size_t *outlen, const char **why);
+
+/*
+ * Open a CMS EnvelopedData (DER) encrypted to the certificate of this CA
+ * or of a previous one: with opener and the CA keys where they are, else
+ * through the ca_remote (the signer process).  *out is OPENSSL_malloc'd.
+ * CA_UNTRUSTED: not for us.
+ */
+int ca_decrypt(const ca *c, ca_envelope_fn opener, const unsigned char *env,
+    size_t len, unsigned char **out, size_t *outlen, const char **why);
 
 /*
  * The CA's private-key operations for a keyless CA, done by someone who

@@ -28,12 +28,12 @@ ca_csr_parse(const unsigned char *der, size_t len, X509_REQ **out,
 		*why = "RFC 2986: CSR empty or larger than 64 KiB";
 		return CA_REJECT;
 	}
-	if ((*out = scep_req_from_der(der, len)) != NULL)
+	if ((*out = ca_req_from_der(der, len)) != NULL)
 		return CA_OK;
 	/* A CSR, then more: say so (the outer SEQUENCE's length ends it). */
 	rv = ASN1_get_object(&p, &inner, &tag, &cls, (long)len);
 	if ((rv & 0x81) == 0 && (size_t)(p - der) + (size_t)inner < len &&
-	    (prefix = scep_req_from_der(der, (size_t)(p - der) + (size_t)inner))
+	    (prefix = ca_req_from_der(der, (size_t)(p - der) + (size_t)inner))
 	    != NULL)
 		*why = "RFC 8894 3.3.1: trailing bytes after the CSR";
 	else
@@ -51,7 +51,7 @@ ca_csr_check(X509_REQ *req, const char **why)
 	size_t glen = 0;
 	int bits, ret = CA_BAD_ALG;
 
-	if ((k = scep_spki_key(X509_REQ_get_X509_PUBKEY(req))) == NULL) {
+	if ((k = ca_spki_key(X509_REQ_get_X509_PUBKEY(req))) == NULL) {
 		*why = "CSR public key cannot be decoded";
 		goto out;
 	}
@@ -237,5 +237,5 @@ out:
 		free(*subject);
 		*subject = NULL;
 	}
-	return ok;
+	return ok ? CA_OK : CA_ERROR;
 }

@@ -8,11 +8,10 @@
 
 #include "ca/ca.h"
 #include "ca/ca_int.h"
-#include "pkcs7/scep_msg.h"
 
 int
-ca_decrypt(const ca *c, const unsigned char *der, size_t len,
-    unsigned char **out, size_t *outlen, const char **why)
+ca_decrypt(const ca *c, ca_envelope_fn opener, const unsigned char *der,
+    size_t len, unsigned char **out, size_t *outlen, const char **why)
 {
 	const struct ca_remote *remote;
 	size_t i, n = 1 + ca_previous_count(c);
@@ -39,19 +38,7 @@ ca_decrypt(const ca *c, const unsigned char *der, size_t len,
 		certs[i] = ca_cert_get0(gen);
 		keys[i] = ca_key_get0(gen);
 	}
-	switch (scep_envelope_open(der, len, certs, keys, n, out, outlen, why)) {
-	case SCEP_OK:
-		ret = CA_OK;
-		break;
-	case SCEP_ERR_BAD_MESSAGE_CHECK:
-		ret = CA_UNTRUSTED;
-		break;
-	case SCEP_ERR_BAD_REQUEST:
-		ret = CA_REJECT;
-		break;
-	default:
-		break;
-	}
+	ret = opener(der, len, certs, keys, n, out, outlen, why);
 out:
 	free(certs);
 	free(keys);

@@ -424,7 +424,7 @@ sign(const ca *c, X509_REQ *req, const struct ca_profile *p,
 	/* As DER, or parsed from it keyless as the signer's reply is (ca.h). */
 	if (der != NULL ? (*derlen = i2d_X509(x, der)) <= 0 :
 	    (n = i2d_X509(x, &enc)) <= 0 ||
-	    (*out = scep_x509_from_der(enc, (size_t)n)) == NULL)
+	    (*out = ca_x509_from_der(enc, (size_t)n)) == NULL)
 		goto out;
 	ret = CA_OK;
 out:
@@ -469,7 +469,7 @@ ca_verify_issued(const ca *c, X509 *x, time_t now, const char **why)
 	int ret = CA_ERROR, err, n;
 	size_t i;
 
-	/* X509_verify_cert() wants the key decoded (scep_x509_from_der). */
+	/* X509_verify_cert() wants the key decoded (ca_x509_from_der). */
 	if (X509_get0_pubkey(x) == NULL) {
 		ERR_clear_error();
 		if ((n = i2d_X509(x, &der)) <= 0)

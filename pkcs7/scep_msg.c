@@ -8,9 +8,10 @@
 #include <openssl/pkcs7.h>
 #include <openssl/x509.h>
 
+#include "ca/ca.h"
+#include "ca/ca_x509.h"
 #include "pkcs7/scep_msg.h"
 #include "pkcs7/scep_oid.h"
-#include "pkcs7/scep_x509.h"
 
 struct scep_msg {
 	CMS_ContentInfo	*cms;
@@ -160,7 +161,7 @@ read_attributes(scep_msg *m, const char **why)
 
 /*
  * The signer certificate with its key decoded: in place when its DER
- * stays the same (RSA, scep_x509_decode_key), else parsed again the
+ * stays the same (RSA, ca_x509_decode_key), else parsed again the
  * ordinary way.  A key that cannot be decoded is left for
  * scep_msg_verify to refuse.  0 only when out of memory.
  */
@@ -172,10 +173,10 @@ signer_key(scep_msg *m)
 	X509 *full;
 	int n;
 
-	/* Before scep_x509_decode_key(): the DER exactly as received. */
+	/* Before ca_x509_decode_key(): the DER exactly as received. */
 	if ((n = i2d_X509(m->signer, &der)) <= 0)
 		return 0;
-	if (!scep_x509_decode_key(m->signer)) {
+	if (ca_x509_decode_key(m->signer) != CA_OK) {
 		p = der;
 		if ((full = d2i_X509(NULL, &p, n)) != NULL) {
 			X509_free(m->signer);
@@ -221,7 +222,7 @@ scep_msg_parse(const unsigned char *der, size_t len, scep_msg **out,
 	 * BER (indefinite lengths, as iOS sends) is accepted by d2i.  The
 	 * signer's key is decoded below, without OpenSSL 3.0's decoder walk.
 	 */
-	m->cms = scep_asn1_parse_keyless(ASN1_ITEM_rptr(CMS_ContentInfo), &p,
+	m->cms = ca_asn1_parse_keyless(ASN1_ITEM_rptr(CMS_ContentInfo), &p,
 	    (long)len);
 	if (m->cms == NULL) {
 		*why = "not a CMS ContentInfo";
@@ -624,4 +625,21 @@ scep_msg_set_content(scep_msg *m, const unsigned char *b, size_t len,
 	m->content = copy;
 	m->content_len = len;
 	return SCEP_OK;
+}
+
+int
+scep_envelope_open_ca(const unsigned char *der, size_t len, X509 *const *certs,
+    EVP_PKEY *const *keys, size_t n, unsigned char **out, size_t *outlen,
+    const char **why)
+{
+	switch (scep_envelope_open(der, len, certs, keys, n, out, outlen, why)) {
+	case SCEP_OK:
+		return CA_OK;
+	case SCEP_ERR_BAD_MESSAGE_CHECK:
+		return CA_UNTRUSTED;
+	case SCEP_ERR_BAD_REQUEST:
+		return CA_REJECT;
+	default:
+		return CA_ERROR;
+	}
 }

@@ -51,6 +51,13 @@ scep_err scep_msg_decrypt(scep_msg *m, X509 *const *certs,
 scep_err scep_envelope_open(const unsigned char *der, size_t len,
     X509 *const *certs, EVP_PKEY *const *keys, size_t n, unsigned char **out,
     size_t *outlen, const char **why);
+/*
+ * The same with a ca_result (CA_UNTRUSTED: not for these keys), as
+ * ca_decrypt() wants its envelope opener: ca/ does no CMS itself.
+ */
+int scep_envelope_open_ca(const unsigned char *der, size_t len,
+    X509 *const *certs, EVP_PKEY *const *keys, size_t n, unsigned char **out,
+    size_t *outlen, const char **why);
 void scep_msg_free(scep_msg *m);
 
 int scep_msg_type(const scep_msg *m);

@@ -9,7 +9,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 enum ledger_result {
 	LEDGER_OK = 0,
@@ -70,6 +69,9 @@ struct ledger_op {
 #define LEDGER_B64_HEAD	1024
 
 int ledger_open(const char *path, ledger **out, const char **why);
+
+/* The ledger's clock: Unix microseconds, what every *_us it keeps is on. */
+int64_t ledger_now_us(void);
 
 /*
  * PRAGMA integrity_check's first line ("ok" when sound) into result, and
@@ -136,8 +138,19 @@ enum ledger_revoke_result {
 /* Revoke serial with an RFC 5280 reason code; a "revoked" event follows. */
 int ledger_revoke(ledger *l, const char *serial, int reason);
 
-/* All operations with their events as a JSON array, one object a line. */
-int ledger_dump_json(ledger *l, FILE *out);
+/*
+ * Reports hand their rows to a callback: the ledger shapes each row (a
+ * JSON object, a CSV line or a text line, built by SQLite) and the
+ * caller writes the document (server/common/report.c).  A callback
+ * returns 0 to stop with an error.
+ */
+typedef int (*ledger_row_fn)(void *arg, const char *row);
+/* A count per period (NULL where there is none) and status. */
+typedef int (*ledger_count_fn)(void *arg, const char *period,
+    const char *status, int64_t count);
+
+/* All operations with their events, a JSON object each, oldest first. */
+int ledger_dump_rows(ledger *l, ledger_row_fn fn, void *arg);
 struct ledger_filter {
 	const char	*status;	/* NULL: any */
 	int64_t		 since_us;	/* received at or after; 0: any */
@@ -148,11 +161,11 @@ struct ledger_filter {
 
 enum ledger_format { LEDGER_JSON, LEDGER_CSV, LEDGER_TEXT };
 
-/* Operations that pass the filter, oldest first, in one format. */
-int ledger_list(ledger *l, const struct ledger_filter *f, int format,
-    FILE *out);
+/* Operations that pass the filter, oldest first, a row each in format. */
+int ledger_list_rows(ledger *l, const struct ledger_filter *f, int format,
+    ledger_row_fn fn, void *arg);
 /* Operations per hour (or day) and status. */
-int ledger_stats(ledger *l, int by_day, FILE *out);
+int ledger_stats_rows(ledger *l, int by_day, ledger_count_fn fn, void *arg);
 
 /* A certificate's DER by serial (hex, any case); malloc'd. */
 int ledger_cert_der(ledger *l, const char *serial, unsigned char **der,
@@ -203,8 +216,8 @@ enum ledger_decide_result {
 /* approve (1) or deny (0) the pending request txid; an event records it. */
 int ledger_pending_decide(ledger *l, const char *txid, int approve,
     const char *reason);
-/* Requests still waiting, as JSON (one object a line). */
-int ledger_pending_json(ledger *l, FILE *out);
+/* Requests still waiting, a JSON object each. */
+int ledger_pending_rows(ledger *l, ledger_row_fn fn, void *arg);
 
 enum ledger_challenge_result {
 	LEDGER_CHALLENGE_OK = 0,
@@ -249,17 +262,28 @@ int ledger_add_evidence(ledger *l, int64_t op_id, const char *kind,
     const char *text, int *added);
 
 /*
- * One transaction (by transactionID, serial in hex, or subject CN) with
- * its status and timeline, as JSON; *found 0 when nothing matches.
+ * The transactions ID names (transactionID or serial in hex, else subject
+ * CN) with status and timeline, a JSON object each (dump_rows' shape);
+ * *found 0 when nothing matches.
  */
-int ledger_show_json(ledger *l, const char *id, FILE *out, int *found);
-/* The same as lines of text: a header per transaction, then its events. */
-int ledger_show_text(ledger *l, const char *id, FILE *out, int *found);
+int ledger_show_rows(ledger *l, const char *id, ledger_row_fn fn, void *arg,
+    int *found);
+/* The same an event at a time, with its transaction's fields beside it. */
+struct ledger_show_event {
+	int64_t		 op_id;
+	const char	*transaction_id, *status, *subject, *serial;
+	const char	*client_addr, *reason;		/* reason: "" if none */
+	const char	*at, *kind, *source, *detail;	/* the event */
+};
+typedef int (*ledger_show_event_fn)(void *arg,
+    const struct ledger_show_event *ev);
+int ledger_show_events(ledger *l, const char *id, ledger_show_event_fn fn,
+    void *arg, int *found);
 
 /* The latest issuance for a transactionID or serial; 0 when none. */
 int64_t ledger_find_issued(ledger *l, const char *id);
-/* scepd_transactions{status="..."} gauges, Prometheus text format. */
-int ledger_status_metrics(ledger *l, FILE *out);
+/* Transactions per status (period NULL), for scepd_transactions. */
+int ledger_status_counts(ledger *l, ledger_count_fn fn, void *arg);
 
 /*
  * Events after event id `after`, oldest first, at most limit, each as
@@ -274,7 +298,8 @@ int64_t ledger_last_event_id(ledger *l);
 
 /*
  * Certificates without a SHA-1 thumbprint yet (from before schema 8):
- * fn gets each DER and returns its lowercase hex SHA-1 in hex.
+ * fn gets each DER, writes its lowercase hex SHA-1 into hex and returns
+ * 0 (ca_sha1_hex's CA_OK), anything else to stop with an error.
  */
 typedef int (*ledger_sha1_fn)(const unsigned char *der, size_t len,
     char hex[41]);

@@ -1,4 +1,5 @@
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -94,7 +95,7 @@ revoke_rows(ledger *l, void *arg)
 {
 	struct revoke_args *a = arg;
 	sqlite3_stmt *st = l->st[ST_REVOKE];
-	int64_t now = lg_now_us(), op;
+	int64_t now = ledger_now_us(), op;
 	char *detail = NULL;
 	int ret = LEDGER_ERROR;
 
@@ -204,8 +205,8 @@ ledger_backfill_sha1(ledger *l, ledger_sha1_fn fn)
 	    " WHERE serial = ?1", -1, &upd, NULL) != SQLITE_OK)
 		goto out;
 	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
-		if (!fn(sqlite3_column_blob(sel, 1),
-		    (size_t)sqlite3_column_bytes(sel, 1), hex))
+		if (fn(sqlite3_column_blob(sel, 1),
+		    (size_t)sqlite3_column_bytes(sel, 1), hex) != 0)
 			goto out;
 		sqlite3_bind_text(upd, 1, (const char *)sqlite3_column_text(sel, 0),
 		    -1, SQLITE_TRANSIENT);

@@ -28,11 +28,7 @@ ledger_match_request_prefix(ledger *l, const char *b64_prefix)
 	    " substr(request_b64_head, 1, length(?1)) = ?1 ORDER BY id DESC"
 	    " LIMIT 2", &q)) {
 		lg_bind_text(q.st, 1, b64_prefix);
-		if (sqlite3_step(q.st) == SQLITE_ROW)
-			id = sqlite3_column_int64(q.st, 0);
-		/* Two requests with that start: no guessing. */
-		if (sqlite3_step(q.st) == SQLITE_ROW)
-			id = 0;
+		id = lg_unique_id(q.st);	/* two with that start: none */
 	}
 	lg_query_end(&q);
 	return id;
@@ -70,7 +66,7 @@ evidence_row(ledger *l, void *arg)
 		goto out;
 	if (sqlite3_column_int(st, 0) == 0) {
 		if ((detail = strdup((const char *)sqlite3_column_text(st, 1))) ==
-		    NULL || !lg_insert_event(l, a->op_id, lg_now_us(), a->kind,
+		    NULL || !lg_insert_event(l, a->op_id, ledger_now_us(), a->kind,
 		    a->source, detail))
 			goto out;
 		a->added = 1;
@@ -123,11 +119,7 @@ ledger_find_by_cn_time(ledger *l, const char *cn, int64_t at_us,
 		lg_bind_text(q.st, 1, cn);
 		sqlite3_bind_int64(q.st, 2, at_us);
 		sqlite3_bind_int64(q.st, 3, window_us);
-		if (sqlite3_step(q.st) == SQLITE_ROW)
-			id = sqlite3_column_int64(q.st, 0);
-		/* Two candidates: no guessing. */
-		if (sqlite3_step(q.st) == SQLITE_ROW)
-			id = 0;
+		id = lg_unique_id(q.st);	/* two candidates: none */
 	}
 	lg_query_end(&q);
 	return id;

@@ -114,8 +114,6 @@ struct ledger {
 /* WAL frames after which a checkpoint runs: SQLite's default. */
 #define CHECKPOINT_FRAMES	1000
 
-int64_t lg_now_us(void);
-
 /* ledger_stmt.c */
 void lg_bind_text(sqlite3_stmt *st, int i, const char *s);
 void lg_bind_int_or_null(sqlite3_stmt *st, int i, int v, int null_value);
@@ -127,6 +125,11 @@ int lg_drain(sqlite3_stmt *st, int rc);
 int lg_copy_blob(sqlite3_stmt *st, int col, unsigned char **der, size_t *len);
 /* A text column strdup'd, or NULL. */
 char *lg_column_dup(sqlite3_stmt *st, int col);
+/*
+ * The id in the only row st returns; 0 when it returns none or more than
+ * one (evidence is matched exactly or not at all: no guessing).
+ */
+int64_t lg_unique_id(sqlite3_stmt *st);
 /* One id from a query with up to two text parameters; 0 when none. */
 int64_t lg_query_id(ledger *l, const char *sql, const char *a, const char *b);
 

@@ -1,4 +1,5 @@
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -85,7 +86,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 };
 
 int64_t
-lg_now_us(void)
+ledger_now_us(void)
 {
 	struct timespec ts;
 

@@ -1,4 +1,5 @@
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -70,7 +71,7 @@ decide_rows(ledger *l, void *arg)
 {
 	struct decide_args *a = arg;
 	sqlite3_stmt *st = l->st[ST_PENDING_DECIDE];
-	int64_t now = lg_now_us(), op = 0;
+	int64_t now = ledger_now_us(), op = 0;
 	char *detail = NULL;
 	int rc, ret = LEDGER_ERROR;
 
@@ -124,7 +125,7 @@ challenge_add_rows(ledger *l, void *arg)
 {
 	struct challenge_args *a = arg;
 	sqlite3_stmt *st = l->st[ST_CHALLENGE_COUNT];
-	int64_t now = lg_now_us();
+	int64_t now = ledger_now_us();
 	int outstanding;
 
 	sqlite3_bind_int64(st, 1, now);
@@ -185,7 +186,7 @@ challenge_use_rows(ledger *l, void *arg)
 
 	a->result = LEDGER_CHALLENGE_UNKNOWN;
 	lg_bind_text(st, 1, a->sha256);
-	sqlite3_bind_int64(st, 2, lg_now_us());
+	sqlite3_bind_int64(st, 2, ledger_now_us());
 	lg_bind_text(st, 3, a->txid);
 	lg_bind_text(st, 4, a->pubkey_sha256);
 	if (!challenge_row(st, a))

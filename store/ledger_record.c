@@ -129,7 +129,7 @@ record_rows(ledger *l, void *arg)
 	const struct ledger_cert *cert = a->cert;
 	sqlite3_stmt *st;
 	char *detail = NULL;
-	int64_t now = lg_now_us(), id;
+	int64_t now = ledger_now_us(), id;
 	int rc, ret = LEDGER_ERROR;
 
 	if (cert != NULL) {
@@ -272,7 +272,7 @@ ledger_add_event_later(ledger *l, int64_t op_id, const char *kind,
 		return LEDGER_ERROR;
 	p = (char *)(a + 1);
 	a->op_id = op_id;
-	a->at = lg_now_us();
+	a->at = ledger_now_us();
 	a->kind = memcpy(p, kind, nk);
 	a->source = memcpy(p + nk, source, ns);
 	a->detail = nd ? memcpy(p + nk + ns, detail_json, nd) : NULL;
@@ -283,7 +283,7 @@ int
 ledger_add_event(ledger *l, int64_t op_id, const char *kind,
     const char *source, const char *detail_json)
 {
-	struct event_args a = { op_id, lg_now_us(), kind, source, detail_json };
+	struct event_args a = { op_id, ledger_now_us(), kind, source, detail_json };
 
 	return lg_group_write(l, event_row, &a);
 }

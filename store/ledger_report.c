@@ -1,4 +1,5 @@
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -110,20 +111,33 @@ static const char pending_sql[] =
     " 'requested_at', " ISO("created_us") ")"
     " FROM pending WHERE state = 'pending' ORDER BY id";
 
-/* Print each row of a one-column JSON query as a JSON array. */
+/*
+ * Every report query: sql on the slow connection, its parameters bound by
+ * bind(st, barg) (NULL: none), each row handed to row(rarg, st); row
+ * returns 0 to stop with an error.  *any says whether there was a row.
+ */
+struct rows {
+	void	(*bind)(sqlite3_stmt *st, const void *barg);
+	const void *barg;
+	int	(*row)(void *rarg, sqlite3_stmt *st);
+	void	*rarg;
+};
+
 static int
-json_rows(ledger *l, const char *sql, FILE *out)
+query_rows(ledger *l, const char *sql, const struct rows *r, int *any)
 {
 	struct lg_query q;
-	int rc, n = 0, ret = LEDGER_ERROR;
+	int rc = SQLITE_ERROR, ret = LEDGER_ERROR;
 
 	if (!lg_query_begin(l, LG_SLOW, sql, &q))
 		goto out;
-	fputs("[", out);
-	while ((rc = sqlite3_step(q.st)) == SQLITE_ROW)
-		fprintf(out, "%s\n%s", n++ ? "," : "",
-		    (const char *)sqlite3_column_text(q.st, 0));
-	fputs(n ? "\n]\n" : "]\n", out);
+	if (r->bind != NULL)
+		r->bind(q.st, r->barg);
+	while ((rc = sqlite3_step(q.st)) == SQLITE_ROW) {
+		*any = 1;
+		if (!r->row(r->rarg, q.st))
+			goto out;
+	}
 	if (rc == SQLITE_DONE)
 		ret = LEDGER_OK;
 out:
@@ -131,19 +145,87 @@ out:
 	return ret;
 }
 
-int
-ledger_dump_json(ledger *l, FILE *out)
+/* Rows of one text column, to a ledger_row_fn. */
+struct text_rows {
+	ledger_row_fn	 fn;
+	void		*arg;
+};
+
+static int
+text_row(void *rarg, sqlite3_stmt *st)
 {
-	return json_rows(l, dump_sql, out);
+	struct text_rows *t = rarg;
+
+	return t->fn(t->arg, (const char *)sqlite3_column_text(st, 0));
+}
+
+/* Rows of (period or nothing, status, count), to a ledger_count_fn. */
+struct count_rows {
+	ledger_count_fn	 fn;
+	void		*arg;
+	int		 period;	/* the first column is a period */
+};
+
+static int
+count_row(void *rarg, sqlite3_stmt *st)
+{
+	struct count_rows *c = rarg;
+	int i = c->period;
+
+	return c->fn(c->arg, c->period ? (const char *)sqlite3_column_text(st,
+	    0) : NULL, (const char *)sqlite3_column_text(st, i),
+	    sqlite3_column_int64(st, i + 1));
+}
+
+static void
+bind_filter(sqlite3_stmt *st, const void *barg)
+{
+	const struct ledger_filter *f = barg;
+
+	lg_bind_text(st, 1, f->status);
+	sqlite3_bind_int64(st, 2, f->since_us);
+	lg_bind_text(st, 3, f->subject);
+	sqlite3_bind_int64(st, 4, f->stuck_before_us);
+}
+
+static void
+bind_text1(sqlite3_stmt *st, const void *barg)
+{
+	lg_bind_text(st, 1, barg);
+}
+
+/* A one-text-column query without parameters, each row to fn. */
+static int
+text_query(ledger *l, const char *sql, ledger_row_fn fn, void *arg)
+{
+	struct text_rows t = { fn, arg };
+	struct rows r = { NULL, NULL, text_row, &t };
+	int any = 0;
+
+	return query_rows(l, sql, &r, &any);
 }
 
 int
-ledger_list(ledger *l, const struct ledger_filter *f, int format, FILE *out)
+ledger_dump_rows(ledger *l, ledger_row_fn fn, void *arg)
 {
-	struct lg_query q;
+	return text_query(l, dump_sql, fn, arg);
+}
+
+int
+ledger_pending_rows(ledger *l, ledger_row_fn fn, void *arg)
+{
+	return text_query(l, pending_sql, fn, arg);
+}
+
+int
+ledger_list_rows(ledger *l, const struct ledger_filter *f, int format,
+    ledger_row_fn fn, void *arg)
+{
+	struct text_rows t = { fn, arg };
+	struct rows r = { bind_filter, f, text_row, &t };
 	const char *where;
 	char *sql;
-	int rc, n = 0, ret = LEDGER_ERROR;
+	int any = 0, ret;
 
 	if (format < LEDGER_JSON || format > LEDGER_TEXT)
 		return LEDGER_ERROR;
@@ -153,65 +235,37 @@ ledger_list(ledger *l, const struct ledger_filter *f, int format, FILE *out)
 	if ((sql = sqlite3_mprintf("SELECT %s%s%s%s", list_cols[format],
 	    FROM_OPS, where, COMMON_FILTERS)) == NULL)
 		return LEDGER_ERROR;
-	if (!lg_query_begin(l, LG_SLOW, sql, &q))
-		goto out;
-	lg_bind_text(q.st, 1, f->status);
-	sqlite3_bind_int64(q.st, 2, f->since_us);
-	lg_bind_text(q.st, 3, f->subject);
-	sqlite3_bind_int64(q.st, 4, f->stuck_before_us);
-	if (format == LEDGER_JSON)
-		fputs("[", out);
-	else if (format == LEDGER_CSV)
-		fputs("id,received_at,transaction_id,status,subject,serial,"
-		    "client_addr,reason\n", out);
-	while ((rc = sqlite3_step(q.st)) == SQLITE_ROW) {
-		const char *row = (const char *)sqlite3_column_text(q.st, 0);
-
-		if (format == LEDGER_JSON)
-			fprintf(out, "%s\n%s", n ? "," : "", row);
-		else
-			fprintf(out, "%s\n", row);
-		n++;
-	}
-	if (format == LEDGER_JSON)
-		fputs(n ? "\n]\n" : "]\n", out);
-	if (rc == SQLITE_DONE)
-		ret = LEDGER_OK;
-out:
-	lg_query_end(&q);
+	ret = query_rows(l, sql, &r, &any);
 	sqlite3_free(sql);
 	return ret;
 }
 
 int
-ledger_stats(ledger *l, int by_day, FILE *out)
+ledger_stats_rows(ledger *l, int by_day, ledger_count_fn fn, void *arg)
 {
 	static const char sql[] =
 	    "SELECT strftime(?1, o.received_us / 1e6, 'unixepoch') AS t, "
 	    STATUS " AS s, count(*) FROM operations o LEFT JOIN certificates c"
 	    " ON c.serial = o.cert_serial GROUP BY t, s ORDER BY t, s";
-	struct lg_query q;
-	int rc, ret = LEDGER_ERROR;
+	struct count_rows c = { fn, arg, 1 };
+	struct rows r = { bind_text1, by_day ? "%Y-%m-%d" : "%Y-%m-%dT%H:00Z",
+	    count_row, &c };
+	int any = 0;
 
-	if (!lg_query_begin(l, LG_SLOW, sql, &q))
-		goto out;
-	lg_bind_text(q.st, 1, by_day ? "%Y-%m-%d" : "%Y-%m-%dT%H:00Z");
-	while ((rc = sqlite3_step(q.st)) == SQLITE_ROW)
-		fprintf(out, "%-18s %-16s %d\n",
-		    (const char *)sqlite3_column_text(q.st, 0),
-		    (const char *)sqlite3_column_text(q.st, 1),
-		    sqlite3_column_int(q.st, 2));
-	if (rc == SQLITE_DONE)
-		ret = LEDGER_OK;
-out:
-	lg_query_end(&q);
-	return ret;
+	return query_rows(l, sql, &r, &any);
 }
 
 int
-ledger_pending_json(ledger *l, FILE *out)
+ledger_status_counts(ledger *l, ledger_count_fn fn, void *arg)
 {
-	return json_rows(l, pending_sql, out);
+	static const char sql[] = "SELECT " STATUS " AS s, count(*) FROM"
+	    " operations o LEFT JOIN certificates c ON c.serial = o.cert_serial"
+	    " GROUP BY s ORDER BY s";
+	struct count_rows c = { fn, arg, 0 };
+	struct rows r = { NULL, NULL, count_row, &c };
+	int any = 0;
+
+	return query_rows(l, sql, &r, &any);
 }
 
 /*
@@ -223,54 +277,49 @@ static const char *const show_where[] = {
 	" WHERE (', ' || o.csr_subject || ',') LIKE '%, CN=' || ?1 || ',%'",
 };
 
-/* dump_sql's rows, for one transactionID, serial or subject CN. */
-int
-ledger_show_json(ledger *l, const char *id, FILE *out, int *found)
+/*
+ * The rows of sql_for(pass) for id: by transactionID or serial first,
+ * by subject CN only when that finds nothing.
+ */
+static int
+show_passes(ledger *l, const char *id, char *(*sql_for)(int pass),
+    int (*row)(void *rarg, sqlite3_stmt *st), void *rarg, int *found)
 {
-	const char *order = strstr(dump_sql, " ORDER BY o.id");
-	sqlite3_stmt *st = NULL;
-	char *sql = NULL;
-	int rc = SQLITE_DONE, n = 0, pass, ret = LEDGER_ERROR;
+	struct rows r = { bind_text1, id, row, rarg };
+	char *sql;
+	int pass, ret = LEDGER_OK;
 
 	*found = 0;
-	if (order == NULL)
-		return LEDGER_ERROR;
-	pthread_mutex_lock(&l->slowmu);
-	fputs("[", out);
-	for (pass = 0; pass < 2 && n == 0 && rc == SQLITE_DONE; pass++) {
+	for (pass = 0; pass < 2 && !*found && ret == LEDGER_OK; pass++) {
+		if ((sql = sql_for(pass)) == NULL)
+			return LEDGER_ERROR;
+		ret = query_rows(l, sql, &r, found);
 		sqlite3_free(sql);
-		sqlite3_finalize(st);
-		st = NULL;
-		if ((sql = sqlite3_mprintf("%.*s%s ORDER BY o.id",
-		    (int)(order - dump_sql), dump_sql, show_where[pass])) == NULL ||
-		    sqlite3_prepare_v2(l->slow, sql, -1, &st, NULL) != SQLITE_OK)
-			goto out;
-		lg_bind_text(st, 1, id);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-			fprintf(out, "%s\n%s", n++ ? "," : "",
-			    (const char *)sqlite3_column_text(st, 0));
 	}
-	fputs(n ? "\n]\n" : "]\n", out);
-	if (rc == SQLITE_DONE)
-		ret = LEDGER_OK;
-	*found = n > 0;
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&l->slowmu);
-	sqlite3_free(sql);
 	return ret;
 }
 
-static const char *
-text_or_dash(sqlite3_stmt *st, int col)
+static char *
+show_json_sql(int pass)
 {
-	const unsigned char *t = sqlite3_column_text(st, col);
+	const char *order = strstr(dump_sql, " ORDER BY o.id");
 
-	return t != NULL ? (const char *)t : "-";
+	return order == NULL ? NULL : sqlite3_mprintf("%.*s%s ORDER BY o.id",
+	    (int)(order - dump_sql), dump_sql, show_where[pass]);
 }
 
+/* dump_sql's rows, for one transactionID, serial or subject CN. */
 int
-ledger_show_text(ledger *l, const char *id, FILE *out, int *found)
+ledger_show_rows(ledger *l, const char *id, ledger_row_fn fn, void *arg,
+    int *found)
+{
+	struct text_rows t = { fn, arg };
+
+	return show_passes(l, id, show_json_sql, text_row, &t, found);
+}
+
+static char *
+show_event_sql(int pass)
 {
 	/* One row per event, with its transaction's columns repeated. */
 	static const char cols[] =
@@ -279,50 +328,44 @@ ledger_show_text(ledger *l, const char *id, FILE *out, int *found)
 	    " " ISO("e.at_us") ", e.kind, e.source, coalesce(e.detail, '')"
 	    " FROM operations o LEFT JOIN certificates c ON c.serial ="
 	    " o.cert_serial JOIN events e ON e.operation_id = o.id";
-	sqlite3_stmt *st = NULL;
-	char *sql = NULL;
-	int64_t last = 0;
-	int rc = SQLITE_DONE, pass, ret = LEDGER_ERROR;
 
-	*found = 0;
-	pthread_mutex_lock(&l->slowmu);
-	for (pass = 0; pass < 2 && !*found && rc == SQLITE_DONE; pass++) {
-		sqlite3_free(sql);
-		sqlite3_finalize(st);
-		st = NULL;
-		if ((sql = sqlite3_mprintf("%s%s ORDER BY o.id, e.id", cols,
-		    show_where[pass])) == NULL ||
-		    sqlite3_prepare_v2(l->slow, sql, -1, &st, NULL) != SQLITE_OK)
-			goto out;
-		lg_bind_text(st, 1, id);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			if (sqlite3_column_int64(st, 0) != last) {
-				last = sqlite3_column_int64(st, 0);
-				fprintf(out, "%stransaction %s  status %s\n"
-				    "  subject %s  serial %s  client %s\n",
-				    *found ? "\n" : "", text_or_dash(st, 1),
-				    text_or_dash(st, 2), text_or_dash(st, 3),
-				    text_or_dash(st, 4), text_or_dash(st, 5));
-				if (*(const char *)sqlite3_column_text(st, 6) !=
-				    '\0')
-					fprintf(out, "  reason %s\n", (const char *)
-					    sqlite3_column_text(st, 6));
-				*found = 1;
-			}
-			fprintf(out, "  %s  %-20s %-13s %s\n",
-			    (const char *)sqlite3_column_text(st, 7),
-			    (const char *)sqlite3_column_text(st, 8),
-			    (const char *)sqlite3_column_text(st, 9),
-			    (const char *)sqlite3_column_text(st, 10));
-		}
-	}
-	if (rc == SQLITE_DONE)
-		ret = LEDGER_OK;
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&l->slowmu);
-	sqlite3_free(sql);
-	return ret;
+	/* cols holds strftime's %s: an argument, never the format. */
+	return sqlite3_mprintf("%s%s ORDER BY o.id, e.id", cols,
+	    show_where[pass]);
+}
+
+struct event_rows {
+	ledger_show_event_fn	 fn;
+	void			*arg;
+};
+
+static const char *
+text_col(sqlite3_stmt *st, int col)
+{
+	return (const char *)sqlite3_column_text(st, col);
+}
+
+static int
+event_row(void *rarg, sqlite3_stmt *st)
+{
+	struct event_rows *a = rarg;
+	struct ledger_show_event ev = {
+		sqlite3_column_int64(st, 0), text_col(st, 1), text_col(st, 2),
+		text_col(st, 3), text_col(st, 4), text_col(st, 5),
+		text_col(st, 6), text_col(st, 7), text_col(st, 8),
+		text_col(st, 9), text_col(st, 10),
+	};
+
+	return a->fn(a->arg, &ev);
+}
+
+int
+ledger_show_events(ledger *l, const char *id, ledger_show_event_fn fn,
+    void *arg, int *found)
+{
+	struct event_rows a = { fn, arg };
+
+	return show_passes(l, id, show_event_sql, event_row, &a, found);
 }
 
 int64_t
@@ -331,30 +374,6 @@ ledger_find_issued(ledger *l, const char *id)
 	return lg_query_id(l, "SELECT id FROM operations WHERE outcome = 'issued'"
 	    " AND (transaction_id = ?1 OR cert_serial = upper(?1))"
 	    " ORDER BY id DESC LIMIT 1", id, NULL);
-}
-
-int
-ledger_status_metrics(ledger *l, FILE *out)
-{
-	static const char sql[] = "SELECT " STATUS " AS s, count(*) FROM"
-	    " operations o LEFT JOIN certificates c ON c.serial = o.cert_serial"
-	    " GROUP BY s ORDER BY s";
-	struct lg_query q;
-	int rc, ret = LEDGER_ERROR;
-
-	if (!lg_query_begin(l, LG_SLOW, sql, &q))
-		goto out;
-	fputs("# HELP scepd_transactions PKIOperations in the ledger by status.\n"
-	    "# TYPE scepd_transactions gauge\n", out);
-	while ((rc = sqlite3_step(q.st)) == SQLITE_ROW)
-		fprintf(out, "scepd_transactions{status=\"%s\"} %d\n",
-		    (const char *)sqlite3_column_text(q.st, 0),
-		    sqlite3_column_int(q.st, 1));
-	if (rc == SQLITE_DONE)
-		ret = LEDGER_OK;
-out:
-	lg_query_end(&q);
-	return ret;
 }
 
 int

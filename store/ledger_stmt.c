@@ -71,6 +71,18 @@ lg_column_dup(sqlite3_stmt *st, int col)
 	return t != NULL ? strdup((const char *)t) : NULL;
 }
 
+int64_t
+lg_unique_id(sqlite3_stmt *st)
+{
+	int64_t id = 0;
+
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = 0;
+	return id;
+}
+
 /* One id from a query with up to two text parameters; 0 when none. */
 int64_t
 lg_query_id(ledger *l, const char *sql, const char *a, const char *b)

@@ -86,8 +86,13 @@ reply(struct MHD_Connection *c, int status, const char *type, char *body,
 		free(body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	/* A reply without its headers is not sent (no-store matters). */
+	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) !=
+	    MHD_YES || MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    "no-store") != MHD_YES) {
+		MHD_destroy_response(r);
+		return MHD_NO;
+	}
 	ret = MHD_queue_response(c, (unsigned int)status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -140,7 +145,7 @@ list(struct admin_api *a, struct MHD_Connection *c)
 	}
 	if ((out = open_memstream(&buf, &len)) == NULL)
 		return MHD_NO;
-	ok = ledger_list(a->l, &f, LEDGER_JSON, out) == LEDGER_OK;
+	ok = report_list(a->l, &f, LEDGER_JSON, out) == LEDGER_OK;
 	fclose(out);
 	if (!ok) {
 		free(buf);
@@ -159,7 +164,7 @@ show(struct admin_api *a, struct MHD_Connection *c, const char *id)
 
 	if ((out = open_memstream(&buf, &len)) == NULL)
 		return MHD_NO;
-	ok = ledger_show_json(a->l, id, out, &found) == LEDGER_OK;
+	ok = report_show_json(a->l, id, out, &found) == LEDGER_OK;
 	fclose(out);
 	if (!ok || !found) {
 		free(buf);
@@ -198,12 +203,18 @@ metrics(struct admin_api *a, struct MHD_Connection *c)
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *out;
+	int ok;
 
 	if ((out = open_memstream(&buf, &len)) == NULL)
 		return MHD_NO;
 	metrics_print(out);
-	ledger_status_metrics(a->l, out);
+	ok = report_status_metrics(a->l, out) == LEDGER_OK;
 	fclose(out);
+	if (!ok) {
+		free(buf);
+		log_error("/metrics: cannot read the ledger");
+		return reply_text(c, 500, "cannot read the ledger\n");
+	}
 	return reply(c, 200, "text/plain; version=0.0.4", buf, len);
 }
 
@@ -218,12 +229,17 @@ page(struct MHD_Connection *c, int html)
 	    MHD_RESPMEM_PERSISTENT);
 	if (r == NULL)
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, html ?
-	    "text/html; charset=utf-8" : "text/javascript; charset=utf-8");
 	/* Only our own script; no inline code, no other origin. */
-	MHD_add_response_header(r, "Content-Security-Policy", "default-src 'self';"
-	    " style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
-	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, html ?
+	    "text/html; charset=utf-8" : "text/javascript; charset=utf-8") !=
+	    MHD_YES || MHD_add_response_header(r, "Content-Security-Policy",
+	    "default-src 'self'; style-src 'self' 'unsafe-inline';"
+	    " frame-ancestors 'none'") != MHD_YES ||
+	    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") !=
+	    MHD_YES) {
+		MHD_destroy_response(r);
+		return MHD_NO;
+	}
 	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
 	return ret;

@@ -93,16 +93,3 @@ b64_encode(const unsigned char *in, size_t len, size_t max_chars)
 	out[o] = '\0';
 	return out;
 }
-
-void
-hex_encode(const unsigned char *in, size_t len, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * len] = '\0';
-}

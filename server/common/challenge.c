@@ -63,8 +63,8 @@ format_hash(const struct challenge *c, char *out, size_t cap)
 {
 	char salt[33], hash[65];
 
-	hex_encode(c->salt, sizeof(c->salt), salt);
-	hex_encode(c->hash, sizeof(c->hash), hash);
+	ca_hex(c->salt, sizeof(c->salt), salt, 0);
+	ca_hex(c->hash, sizeof(c->hash), hash, 0);
 	return snprintf(out, cap, PREFIX "%u$%s$%s", c->iterations, salt,
 	    hash) < (int)cap;
 }
@@ -252,7 +252,7 @@ challenge_sha256(const char *plain, char hex[65])
 
 	if (!EVP_Digest(plain, strlen(plain), d, &n, EVP_sha256(), NULL))
 		return 0;
-	hex_encode(d, sizeof(d), hex);
+	ca_hex(d, sizeof(d), hex, 0);
 	OPENSSL_cleanse(d, sizeof(d));
 	return 1;
 }

@@ -2,11 +2,14 @@
  * server/common: what every part of scepd and scepctl shares and that
  * depends on no other part of server/: the configuration (scepd.conf),
  * logging, text encodings, start-up steps, request counters, password
- * hashes and running a program with a deadline.
+ * hashes, ledger reports written as documents, and running a program
+ * with a deadline.
  *
- * Owns: struct scepd_config and its parsing, the log, the counters.
- * Must not touch: the ledger, the CA, HTTP or any other server/ module
- * (they include this header; it includes none of theirs).
+ * Owns: struct scepd_config and its parsing, the log, the counters, the
+ * report formats (JSON array, CSV, text, Prometheus).
+ * Must not touch: HTTP, the CA's keys, the ledger beyond reading reports,
+ * or any other server/ module (they include this header; it includes
+ * none of theirs).
  */
 #ifndef SCEPD_COMMON_H
 #define SCEPD_COMMON_H
@@ -15,6 +18,7 @@
 #include <stdio.h>
 
 #include "ca/ca.h"
+#include "store/ledger.h"
 
 /*
  * scepd.conf: "key = value" lines, '#' comments.  Built-in defaults, then
@@ -140,7 +144,7 @@ void log_msg(int level, const char *fmt, ...)
 /*
  * Base64 as SCEP clients really send it in GET message= (RFC 8894 4.1):
  * standard or URL-safe alphabet, '+' that arrived as ' ', line breaks,
- * missing padding.  Plus the hex and base64 encoders the ledger wants.
+ * missing padding.  Plus the base64 encoder the ledger wants (hex: ca_hex).
  */
 
 /*
@@ -154,8 +158,6 @@ size_t b64_decoded_max(size_t inlen);
 /* Standard base64 of at most max_chars characters (0: all); malloc'd. */
 char *b64_encode(const unsigned char *in, size_t len, size_t max_chars);
 
-/* Lowercase hex into out (2 * len + 1 bytes). */
-void hex_encode(const unsigned char *in, size_t len, char *out);
 
 /* Start-up steps shared by scepd and scepctl. */
 
@@ -202,6 +204,14 @@ int setup_sockaddr(const char *listen, struct sockaddr_storage *ss, int *v6,
 
 /* Write the port atomically so that a watcher never reads half. */
 int setup_port_file(const char *path, int port);
+
+/*
+ * A certificate's thumbprint for a banner or a listing: uppercase hex, or
+ * "?" when it cannot be computed (never an uninitialised buffer).
+ */
+#define SETUP_THUMB_LEN	(2 * 64 + 1)
+const char *setup_thumbprint(X509 *x, const EVP_MD *md,
+    char out[SETUP_THUMB_LEN]);
 
 /*
  * Counters for GET /metrics (Prometheus text format): requests by
@@ -269,6 +279,22 @@ int challenge_sha256(const char *plain, char hex[65]);
 
 /* 1 if offered matches; constant time in the password's content. */
 int challenge_verify(struct challenge *c, const char *offered);
+
+/*
+ * Ledger reports written as documents (report.c): a JSON array, CSV with
+ * its header or text, one row a line; Prometheus gauges.  LEDGER_* result.
+ */
+int report_dump_json(ledger *l, FILE *out);
+int report_pending_json(ledger *l, FILE *out);
+int report_list(ledger *l, const struct ledger_filter *f, int format,
+    FILE *out);
+/* Operations per hour (or day) and status. */
+int report_stats(ledger *l, int by_day, FILE *out);
+/* The transactions ID names; *found 0 when none. */
+int report_show_json(ledger *l, const char *id, FILE *out, int *found);
+int report_show_text(ledger *l, const char *id, FILE *out, int *found);
+/* scepd_transactions{status="..."} gauges, Prometheus text format. */
+int report_status_metrics(ledger *l, FILE *out);
 
 /* Running a program (challenge_mode = exec, hook_command). */
 #define EXEC_MAX_REASON 256

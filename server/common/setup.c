@@ -247,3 +247,11 @@ setup_port_file(const char *path, int port)
 	ok = fclose(f) == 0 && ok;
 	return ok && rename(tmp, path) == 0;
 }
+
+const char *
+setup_thumbprint(X509 *x, const EVP_MD *md, char out[SETUP_THUMB_LEN])
+{
+	if (ca_thumbprint(x, md, out, SETUP_THUMB_LEN) != CA_OK)
+		snprintf(out, SETUP_THUMB_LEN, "?");
+	return out;
+}

@@ -43,7 +43,11 @@ default_url(const struct scepd_config *cfg, char *url, size_t cap)
 	char host[256] = "127.0.0.1";
 	int port = 8080;
 
-	config_listen_parse(cfg->listen, host, sizeof(host), &port);
+	/* The configuration checked listen; the lab default if it cannot parse. */
+	if (!config_listen_parse(cfg->listen, host, sizeof(host), &port)) {
+		snprintf(host, sizeof(host), "127.0.0.1");
+		port = 8080;
+	}
 	if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
 		gethostname(host, sizeof(host));
 	snprintf(url, cap, "http://%s%s%s:%d/certsrv/mscep/mscep.dll",
@@ -353,9 +357,13 @@ mdm_profile_run(const struct scepd_config *cfg, int argc, char **argv,
 		goto out;
 	}
 	subject = X509_NAME_oneline(X509_get_subject_name(cacert), NULL, 0);
-	ca_thumbprint(cacert, EVP_sha1(), s1, sizeof(s1));
+	if (ca_thumbprint(cacert, EVP_sha1(), s1, sizeof(s1)) != CA_OK ||
+	    ca_thumbprint(cacert, EVP_sha256(), s256, sizeof(s256)) != CA_OK) {
+		fprintf(stderr, "scepctl profile: cannot compute the CA's "
+		    "thumbprints\n");
+		goto out;
+	}
 	colons(s1, s1c);
-	ca_thumbprint(cacert, EVP_sha256(), s256, sizeof(s256));
 	fprintf(out, "SCEP server URL:     %s\n", o.url);
 	fprintf(out, "CA:                  %s\n", subject);
 	fprintf(out, "CA SHA-1:            %s\n", s1);

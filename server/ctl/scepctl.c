@@ -126,7 +126,7 @@ cmd_list(const struct scepd_config *cfg, int argc, char **argv)
 	}
 	if (!open_ledger(cfg, &l))
 		return 1;
-	ok = ledger_list(l, &f, format, stdout) == LEDGER_OK;
+	ok = report_list(l, &f, format, stdout) == LEDGER_OK;
 	ledger_close(l);
 	if (!ok)
 		fprintf(stderr, "scepctl: cannot read the ledger\n");
@@ -146,7 +146,7 @@ cmd_stats(const struct scepd_config *cfg, int argc, char **argv)
 		usage();
 	if (!open_ledger(cfg, &l))
 		return 1;
-	ok = ledger_stats(l, by_day, stdout) == LEDGER_OK;
+	ok = report_stats(l, by_day, stdout) == LEDGER_OK;
 	ledger_close(l);
 	return ok ? 0 : 1;
 }
@@ -161,8 +161,8 @@ cmd_show(const struct scepd_config *cfg, int argc, char **argv)
 		usage();
 	if (!open_ledger(cfg, &l))
 		return 1;
-	rv = json ? ledger_show_json(l, argv[1], stdout, &found) :
-	    ledger_show_text(l, argv[1], stdout, &found);
+	rv = json ? report_show_json(l, argv[1], stdout, &found) :
+	    report_show_text(l, argv[1], stdout, &found);
 	ledger_close(l);
 	if (rv != LEDGER_OK) {
 		fprintf(stderr, "scepctl: cannot read the ledger\n");
@@ -242,7 +242,7 @@ cmd_pending(const struct scepd_config *cfg, int argc)
 		usage();
 	if (!open_ledger(cfg, &l))
 		return 1;
-	ok = ledger_pending_json(l, stdout) == LEDGER_OK;
+	ok = report_pending_json(l, stdout) == LEDGER_OK;
 	ledger_close(l);
 	return ok ? 0 : 1;
 }
@@ -375,13 +375,14 @@ cmd_revoke(const struct scepd_config *cfg, int argc, char **argv)
 static void
 print_ca(const char *label, const ca *c)
 {
-	char sha256[EVP_MAX_MD_SIZE * 2 + 1], sha1[EVP_MAX_MD_SIZE * 2 + 1];
+	char sha256[SETUP_THUMB_LEN], sha1[SETUP_THUMB_LEN];
 	char id[CA_ID_LEN + 1];
 	char *subject = ca_name_oneline(X509_get_subject_name(ca_cert_get0(c)));
 
-	ca_thumbprint(ca_cert_get0(c), EVP_sha256(), sha256, sizeof(sha256));
-	ca_thumbprint(ca_cert_get0(c), EVP_sha1(), sha1, sizeof(sha1));
-	ca_id(c, id);
+	setup_thumbprint(ca_cert_get0(c), EVP_sha256(), sha256);
+	setup_thumbprint(ca_cert_get0(c), EVP_sha1(), sha1);
+	if (ca_id(c, id) != CA_OK)
+		snprintf(id, sizeof(id), "?");
 	printf("%s\n  subject:    %s\n  id:         %s\n  sha256:     %s\n"
 	    "  sha1:       %s\n", label, subject ? subject : "?", id, sha256, sha1);
 	free(subject);

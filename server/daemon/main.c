@@ -80,13 +80,13 @@ banner(const struct scepd_config *cfg, const ca *c, int port,
     const char *host, int ca_created, const char *new_challenge,
     const struct challenge *ch, int admin_page, int api_port)
 {
-	char sha256[EVP_MAX_MD_SIZE * 2 + 1], sha1[EVP_MAX_MD_SIZE * 2 + 1];
+	char sha256[SETUP_THUMB_LEN], sha1[SETUP_THUMB_LEN];
 	char *subject = ca_name_oneline(X509_get_subject_name(ca_cert_get0(c)));
 	const char *open6 = strchr(host, ':') ? "[" : "";
 	const char *close6 = strchr(host, ':') ? "]" : "";
 
-	ca_thumbprint(ca_cert_get0(c), EVP_sha256(), sha256, sizeof(sha256));
-	ca_thumbprint(ca_cert_get0(c), EVP_sha1(), sha1, sizeof(sha1));
+	setup_thumbprint(ca_cert_get0(c), EVP_sha256(), sha256);
+	setup_thumbprint(ca_cert_get0(c), EVP_sha1(), sha1);
 	printf("scepd %s ready%s\n", SCEPD_VERSION,
 	    ca_created ? " (new CA and RA created)" : "");
 	printf("  SCEP URL:        http://%s%s%s:%d/certsrv/mscep/mscep.dll\n",
@@ -97,7 +97,7 @@ banner(const struct scepd_config *cfg, const ca *c, int port,
 	{
 		char id[CA_ID_LEN + 1];
 
-		if (ca_id(c, id))
+		if (ca_id(c, id) == CA_OK)
 			printf("  CRL:             http://%s%s%s:%d/crl/%s.crl\n",
 			    open6, host, close6, port, id);
 	}
@@ -117,12 +117,11 @@ banner(const struct scepd_config *cfg, const ca *c, int port,
 	else
 		printf("  challenge:       (from the configuration)\n");
 	if (ca_next(c) != NULL) {
-		char next[EVP_MAX_MD_SIZE * 2 + 1];
+		char next[SETUP_THUMB_LEN];
 
-		ca_thumbprint(ca_cert_get0(ca_next(c)), EVP_sha256(), next,
-		    sizeof(next));
 		printf("  next CA SHA-256: %s (GetNextCACert; `scepctl ca "
-		    "activate` switches)\n", next);
+		    "activate` switches)\n", setup_thumbprint(
+		    ca_cert_get0(ca_next(c)), EVP_sha256(), next));
 	}
 	if (ca_previous_count(c) > 0)
 		printf("  previous CAs:    %zu (their certificates still verify)\n",
@@ -292,7 +291,7 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	if (!enroll_new(&cfg, c, l, nextca_der, nextca_len, &e, &why) ||
-	    !ca_id(c, ca_id_hex)) {
+	    ca_id(c, ca_id_hex) != CA_OK) {
 		log_error("cannot initialise");
 		goto out;
 	}
@@ -388,7 +387,10 @@ main(int argc, char *argv[])
 	}
 	if (sb.drop)
 		log_info("running as %s (uid %d)", sb.user, (int)sb.uid);
-	config_listen_parse(cfg.listen, host, sizeof(host), &sig);
+	if (!config_listen_parse(cfg.listen, host, sizeof(host), &sig)) {
+		log_error("listen: cannot parse '%s'", cfg.listen);
+		goto out;
+	}
 	banner(&cfg, c, port, host, created, new_challenge, &static_challenge,
 	    admin.enabled, api_port);
 	OPENSSL_cleanse(new_challenge, sizeof(new_challenge));

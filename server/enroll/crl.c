@@ -62,7 +62,7 @@ crl_file(const ca *c, const char *state_dir, char *buf, size_t cap)
 {
 	char id[CA_ID_LEN + 1];
 
-	return ca_id(c, id) &&
+	return ca_id(c, id) == CA_OK &&
 	    snprintf(buf, cap, "%s/data/crl/%s.crl", state_dir, id) < (int)cap;
 }
 
@@ -104,7 +104,7 @@ crl_publish(const ca *c, ledger *l, const char *state_dir, int days,
 		*why = "cannot create the crl directory";
 		return 0;
 	}
-	if (!crl_file(c, state_dir, path, sizeof(path)) || !ca_id(c, id) ||
+	if (!crl_file(c, state_dir, path, sizeof(path)) || ca_id(c, id) != CA_OK ||
 	    snprintf(lock, sizeof(lock), "%s/.lock", dir) >= (int)sizeof(lock)) {
 		*why = "state_dir path too long";
 		return 0;

@@ -13,6 +13,12 @@
 
 #include "server/enroll/enroll_int.h"
 
+int64_t
+enroll_now_us(void)
+{
+	return ledger_now_us();
+}
+
 void
 enroll_reply_free(struct enroll_reply *rep)
 {
@@ -68,13 +74,13 @@ pkioperation(struct enroll_ctx *e, const struct enroll_request *req,
 	o.row.transaction_id = scep_msg_transaction_id(o.msg);
 	o.row.message_type = scep_msg_type(o.msg);
 	nonce = scep_msg_sender_nonce(o.msg, &nonce_len);
-	hex_encode(nonce, nonce_len, o.request_nonce_hex);
+	ca_hex(nonce, nonce_len, o.request_nonce_hex, 0);
 	o.row.request_nonce = o.request_nonce_hex;
 	if (RAND_bytes(o.reply_nonce, sizeof(o.reply_nonce)) != 1) {
 		enroll_fail_internal(e, &o, "no randomness for the reply nonce", rep);
 		goto out;
 	}
-	hex_encode(o.reply_nonce, sizeof(o.reply_nonce), o.reply_nonce_hex);
+	ca_hex(o.reply_nonce, sizeof(o.reply_nonce), o.reply_nonce_hex, 0);
 	o.row.reply_nonce = o.reply_nonce_hex;
 
 	vo.allow_legacy = e->allow_legacy;

@@ -84,6 +84,8 @@ void enroll_pkioperation(enroll_ctx *e, const struct enroll_request *req,
 void enroll_reject_http(enroll_ctx *e, const struct enroll_request *req,
     int http_status, const char *reason, struct enroll_reply *rep);
 void enroll_reply_free(struct enroll_reply *rep);
+/* Now on the clock requests are stamped with (the ledger's). */
+int64_t enroll_now_us(void);
 
 /*
  * The delivery evidence for ledger row op_id: whether the whole reply

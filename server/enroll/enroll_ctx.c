@@ -21,7 +21,7 @@ ctx_init(struct enroll_ctx *e, ca *c, ledger *l)
 
 	e->ca = c;
 	e->ledger = l;
-	if (!ca_id(c, e->ca_id))
+	if (ca_id(c, e->ca_id) != CA_OK)
 		return 0;
 	for (i = 0; i < ENROLL_STRIPES; i++)
 		if (pthread_mutex_init(&e->stripes[i], NULL) != 0)
@@ -92,19 +92,50 @@ profiles_from_config(struct enroll_ctx *e, const struct scepd_config *cfg,
 	return 1;
 }
 
+/* A context holding only cfg's profiles (checked), or NULL with *why. */
+static struct enroll_ctx *
+with_profiles(const struct scepd_config *cfg, const char **why)
+{
+	struct enroll_ctx *e;
+
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
+		*why = "out of memory";
+		return NULL;
+	}
+	if (!profiles_from_config(e, cfg, why)) {
+		free(e);
+		return NULL;
+	}
+	return e;
+}
+
 int
 enroll_check_config(const struct scepd_config *cfg, const char **why)
 {
-	struct enroll_ctx *scratch;
-	int ok;
+	struct enroll_ctx *scratch = with_profiles(cfg, why);
+	int ok = scratch != NULL;
 
-	if ((scratch = calloc(1, sizeof(*scratch))) == NULL) {
-		*why = "out of memory";
-		return 0;
-	}
-	ok = profiles_from_config(scratch, cfg, why);
 	free(scratch);
 	return ok;
+}
+
+/*
+ * The settings a SIGHUP may change (besides profiles and the password):
+ * challenge mode and program, clock and renewal rules, failure limits.
+ */
+static void
+reloadable(struct enroll_ctx *e, const struct scepd_config *cfg)
+{
+	e->challenge_mode = cfg->challenge_mode;
+	e->challenge_exec = cfg->challenge_exec;
+	e->challenge_exec_timeout = cfg->challenge_exec_timeout;
+	e->max_clock_skew = cfg->max_clock_skew;
+	e->renewal_window = cfg->renewal_window;
+	e->renewal_keep_subject = cfg->renewal_subject == RENEWAL_SUBJECT_SAME;
+	pthread_mutex_lock(&e->failures.mu);
+	e->failures.limit = cfg->challenge_failures;
+	e->failures.window = cfg->challenge_failure_window;
+	pthread_mutex_unlock(&e->failures.mu);
 }
 
 int
@@ -115,14 +146,8 @@ enroll_new(const struct scepd_config *cfg, ca *c, ledger *l,
 	struct enroll_ctx *e;
 
 	*out = NULL;
-	if ((e = calloc(1, sizeof(*e))) == NULL) {
-		*why = "out of memory";
+	if ((e = with_profiles(cfg, why)) == NULL)
 		return 0;
-	}
-	if (!profiles_from_config(e, cfg, why)) {
-		free(e);
-		return 0;
-	}
 	if (!ctx_init(e, c, l)) {
 		*why = "cannot initialise";
 		free(e);
@@ -137,17 +162,13 @@ enroll_new(const struct scepd_config *cfg, ca *c, ledger *l,
 		memcpy(e->nextca, nextca, nextca_len);
 		e->nextca_len = nextca_len;
 	}
+	/* What a restart changes; reloadable() what SIGHUP changes too. */
 	e->allow_legacy = cfg->legacy_algorithms;
-	e->max_clock_skew = cfg->max_clock_skew;
-	e->renewal_window = cfg->renewal_window;
-	e->renewal_keep_subject = cfg->renewal_subject == RENEWAL_SUBJECT_SAME;
 	e->state_dir = cfg->state_dir;
 	e->crl_days = cfg->crl_days;
-	e->challenge_mode = cfg->challenge_mode;
-	e->challenge_exec = cfg->challenge_exec;
-	e->challenge_exec_timeout = cfg->challenge_exec_timeout;
 	ratelimit_init(&e->failures, cfg->challenge_failures,
 	    cfg->challenge_failure_window);
+	reloadable(e, cfg);
 	*out = e;
 	return 1;
 }
@@ -194,29 +215,14 @@ enroll_reload(struct enroll_ctx *e, const struct scepd_config *cfg,
 	struct enroll_ctx *fresh;
 
 	/* Check the new profiles aside; apply them all or none. */
-	if ((fresh = calloc(1, sizeof(*fresh))) == NULL) {
-		*why = "out of memory";
+	if ((fresh = with_profiles(cfg, why)) == NULL)
 		return 0;
-	}
-	if (!profiles_from_config(fresh, cfg, why)) {
-		free(fresh);
-		return 0;
-	}
 	pthread_rwlock_wrlock(&e->reload_lock);
 	memcpy(e->profiles, fresh->profiles, sizeof(e->profiles));
 	e->n_profiles = fresh->n_profiles;
 	memcpy(e->by_ku, fresh->by_ku, sizeof(e->by_ku));
-	e->challenge_mode = cfg->challenge_mode;
 	set_challenge(e, ch);
-	e->challenge_exec = cfg->challenge_exec;
-	e->challenge_exec_timeout = cfg->challenge_exec_timeout;
-	e->max_clock_skew = cfg->max_clock_skew;
-	e->renewal_window = cfg->renewal_window;
-	e->renewal_keep_subject = cfg->renewal_subject == RENEWAL_SUBJECT_SAME;
-	pthread_mutex_lock(&e->failures.mu);
-	e->failures.limit = cfg->challenge_failures;
-	e->failures.window = cfg->challenge_failure_window;
-	pthread_mutex_unlock(&e->failures.mu);
+	reloadable(e, cfg);
 	pthread_rwlock_unlock(&e->reload_lock);
 	free(fresh);
 	return 1;
@@ -320,5 +326,5 @@ enroll_refresh_crls(struct enroll_ctx *e, const char **why)
 int
 enroll_ca_thumbprint(const struct enroll_ctx *e, char *out, size_t cap)
 {
-	return ca_thumbprint(ca_cert_get0(e->ca), EVP_sha256(), out, cap);
+	return ca_thumbprint(ca_cert_get0(e->ca), EVP_sha256(), out, cap) == CA_OK;
 }

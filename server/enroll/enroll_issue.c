@@ -16,7 +16,7 @@
 int
 enroll_load_cert(const unsigned char *der, size_t len, X509 **out)
 {
-	*out = scep_x509_from_der(der, len);
+	*out = ca_x509_from_der(der, len);
 	return *out != NULL;
 }
 

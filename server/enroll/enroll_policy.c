@@ -60,7 +60,7 @@ enroll_check_signer(struct enroll_ctx *e, struct op *o, const char **why)
 			    "self-signed certificate, not one this CA issued";
 			return SCEP_ERR_BAD_MESSAGE_CHECK;
 		}
-		if (!scep_spki_same_key(X509_get_X509_PUBKEY(signer),
+		if (!ca_spki_same_key(X509_get_X509_PUBKEY(signer),
 		    X509_REQ_get_X509_PUBKEY(o->csr))) {
 			*why = "RFC 8894 2.3: self-signed signer key differs from "
 			    "the CSR key";
@@ -129,7 +129,8 @@ enroll_open_envelope(struct enroll_ctx *e, struct op *o, const char **why)
 	if (err != SCEP_ERR_BAD_MESSAGE_CHECK)
 		goto out;
 	env = scep_msg_envelope(o->msg, &envlen);
-	switch (ca_decrypt(e->ca, env, envlen, &plain, &len, why)) {
+	switch (ca_decrypt(e->ca, scep_envelope_open_ca, env, envlen, &plain,
+	    &len, why)) {
 	case CA_OK:
 		err = scep_msg_set_content(o->msg, plain, len, why);
 		break;
@@ -254,13 +255,14 @@ enroll_check_request(struct enroll_ctx *e, struct op *o, const char **why)
 	content = scep_msg_content(o->msg, &len);
 	if ((rv = ca_csr_parse(content, len, &o->csr, why)) != CA_OK)
 		return enroll_ca_err(rv);
-	if (!ca_csr_describe(o->csr, &o->subject, &o->sans))
+	if (ca_csr_describe(o->csr, &o->subject, &o->sans) != CA_OK)
 		return SCEP_ERR_INTERNAL;
 	o->row.csr_subject = o->subject;
 	o->row.csr_sans = o->sans;
 	if ((rv = ca_csr_check(o->csr, why)) != CA_OK)
 		return enroll_ca_err(rv);
-	if (!scep_spki_sha256(X509_REQ_get_X509_PUBKEY(o->csr), o->pubkey_sha256))
+	if (ca_spki_sha256(X509_REQ_get_X509_PUBKEY(o->csr),
+	    o->pubkey_sha256) != CA_OK)
 		return SCEP_ERR_INTERNAL;
 	o->row.pubkey_sha256 = o->pubkey_sha256;
 	if ((err = enroll_check_signer(e, o, why)) != SCEP_OK)

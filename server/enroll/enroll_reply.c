@@ -39,7 +39,8 @@ enroll_op_init(struct op *o, const struct enroll_request *req)
 	o->row.outcome = "rejected";
 	o->row.pki_status = -1;
 	o->row.fail_info = -1;
-	if (req->len > 0 && ca_sha256_hex(req->body, req->len, o->request_sha256))
+	if (req->len > 0 && ca_sha256_hex(req->body, req->len,
+	    o->request_sha256) == CA_OK)
 		o->row.request_sha256 = o->request_sha256;
 	/* Device logs quote the start of the request: keep it to match. */
 	o->b64_head = b64_encode(req->body, req->len, LEDGER_B64_HEAD);
@@ -107,8 +108,8 @@ enroll_op_record(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 	if (o->cert != NULL && o->cert_is_new) {
 		memset(&lc, 0, sizeof(lc));
 		if ((der_len = i2d_X509(o->cert, &der)) <= 0 ||
-		    !ca_sha256_hex(der, (size_t)der_len, sha) ||
-		    !ca_sha1_hex(der, (size_t)der_len, sha1) ||
+		    ca_sha256_hex(der, (size_t)der_len, sha) != CA_OK ||
+		    ca_sha1_hex(der, (size_t)der_len, sha1) != CA_OK ||
 		    (subject = ca_name_oneline(X509_get_subject_name(o->cert))) == NULL ||
 		    !unix_time(X509_get0_notBefore(o->cert), &lc.not_before) ||
 		    !unix_time(X509_get0_notAfter(o->cert), &lc.not_after))

@@ -127,7 +127,6 @@ struct conn {
 	struct enroll_summary summary;	/* PKIOperation */
 };
 
-int64_t http_now_us(void);
 /* A query argument, its name matched case-insensitively. */
 const char *http_query_arg(struct MHD_Connection *c, const char *name);
 enum MHD_Result http_respond_ex(struct conn *k, struct MHD_Connection *c,

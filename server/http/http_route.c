@@ -21,15 +21,6 @@ static const char *const scep_paths[] = {
 	"/cgi-bin/pkiclient.exe",
 };
 
-int64_t
-http_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int
 http_is_scep_path(const char *url)
 {
@@ -91,10 +82,14 @@ http_respond_ex(struct conn *k, struct MHD_Connection *c, int status,
 			free(body);
 		return MHD_NO;
 	}
-	if (type != NULL)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	if (close)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	if ((type != NULL && MHD_add_response_header(r,
+	    MHD_HTTP_HEADER_CONTENT_TYPE, type) != MHD_YES) ||
+	    (close && MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION,
+	    "close") != MHD_YES)) {
+		/* A reply without its type is not sent: the connection ends. */
+		MHD_destroy_response(r);
+		return MHD_NO;
+	}
 	ret = MHD_queue_response(c, (unsigned int)status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -206,7 +201,7 @@ log_request(const struct conn *k, int delivered)
 {
 	const struct enroll_summary *m = &k->summary;
 	char txid[160], reason[360], pki[1024] = "";
-	double ms = (double)(http_now_us() - k->received_us) / 1000.0;
+	double ms = (double)(enroll_now_us() - k->received_us) / 1000.0;
 
 	if (k->op != NULL && strcmp(k->op, "PKIOperation") == 0) {
 		logfmt_value(txid, sizeof(txid), m->txid[0] ? m->txid : "-");
@@ -237,7 +232,7 @@ http_handle(void *cls, struct MHD_Connection *c, const char *url,
 		if ((k = calloc(1, sizeof(*k))) == NULL)
 			return MHD_NO;
 		s->in_flight++;
-		k->received_us = http_now_us();
+		k->received_us = enroll_now_us();
 		client_addr(c, k->addr, sizeof(k->addr));
 		*con_cls = k;
 		deadlines_headers_done(c);

@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "pkcs7/scep_certrep.h"
+#include "pkcs7/scep_msg.h"
 #include "server/privsep/privsep_int.h"
 
 int
@@ -79,7 +80,7 @@ do_sign(const ca *root, struct rbuf *r, struct wbuf *w)
 		goto out;
 	if ((rv = ca_csr_parse(der, len, &req, &why)) != CA_OK)
 		goto out;
-	if (from_len > 0 && (from = scep_x509_from_der(from_der,
+	if (from_len > 0 && (from = ca_x509_from_der(from_der,
 	    from_len)) == NULL) {
 		rv = CA_ERROR;
 		goto out;
@@ -143,7 +144,8 @@ do_decrypt(const ca *root, struct rbuf *r, struct wbuf *w)
 	env = wire_get_blob(r, &len);
 	if (r->bad || r->left != 0 || (c = generation(root, id)) == NULL)
 		goto out;
-	rv = ca_decrypt(c, env, len, &plain, &plain_len, &why);
+	rv = ca_decrypt(c, scep_envelope_open_ca, env, len, &plain, &plain_len,
+	    &why);
 out:
 	wire_put_i64(w, rv);
 	wire_put_str(w, why);

@@ -126,7 +126,7 @@ start_request(struct wbuf *w, enum signer_op op, const ca *c)
 	char id[CA_ID_LEN + 1];
 
 	memset(w, 0, sizeof(*w));
-	if (!ca_id(c, id))
+	if (ca_id(c, id) != CA_OK)
 		return 0;
 	wire_put_u32(w, op);
 	wire_put_str(w, id);
@@ -158,7 +158,7 @@ remote_sign(void *arg, const ca *c, X509_REQ *req, const struct ca_profile *p,
 		rv = call(arg, &w, &buf, &der, &len, why);
 	}
 	/* Its key is the CSR's, undecoded: nobody here needs it. */
-	if (rv == CA_OK && (*out = scep_x509_from_der(der, len)) == NULL) {
+	if (rv == CA_OK && (*out = ca_x509_from_der(der, len)) == NULL) {
 		*why = "the CA signer sent no certificate";
 		rv = CA_ERROR;
 	}

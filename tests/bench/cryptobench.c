@@ -84,13 +84,13 @@ enroll_one(const struct job *j, const struct tc_req *rq)
 	    ca_csr_check(csr, &why) != CA_OK)
 		goto out;
 	why = "CSR not described";
-	if (!ca_csr_describe(csr, &subject, &sans) ||
-	    !scep_spki_sha256(X509_REQ_get_X509_PUBKEY(csr), hash))
+	if (ca_csr_describe(csr, &subject, &sans) != CA_OK ||
+	    ca_spki_sha256(X509_REQ_get_X509_PUBKEY(csr), hash) != CA_OK)
 		goto out;
 	signer = scep_msg_signer_get0(m);
 	why = "signer is not self-signed with the CSR's key";
 	if (X509_verify(signer, X509_get0_pubkey(signer)) != 1 ||
-	    !scep_spki_same_key(X509_get_X509_PUBKEY(signer),
+	    !ca_spki_same_key(X509_get_X509_PUBKEY(signer),
 	    X509_REQ_get_X509_PUBKEY(csr)))
 		goto out;
 	if (ca_csr_challenge(csr, challenge, sizeof(challenge), &present,

@@ -19,6 +19,7 @@
 
 #include <sqlite3.h>
 
+#include "server/common/common.h"
 #include "store/ledger.h"
 #include "tests/bench/http_load.h"
 
@@ -257,13 +258,13 @@ main(int argc, char **argv)
 	if (!found)
 		goto miss;
 	TIME_MS(51, t_show, (txid_of((i = (i + 19997) % rows), id, sizeof(id)),
-	    ledger_show_json(l, id, null, &found)));
+	    report_show_json(l, id, null, &found)));
 	if (!found)
 		goto miss;
 	stuck.stuck_before_us = (int64_t)(time(NULL) - 15 * 60) * 1000000;
-	TIME_MS(5, t_stuck, ledger_list(l, &stuck, LEDGER_TEXT, null));
-	TIME_MS(3, t_stats, ledger_stats(l, 1, null));
-	TIME_MS(3, t_metrics, ledger_status_metrics(l, null));
+	TIME_MS(5, t_stuck, report_list(l, &stuck, LEDGER_TEXT, null));
+	TIME_MS(3, t_stats, report_stats(l, 1, null));
+	TIME_MS(3, t_metrics, report_status_metrics(l, null));
 	printf("ledger: %ld transactions (%s)\n", rows, path);
 	printf("  open %.1f ms  lookup by transactionID %.3f ms  by serial %.3f ms"
 	    "  show %.3f ms\n", t_open, t_txid, t_serial, t_show);

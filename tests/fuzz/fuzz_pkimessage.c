@@ -66,7 +66,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t len)
 		goto out;
 	(void)ca_csr_check(req, &why);
 	(void)ca_csr_challenge(req, pw, sizeof(pw), &present, &why);
-	if (ca_csr_describe(req, &subject, &sans)) {
+	if (ca_csr_describe(req, &subject, &sans) == CA_OK) {
 		free(subject);
 		free(sans);
 	}

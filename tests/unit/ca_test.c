@@ -155,13 +155,16 @@ START_TEST(test_thumbprints)
 	char h[2 * EVP_MAX_MD_SIZE + 1];
 	size_t i;
 
-	ck_assert(ca_thumbprint(ca_cert_get0(the_ca), EVP_sha256(), h, sizeof(h)));
+	ck_assert_int_eq(ca_thumbprint(ca_cert_get0(the_ca), EVP_sha256(), h,
+	    sizeof(h)), CA_OK);
 	ck_assert_uint_eq(strlen(h), 64);
 	for (i = 0; h[i]; i++)
 		ck_assert(strchr("0123456789ABCDEF", h[i]) != NULL);
-	ck_assert(ca_thumbprint(ca_cert_get0(the_ca), EVP_sha1(), h, sizeof(h)));
+	ck_assert_int_eq(ca_thumbprint(ca_cert_get0(the_ca), EVP_sha1(), h,
+	    sizeof(h)), CA_OK);
 	ck_assert_uint_eq(strlen(h), 40);
-	ck_assert(!ca_thumbprint(ca_cert_get0(the_ca), EVP_sha256(), h, 10));
+	ck_assert_int_ne(ca_thumbprint(ca_cert_get0(the_ca), EVP_sha256(), h,
+	    10), CA_OK);
 }
 END_TEST
 
@@ -250,7 +253,7 @@ START_TEST(test_issue_full)
 	ck_assert_int_eq(day * 86400 + sec, 365 * 86400 + 300);
 	ck_assert_int_eq(X509_cmp_time(X509_get0_notBefore(x), &now), -1);
 	/* The ledger's text form shows every SAN, the UPN among them. */
-	ck_assert(ca_csr_describe(req, &subject, &sans));
+	ck_assert_int_eq(ca_csr_describe(req, &subject, &sans), CA_OK);
 	ck_assert_str_eq(subject, "CN=device-1");
 	ck_assert_str_eq(sans, "DNS:device1.lab.example, IP:192.0.2.7, "
 	    "IP:2001:db8::7, email:dev@lab.example, URI:urn:device:1, "
@@ -495,7 +498,7 @@ START_TEST(test_verify_issued)
 	ck_assert_int_eq(X509_NAME_cmp(X509_get_subject_name(renewed),
 	    X509_get_subject_name(x)), 0);
 	ck_assert_int_ge(X509_get_ext_by_NID(renewed, NID_subject_alt_name, -1), 0);
-	ck_assert_int_eq(scep_spki_same_key(X509_get_X509_PUBKEY(renewed),
+	ck_assert_int_eq(ca_spki_same_key(X509_get_X509_PUBKEY(renewed),
 	    X509_REQ_get_X509_PUBKEY(req2)), 1);
 	X509_free(x);
 	X509_free(old);
@@ -547,7 +550,7 @@ START_TEST(test_crl)
 	r[0].serial = "not-hex";
 	ck_assert_int_eq(ca_crl(the_ca, r, 1, 43, time(NULL), 7, &crl, &why),
 	    CA_ERROR);
-	ck_assert(ca_id(the_ca, id));
+	ck_assert_int_eq(ca_id(the_ca, id), CA_OK);
 	ck_assert_uint_eq(strlen(id), CA_ID_LEN);
 }
 END_TEST

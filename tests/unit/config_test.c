@@ -389,7 +389,7 @@ START_TEST(test_crl_refresh)
 	ck_assert_int_eq(ca_crl(c, NULL, 0, 99, time(NULL) - 30 * 3600, 2, &old,
 	    &why), CA_OK);
 	n = i2d_X509_CRL(old, &der);
-	ck_assert(ca_id(c, id));
+	ck_assert_int_eq(ca_id(c, id), CA_OK);
 	snprintf(crlpath, sizeof(crlpath), "%s/data/crl/%s.crl", dir, id);
 	f = fopen(crlpath, "wb");
 	ck_assert_int_eq(fwrite(der, 1, (size_t)n, f), (size_t)n);

@@ -148,6 +148,24 @@ certrep(const struct tc_req *req, const struct enroll_reply *rep,
 	ck_assert_int_eq(X509_cmp(tr->signer, ca_ra_cert_get0(the_ca)), 0);
 }
 
+/* Build a request from o, answer it, parse the CertRep. */
+static void
+enroll_one(const struct tc_opts *o, struct tc_req *req, struct enroll_reply *rep,
+    struct tc_rep *tr)
+{
+	build(o, req);
+	pkioperation(req, rep);
+	certrep(req, rep, tr);
+}
+
+static void
+enroll_one_free(struct tc_req *req, struct enroll_reply *rep, struct tc_rep *tr)
+{
+	tc_rep_free(tr);
+	enroll_reply_free(rep);
+	tc_req_free(req);
+}
+
 START_TEST(test_issue)
 {
 	struct tc_opts o = { .cn = "enroll-unit", .challenge = "lab-secret" };
@@ -155,9 +173,7 @@ START_TEST(test_issue)
 	struct tc_req req;
 	struct tc_rep tr;
 
-	build(&o, &req);
-	pkioperation(&req, &rep);
-	certrep(&req, &rep, &tr);
+	enroll_one(&o, &req, &rep, &tr);
 	ck_assert_int_eq(tr.status, 0);
 	ck_assert_ptr_nonnull(tr.cert);
 	ck_assert_int_eq(X509_check_issued(ca_cert_get0(the_ca), tr.cert),
@@ -169,9 +185,7 @@ START_TEST(test_issue)
 	/* The row was committed before the reply came back. */
 	ck_assert_int_gt(rep.op_id, 0);
 	ck_assert_int_eq(ledger_find_issued(led, req.txid), rep.op_id);
-	tc_rep_free(&tr);
-	enroll_reply_free(&rep);
-	tc_req_free(&req);
+	enroll_one_free(&req, &rep, &tr);
 }
 END_TEST
 
@@ -182,9 +196,7 @@ START_TEST(test_wrong_challenge)
 	struct tc_req req;
 	struct tc_rep tr;
 
-	build(&o, &req);
-	pkioperation(&req, &rep);
-	certrep(&req, &rep, &tr);
+	enroll_one(&o, &req, &rep, &tr);
 	ck_assert_int_eq(tr.status, 2);			/* FAILURE */
 	ck_assert_int_eq(tr.fail_info, 2);		/* badRequest */
 	ck_assert_ptr_null(tr.cert);
@@ -192,9 +204,7 @@ START_TEST(test_wrong_challenge)
 	ck_assert(rep.summary.reason[0] != '\0');
 	ck_assert_int_gt(rep.op_id, 0);
 	ck_assert_int_eq(ledger_find_issued(led, req.txid), 0);
-	tc_rep_free(&tr);
-	enroll_reply_free(&rep);
-	tc_req_free(&req);
+	enroll_one_free(&req, &rep, &tr);
 }
 END_TEST
 
@@ -276,7 +286,7 @@ START_TEST(test_delivered)
 		FILE *f = open_memstream(&json, &len);
 
 		ck_assert_ptr_nonnull(f);
-		ck_assert_int_eq(ledger_show_json(led, req.txid, f, &found),
+		ck_assert_int_eq(report_show_json(led, req.txid, f, &found),
 		    LEDGER_OK);
 		fclose(f);
 		if (strstr(json, "\"response_complete\"") != NULL)
@@ -331,7 +341,7 @@ START_TEST(test_crl)
 
 	ck_assert_ptr_null(enroll_crl(ctx, "0000000000000000", &len, &known));
 	ck_assert_int_eq(known, 0);
-	ck_assert(ca_id(the_ca, id));
+	ck_assert_int_eq(ca_id(the_ca, id), CA_OK);
 	ck_assert(enroll_refresh_crls(ctx, &why));
 	ck_assert_ptr_nonnull(der = enroll_crl(ctx, id, &len, &known));
 	ck_assert_int_eq(known, 1);
@@ -374,23 +384,15 @@ START_TEST(test_failure_limit)
 	close_ctx();
 	open_ctx_with(limited);
 	for (i = 0; i < 2; i++) {
-		build(&bad, &req);
-		pkioperation(&req, &rep);
-		certrep(&req, &rep, &tr);
+		enroll_one(&bad, &req, &rep, &tr);
 		ck_assert_int_eq(tr.status, 2);
-		tc_rep_free(&tr);
-		enroll_reply_free(&rep);
-		tc_req_free(&req);
+		enroll_one_free(&req, &rep, &tr);
 	}
 	/* Now even the right password is refused from this address. */
-	build(&good, &req);
-	pkioperation(&req, &rep);
-	certrep(&req, &rep, &tr);
+	enroll_one(&good, &req, &rep, &tr);
 	ck_assert_int_eq(tr.status, 2);
 	ck_assert_ptr_nonnull(strstr(rep.summary.reason, "failed"));
-	tc_rep_free(&tr);
-	enroll_reply_free(&rep);
-	tc_req_free(&req);
+	enroll_one_free(&req, &rep, &tr);
 }
 END_TEST
 

@@ -14,6 +14,7 @@
 
 #include "store/ledger.h"
 #include "store/ledger_schema.h"
+#include "server/common/common.h"
 #include "tests/lib/testutil.h"
 
 static char *dir, path[512];
@@ -304,7 +305,7 @@ START_TEST(test_duplicate_serial)
 	    LEDGER_DUPLICATE_SERIAL);
 	/* The failed transaction left nothing behind. */
 	f = open_memstream(&json, &n);
-	ck_assert_int_eq(ledger_dump_json(l, f), LEDGER_OK);
+	ck_assert_int_eq(report_dump_json(l, f), LEDGER_OK);
 	fclose(f);
 	ck_assert_ptr_null(strstr(json, "\"tx2\""));
 	free(json);
@@ -358,7 +359,7 @@ START_TEST(test_json)
 	ck_assert_int_eq(ledger_record(l, &o, &c, NULL, NULL), LEDGER_OK);
 	ck_assert_int_eq(ledger_record(l, &r, NULL, NULL, NULL), LEDGER_OK);
 	f = open_memstream(&json, &n);
-	ck_assert_int_eq(ledger_dump_json(l, f), LEDGER_OK);
+	ck_assert_int_eq(report_dump_json(l, f), LEDGER_OK);
 	fclose(f);
 	/* Valid JSON, by SQLite's own parser; two rows; fields present. */
 	ck_assert_int_eq(sqlite3_open(":memory:", &db), SQLITE_OK);
@@ -622,7 +623,7 @@ START_TEST(test_empty_json)
 	size_t n = 0;
 	FILE *f = open_memstream(&json, &n);
 
-	ck_assert_int_eq(ledger_dump_json(l, f), LEDGER_OK);
+	ck_assert_int_eq(report_dump_json(l, f), LEDGER_OK);
 	fclose(f);
 	ck_assert_str_eq(json, "[]\n");
 	free(json);

@@ -23,7 +23,7 @@
 #include <openssl/provider.h>
 #include <openssl/x509.h>
 
-#include "pkcs7/scep_x509.h"
+#include "ca/ca.h"
 
 /*
  * pkcs7/'s one static: an immutable library context with only the "null"
@@ -59,7 +59,7 @@ no_decoders_init(void)
 }
 
 void *
-scep_asn1_parse_keyless(const ASN1_ITEM *it, const unsigned char **p,
+ca_asn1_parse_keyless(const ASN1_ITEM *it, const unsigned char **p,
     long len)
 {
 	ASN1_VALUE *v;
@@ -83,7 +83,7 @@ parse_exactly(const ASN1_ITEM *it, const unsigned char *der, size_t len)
 
 	if (len == 0 || len > LONG_MAX)
 		return NULL;
-	v = scep_asn1_parse_keyless(it, &p, (long)len);
+	v = ca_asn1_parse_keyless(it, &p, (long)len);
 	if (v != NULL && p != der + len) {
 		ASN1_item_free(v, it);
 		v = NULL;
@@ -92,19 +92,19 @@ parse_exactly(const ASN1_ITEM *it, const unsigned char *der, size_t len)
 }
 
 X509_REQ *
-scep_req_from_der(const unsigned char *der, size_t len)
+ca_req_from_der(const unsigned char *der, size_t len)
 {
 	return parse_exactly(ASN1_ITEM_rptr(X509_REQ), der, len);
 }
 
 X509 *
-scep_x509_from_der(const unsigned char *der, size_t len)
+ca_x509_from_der(const unsigned char *der, size_t len)
 {
 	return parse_exactly(ASN1_ITEM_rptr(X509), der, len);
 }
 
 EVP_PKEY *
-scep_spki_key(const X509_PUBKEY *spki)
+ca_spki_key(const X509_PUBKEY *spki)
 {
 	const unsigned char *bits, *p;
 	unsigned char *der = NULL;
@@ -140,26 +140,25 @@ out:
 }
 
 int
-scep_spki_sha256(const X509_PUBKEY *spki, char hex[65])
+ca_spki_sha256(const X509_PUBKEY *spki, char hex[65])
 {
 	unsigned char *der = NULL, d[32];
-	unsigned int dlen = 0, i;
-	int n, ok = 0;
+	unsigned int dlen = 0;
+	int n, ret = CA_ERROR;
 
 	if (spki == NULL || (n = i2d_X509_PUBKEY(spki, &der)) <= 0)
-		return 0;
+		return CA_ERROR;
 	if (EVP_Digest(der, (size_t)n, d, &dlen, EVP_sha256(), NULL) &&
 	    dlen == sizeof(d)) {
-		for (i = 0; i < dlen; i++)
-			snprintf(hex + 2 * i, 3, "%02x", d[i]);
-		ok = 1;
+		ca_hex(d, dlen, hex, 0);
+		ret = CA_OK;
 	}
 	OPENSSL_free(der);
-	return ok;
+	return ret;
 }
 
 int
-scep_spki_same_key(const X509_PUBKEY *a, const X509_PUBKEY *b)
+ca_spki_same_key(const X509_PUBKEY *a, const X509_PUBKEY *b)
 {
 	unsigned char *da = NULL, *db = NULL;
 	EVP_PKEY *ka = NULL, *kb = NULL;
@@ -173,7 +172,7 @@ scep_spki_same_key(const X509_PUBKEY *a, const X509_PUBKEY *b)
 		goto out;
 	}
 	/* The same key may be encoded twice differently (RSA's NULL). */
-	if ((ka = scep_spki_key(a)) != NULL && (kb = scep_spki_key(b)) != NULL)
+	if ((ka = ca_spki_key(a)) != NULL && (kb = ca_spki_key(b)) != NULL)
 		same = EVP_PKEY_eq(ka, kb) == 1;
 out:
 	OPENSSL_free(da);
@@ -185,20 +184,20 @@ out:
 }
 
 int
-scep_x509_decode_key(X509 *x)
+ca_x509_decode_key(X509 *x)
 {
 	unsigned char *before = NULL, *after = NULL;
 	EVP_PKEY *k = NULL;
 	int nb, na, ok = 0;
 
 	if (X509_get0_pubkey(x) != NULL)
-		return 1;
+		return CA_OK;
 	ERR_clear_error();
 	/*
 	 * Only for an RSA key, whose legacy form X509_set_pubkey() encodes
 	 * without the provider machinery; the DER must not change.
 	 */
-	if ((k = scep_spki_key(X509_get_X509_PUBKEY(x))) == NULL ||
+	if ((k = ca_spki_key(X509_get_X509_PUBKEY(x))) == NULL ||
 	    EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA ||
 	    (nb = i2d_X509(x, &before)) <= 0 || !X509_set_pubkey(x, k) ||
 	    (na = i2d_X509(x, &after)) <= 0)
@@ -209,5 +208,5 @@ out:
 	OPENSSL_free(after);
 	EVP_PKEY_free(k);
 	ERR_clear_error();
-	return ok;
+	return ok ? CA_OK : CA_ERROR;
 }
