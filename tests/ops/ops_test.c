@@ -845,6 +845,9 @@ struct crasher {
 	char			*serial[CRASH_EACH];	/* received, or NULL */
 };
 
+/* Certificates received by all crashers so far. */
+static _Atomic int crash_received;
+
 static void *
 crash_client(void *arg)
 {
@@ -863,8 +866,9 @@ crash_client(void *arg)
 		tu_http_free(&h);
 		if (!ok)
 			break;
-		if (rep.status == 0 && rep.cert != NULL)
-			c->serial[i] = ca_serial_hex(rep.cert);
+		if (rep.status == 0 && rep.cert != NULL &&
+		    (c->serial[i] = ca_serial_hex(rep.cert)) != NULL)
+			crash_received++;
 		tc_rep_free(&rep);
 	}
 	return NULL;
@@ -875,6 +879,7 @@ START_TEST(test_kill9_durability)
 	static struct crasher c[CRASH_THREADS];
 	pthread_t th[CRASH_THREADS];
 	struct timespec ts = { 0, 250 * 1000 * 1000 };
+	struct timespec tick = { 0, 50 * 1000 * 1000 };
 	struct tu_server t;
 	struct tu_http h;
 	X509 *ra;
@@ -895,9 +900,17 @@ START_TEST(test_kill9_durability)
 			ck_assert(tc_build(&o, ra, &c[i].req[j]));
 		EVP_PKEY_free(key);
 	}
+	crash_received = 0;
 	for (i = 0; i < CRASH_THREADS; i++)
 		ck_assert_int_eq(pthread_create(&th[i], NULL, crash_client,
 		    &c[i]), 0);
+	/*
+	 * Kill it under load, once some clients have their certificates: a
+	 * fixed wait could end before the first reply on a slow or busy
+	 * machine (ASan), and then there would be nothing to check.
+	 */
+	for (i = 0; i < 600 && crash_received < CRASH_THREADS; i++)
+		nanosleep(&tick, NULL);
 	nanosleep(&ts, NULL);
 	ck_assert_int_eq(kill(t.pid, SIGKILL), 0);
 	ck_assert_int_eq(waitpid(t.pid, &status, 0), t.pid);
