@@ -39,15 +39,38 @@ int doctor_run(const struct scepd_config *cfg, const char *conf_path,
  */
 
 struct ingest_counts {
-	long	matched;	/* lines that tie evidence to a transaction */
-	long	unmatched;	/* evidence lines that tie to nothing */
-	long	ignored;	/* everything else */
-	long	added;		/* new events (0 on a second ingest) */
+	long	 lines;		/* lines (or Windows events) read */
+	long	 recognised;	/* of them, in a format scepd reads */
+	long	 matched;	/* tie evidence to a transaction exactly */
+	long	 weak;		/* tie it by subject and time only */
+	long	 unmatched;	/* evidence lines that tie to nothing */
+	long	 ambiguous;	/* could tie to more than one: not used */
+	long	 ignored;	/* everything else */
+	long	 added;		/* new events (0 on a second ingest) */
+	const char *format;	/* what the file was read as; NULL: none */
 };
 
-/* Read one file; 0 with *why when it cannot be read. */
-int ingest_file(ledger *l, const char *path, struct ingest_counts *c,
+/*
+ * One ingest run over several files: what binds a device's names to a
+ * transaction (Android's enrollment key, iOS's profile identifier) in
+ * one file holds in the next, so a rotated log's CertRep and its
+ * install line join.
+ */
+typedef struct ingest ingest;
+
+int ingest_new(ledger *l, ingest **out);
+void ingest_free(ingest *in);
+/* Read one file into the run; 0 with *why when it cannot be read. */
+int ingest_file(ingest *in, const char *path, struct ingest_counts *c,
     const char **why);
+/*
+ * Sort paths for one run: by the device time of each file's first
+ * timestamped line, oldest first (omadmlog_1.log before omadmlog_0.log);
+ * files without one keep their place after those with one.
+ */
+void ingest_order(char **paths, int n);
+/* The formats ingest_file reads, for an error message. */
+extern const char ingest_formats[];
 
 /*
  * scepctl profile ios|android|windows: what an MDM's SCEP profile asks

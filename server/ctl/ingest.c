@@ -9,7 +9,12 @@
 
 #define INGEST_MAX_LINE	(1024 * 1024)	/* iOS logs whole GET URLs */
 #define INGEST_KEYS	256
+#define INGEST_THREADS	64
 #define INGEST_TEXT	300		/* characters of a line kept */
+
+const char ingest_formats[] = "Android OMA DM log (Company Portal), iOS/macOS "
+    "profiled log, Windows DeviceManagement events (wevtutil /f:xml or "
+    "/f:text)";
 
 /* A device-side name (Android enrollment key, iOS profile id) -> operation. */
 struct binding {
@@ -17,70 +22,121 @@ struct binding {
 	int64_t	 op;
 };
 
+/*
+ * An Android thread's enrollment in progress: jscep logs "Trying to
+ * enroll certificate request: KEY" and then, on the same thread, the
+ * CertRep.  Two enrollments started on one thread before any reply
+ * cannot be told apart: their replies bind no key (ambiguous).
+ */
+struct android_thread {
+	char	 tid[16];
+	char	*key;
+	int	 replies;	/* CertReps on this thread since its key */
+	int	 ambiguous;
+};
+
+struct ingest {
+	ledger			*l;
+	struct binding		 bind[INGEST_KEYS];
+	int			 n_bind;
+	struct android_thread	 thread[INGEST_THREADS];
+	int			 n_thread;
+	/*
+	 * iOS: the matched PKIOperation whose profile is being installed,
+	 * until an install outcome or another request; and whether the
+	 * profile identifier it installs has been seen.
+	 */
+	int64_t			 ios_op;
+	int			 ios_bound;
+};
+
+/* One file's reading, within a run. */
 struct state {
+	struct ingest		*in;
 	ledger			*l;
 	const char		*file;
 	long			 lineno;
 	struct ingest_counts	*c;
-	char			*android_key;	/* "Trying to enroll …: KEY" */
-	int64_t			 ios_op;	/* last matched PKIOperation */
-	struct binding		 bind[INGEST_KEYS];
-	int			 n_bind;
+	int			 formats;	/* F_* seen */
 };
 
+enum { F_ANDROID = 1, F_IOS = 2, F_WIN_XML = 4, F_WIN_TEXT = 8 };
+
 static void
-bind_key(struct state *s, const char *key, size_t len, int64_t op)
+bind_key(struct ingest *in, const char *key, size_t len, int64_t op)
 {
 	int i;
 
-	for (i = 0; i < s->n_bind; i++) {
-		if (strlen(s->bind[i].key) == len &&
-		    memcmp(s->bind[i].key, key, len) == 0) {
-			s->bind[i].op = op;
+	for (i = 0; i < in->n_bind; i++) {
+		if (strlen(in->bind[i].key) == len &&
+		    memcmp(in->bind[i].key, key, len) == 0) {
+			in->bind[i].op = op;
 			return;
 		}
 	}
-	if (s->n_bind == INGEST_KEYS ||
-	    (s->bind[s->n_bind].key = strndup(key, len)) == NULL)
+	if (in->n_bind == INGEST_KEYS ||
+	    (in->bind[in->n_bind].key = strndup(key, len)) == NULL)
 		return;
-	s->bind[s->n_bind++].op = op;
-}
-
-static int
-op_bound(const struct state *s, int64_t op)
-{
-	int i;
-
-	for (i = 0; i < s->n_bind; i++)
-		if (s->bind[i].op == op)
-			return 1;
-	return 0;
+	in->bind[in->n_bind++].op = op;
 }
 
 static int64_t
-bound(const struct state *s, const char *key, size_t len)
+bound(const struct ingest *in, const char *key, size_t len)
 {
 	int i;
 
-	for (i = 0; i < s->n_bind; i++)
-		if (strlen(s->bind[i].key) == len &&
-		    memcmp(s->bind[i].key, key, len) == 0)
-			return s->bind[i].op;
+	for (i = 0; i < in->n_bind; i++)
+		if (strlen(in->bind[i].key) == len &&
+		    memcmp(in->bind[i].key, key, len) == 0)
+			return in->bind[i].op;
 	return 0;
 }
 
-/* Record evidence for op from the current line. */
+int
+ingest_new(ledger *l, ingest **out)
+{
+	if ((*out = calloc(1, sizeof(**out))) == NULL)
+		return 0;
+	(*out)->l = l;
+	return 1;
+}
+
+void
+ingest_free(ingest *in)
+{
+	int i;
+
+	if (in == NULL)
+		return;
+	for (i = 0; i < in->n_bind; i++)
+		free(in->bind[i].key);
+	for (i = 0; i < in->n_thread; i++)
+		free(in->thread[i].key);
+	free(in);
+}
+
+/*
+ * Record evidence for op from the current line.  A weak match (subject
+ * and time only) gets kind "probably_" KIND, which no status follows.
+ */
 static void
 evidence(struct state *s, int64_t op, const char *kind, const char *source,
-    const char *what, const char *line)
+    const char *what, const char *line, int weak)
 {
-	char text[INGEST_TEXT + 1];
+	char text[INGEST_TEXT + 1], weak_kind[64];
 	int added = 0;
 
 	snprintf(text, sizeof(text), "%s", line);
+	if (weak) {
+		snprintf(weak_kind, sizeof(weak_kind), "probably_%s", kind);
+		kind = weak_kind;
+	}
 	if (ledger_add_evidence(s->l, op, kind, source, what, s->file,
 	    s->lineno, text, &added) == LEDGER_OK) {
-		s->c->matched++;
+		if (weak)
+			s->c->weak++;
+		else
+			s->c->matched++;
 		s->c->added += added;
 	}
 }
@@ -97,14 +153,80 @@ field(const char *line, const char *name, const char *stop, const char **at)
 	return strcspn(*at, stop);
 }
 
+/*
+ * An OMA DM log line: TIME LEVEL Event CLASS PID TID MESSAGE.  The thread
+ * column into tid; 0 when the line is not laid out so.
+ */
+static int
+android_tid(const char *line, char *tid, size_t cap)
+{
+	const char *tok[6], *p = line;
+	size_t len[6];
+	int i;
+
+	/* Six whitespace-separated columns, whatever their length. */
+	for (i = 0; i < 6; i++) {
+		p += strspn(p, " \t");
+		tok[i] = p;
+		if ((len[i] = strcspn(p, " \t")) == 0)
+			return 0;
+		p += len[i];
+	}
+	if (len[0] < 19 || !isdigit((unsigned char)tok[0][0]) ||
+	    tok[0][10] != 'T' || len[2] != 5 || strncmp(tok[2], "Event", 5) ||
+	    len[5] >= cap || strspn(tok[5], "0123456789") != len[5])
+		return 0;
+	memcpy(tid, tok[5], len[5]);
+	tid[len[5]] = '\0';
+	return 1;
+}
+
+/* The thread's enrollment slot (made on first use); NULL when full. */
+static struct android_thread *
+android_thread(struct ingest *in, const char *line)
+{
+	char tid[16] = "";
+	int i;
+
+	(void)android_tid(line, tid, sizeof(tid));
+	for (i = 0; i < in->n_thread; i++)
+		if (strcmp(in->thread[i].tid, tid) == 0)
+			return &in->thread[i];
+	if (in->n_thread == INGEST_THREADS)
+		return NULL;
+	snprintf(in->thread[in->n_thread].tid, sizeof(in->thread[0].tid), "%s",
+	    tid);
+	return &in->thread[in->n_thread++];
+}
+
+/* "Trying to enroll certificate request: KEY": an enrollment starts. */
+static void
+android_enroll(struct state *s, const char *line, const char *key,
+    size_t klen)
+{
+	struct android_thread *t = android_thread(s->in, line);
+
+	s->c->ignored++;
+	if (t == NULL)
+		return;
+	/* A second one before any reply on the thread: no telling apart. */
+	t->ambiguous = t->key != NULL && t->replies == 0;
+	free(t->key);
+	t->key = strndup(key, klen);
+	t->replies = 0;
+}
+
 static void
 android_response(struct state *s, const char *line)
 {
+	struct android_thread *t = android_thread(s->in, line);
 	const char *tx, *nonce;
 	size_t txlen, nlen;
 	char txid[256], hex[130];
 	int64_t op;
 
+	if (t != NULL)
+		t->replies++;
 	/* jscep prints the fields of the CertRep between brackets. */
 	txlen = field(line, "transId=", ",]", &tx);
 	nlen = field(line, "senderNonce=Nonce [", "]", &nonce);
@@ -121,17 +243,30 @@ android_response(struct state *s, const char *line)
 		s->c->unmatched++;
 		return;
 	}
-	if (s->android_key != NULL)
-		bind_key(s, s->android_key, strlen(s->android_key), op);
+	/* The thread's enrollment key now names this transaction. */
+	if (t != NULL && t->key != NULL && !t->ambiguous)
+		bind_key(s->in, t->key, strlen(t->key), op);
+	else if (t != NULL && t->ambiguous)
+		s->c->ambiguous++;
 	evidence(s, op, "received_by_device", "android-log",
-	    "transactionID and the server's senderNonce", line);
+	    "transactionID and the server's senderNonce", line, 0);
+}
+
+/* "... to STATE" with STATE a whole word. */
+static int
+to_state(const char *to, const char *state)
+{
+	size_t n = strlen(state);
+
+	return strncmp(to, state, n) == 0 &&
+	    !isalnum((unsigned char)to[n]) && to[n] != '_';
 }
 
 static void
 android_state(struct state *s, const char *line)
 {
-	const char *key, *to;
-	size_t klen;
+	const char *key, *to, *kind;
+	size_t klen, tlen;
 	int64_t op;
 
 	klen = field(line, "SCEP cert '", "'", &key);
@@ -140,19 +275,24 @@ android_state(struct state *s, const char *line)
 		return;
 	}
 	to += 4;
-	if (strncmp(to, "CERT_INSTALL_SUCCESS", 20) != 0 &&
-	    strncmp(to, "CERT_ACCESS_GRANTED", 19) != 0 &&
-	    strstr(to, "FAIL") == NULL && strstr(to, "DENIED") == NULL) {
+	tlen = strcspn(to, " \t\r\n");
+	/* Failure first: a failed state is never read as a success. */
+	if (memmem(to, tlen, "FAIL", 4) != NULL ||
+	    memmem(to, tlen, "DENIED", 6) != NULL)
+		kind = "install_failed";
+	else if (to_state(to, "CERT_INSTALL_SUCCESS") ||
+	    to_state(to, "CERT_ACCESS_GRANTED"))
+		kind = "installed";
+	else {
 		s->c->ignored++;	/* an intermediate state */
 		return;
 	}
-	if ((op = bound(s, key, klen)) == 0) {
+	if ((op = bound(s->in, key, klen)) == 0) {
 		s->c->unmatched++;
 		return;
 	}
-	evidence(s, op, strstr(to, "FAIL") || strstr(to, "DENIED") ?
-	    "install_failed" : "installed", "android-log",
-	    "ModelName/Hash key of the matched enrollment", line);
+	evidence(s, op, kind, "android-log",
+	    "ModelName/Hash key of the matched enrollment", line, 0);
 }
 
 static int
@@ -181,18 +321,21 @@ ios_request(struct state *s, const char *line)
 		}
 	}
 	prefix[n] = '\0';
-	s->ios_op = ledger_match_request_prefix(s->l, prefix);
-	if (s->ios_op == 0) {
+	/* A new installation: any earlier one is over, matched or not. */
+	s->in->ios_op = ledger_match_request_prefix(s->l, prefix);
+	s->in->ios_bound = 0;
+	if (s->in->ios_op == 0) {
 		s->c->unmatched++;
 		return;
 	}
-	evidence(s, s->ios_op, "request_logged", "ios-log",
-	    "start of the request's base64", line);
+	evidence(s, s->in->ios_op, "request_logged", "ios-log",
+	    "start of the request's base64", line, 0);
 }
 
 /*
  * An iOS SCEP profile identifier: ".SCEP." up to a space, a quote, or a
- * non-ASCII byte (profiled quotes it with “…”).
+ * non-ASCII byte (profiled quotes it with “…”).  From ".SCEP." on: what
+ * comes before it depends on how the line quotes it.
  */
 static size_t
 ios_profile(const char *line, const char **at)
@@ -207,37 +350,72 @@ ios_profile(const char *line, const char **at)
 	return n;
 }
 
+enum { IOS_NONE, IOS_INSTALLED, IOS_FAILED };
+
+/*
+ * An install outcome, as whole phrases, failures first: "Profile “ID”
+ * could not be installed" is a failure, never an "installed."
+ */
+static int
+ios_outcome(const char *line)
+{
+	static const char *const failed[] = { " could not be installed",
+	    " failed to install", "installation failed", " was not installed" };
+	const char *p;
+	size_t i;
+
+	if (strstr(line, "Profile") == NULL)
+		return IOS_NONE;
+	for (i = 0; i < sizeof(failed) / sizeof(failed[0]); i++)
+		if (strcasestr(line, failed[i]) != NULL)
+			return IOS_FAILED;
+	/* " installed." right after the identifier's closing quote. */
+	if ((p = strstr(line, " installed.")) != NULL &&
+	    (p[11] == '\0' || isspace((unsigned char)p[11]) || p[11] == '\\') &&
+	    p > line && (p[-1] == '\'' || p[-1] == '"' ||
+	    (unsigned char)p[-1] >= 0x80 || isdigit((unsigned char)p[-1])))
+		return IOS_INSTALLED;
+	return IOS_NONE;
+}
+
 static void
 ios_line(struct state *s, const char *line)
 {
+	struct ingest *in = s->in;
 	const char *id;
 	size_t len;
 	int64_t op;
+	int outcome;
 
 	if (strstr(line, "operation=PKIOperation&message=") != NULL) {
 		ios_request(s, line);
 		return;
 	}
-	if ((len = ios_profile(line, &id)) == 0) {
-		s->c->ignored++;
-		return;
-	}
+	len = ios_profile(line, &id);
+	outcome = ios_outcome(line);
 	/*
-	 * The first profile mentioned after a matched request is its
-	 * profile; one request, one profile.
+	 * The profile a matched request installs: the first identifier
+	 * named after the request, before any outcome or other request
+	 * (profiled installs one profile at a time).
 	 */
-	if (bound(s, id, len) == 0 && s->ios_op != 0 && !op_bound(s, s->ios_op))
-		bind_key(s, id, len, s->ios_op);
-	if (strstr(line, "Profile ") == NULL || strstr(line, " installed.") == NULL) {
+	if (len > 0 && outcome == IOS_NONE && in->ios_op != 0 &&
+	    !in->ios_bound && bound(in, id, len) == 0) {
+		bind_key(in, id, len, in->ios_op);
+		in->ios_bound = 1;
+	}
+	if (outcome == IOS_NONE) {
 		s->c->ignored++;
 		return;
 	}
-	if ((op = bound(s, id, len)) == 0) {
+	/* An outcome ends the installation, whichever profile it names. */
+	in->ios_op = 0;
+	in->ios_bound = 0;
+	if (len == 0 || (op = bound(in, id, len)) == 0) {
 		s->c->unmatched++;
 		return;
 	}
-	evidence(s, op, "installed", "ios-log",
-	    "profile identifier of the matched request", line);
+	evidence(s, op, outcome == IOS_FAILED ? "install_failed" : "installed",
+	    "ios-log", "profile identifier of the matched request", line, 0);
 }
 
 /*
@@ -331,12 +509,14 @@ windows_event(struct state *s, const char *text)
 	}
 	if (hex_after(text, "thumbprint", hex, sizeof(hex), 0) &&
 	    (op = ledger_find_by_cert(s->l, hex)) != 0) {
-		evidence(s, op, kind, "windows-event", "certificate thumbprint", text);
+		evidence(s, op, kind, "windows-event", "certificate thumbprint",
+		    text, 0);
 		return;
 	}
 	if (hex_after(text, "serial", hex, sizeof(hex), 1) &&
 	    (op = ledger_find_by_cert(s->l, hex)) != 0) {
-		evidence(s, op, kind, "windows-event", "certificate serial", text);
+		evidence(s, op, kind, "windows-event", "certificate serial",
+		    text, 0);
 		return;
 	}
 	if ((cn = strstr(text, "CN=")) != NULL &&
@@ -345,8 +525,9 @@ windows_event(struct state *s, const char *text)
 		memcpy(name, cn + 3, n);
 		name[n] = '\0';
 		if ((op = ledger_find_by_cn_time(s->l, name, at, WIN_WINDOW)) != 0) {
-			evidence(s, op, kind, "windows-event", "subject CN and time "
-			    "window (weak match)", text);
+			evidence(s, op, kind, "windows-event", "subject CN and "
+			    "time window only (weak: the status does not follow)",
+			    text, 1);
 			return;
 		}
 	}
@@ -357,28 +538,59 @@ static void
 one_line(struct state *s, const char *line)
 {
 	const char *key;
+	char tid[16];
 	size_t klen;
 
 	if (strstr(line, "<Event") != NULL && strstr(line, "</Event>") != NULL) {
+		s->formats |= F_WIN_XML;
+		s->c->recognised++;
 		windows_event(s, line);	/* wevtutil /f:xml: one a line */
-	} else if (strstr(line, "Response: org.jscep.message.CertRep@") != NULL) {
-		android_response(s, line);
-	} else if (strstr(line, "NativeScepCertInstallStateMachine") != NULL) {
-		android_state(s, line);
-	} else if ((klen = field(line, "Trying to enroll certificate request: ",
-	    " \t\r\n", &key)) > 0) {
-		free(s->android_key);
-		s->android_key = strndup(key, klen);
-		s->c->ignored++;
-	} else if (strstr(line, "profiled") != NULL) {
-		ios_line(s, line);
-	} else {
-		s->c->ignored++;
+		return;
 	}
+	if (android_tid(line, tid, sizeof(tid)))
+		s->formats |= F_ANDROID;
+	else if (strstr(line, " profiled ") != NULL ||
+	    strstr(line, " profiled[") != NULL)
+		s->formats |= F_IOS;
+	else {
+		s->c->ignored++;
+		return;
+	}
+	s->c->recognised++;
+	if (strstr(line, "Response: org.jscep.message.CertRep@") != NULL)
+		android_response(s, line);
+	else if (strstr(line, "NativeScepCertInstallStateMachine") != NULL)
+		android_state(s, line);
+	else if ((klen = field(line, "Trying to enroll certificate request: ",
+	    " \t\r\n", &key)) > 0)
+		android_enroll(s, line, key, klen);
+	else if (strstr(line, "profiled") != NULL)
+		ios_line(s, line);
+	else
+		s->c->ignored++;
+}
+
+/* What a file was read as, from the formats its lines had. */
+static const char *
+format_name(int formats)
+{
+	switch (formats) {
+	case 0:
+		return NULL;
+	case F_ANDROID:
+		return "Android OMA DM log";
+	case F_IOS:
+		return "iOS/macOS profiled log";
+	case F_WIN_XML:
+		return "Windows events (XML)";
+	case F_WIN_TEXT:
+		return "Windows events (wevtutil text)";
+	}
+	return "mixed device logs";
 }
 
 int
-ingest_file(ledger *l, const char *path, struct ingest_counts *c,
+ingest_file(ingest *in, const char *path, struct ingest_counts *c,
     const char **why)
 {
 	struct state s;
@@ -388,7 +600,6 @@ ingest_file(ledger *l, const char *path, struct ingest_counts *c,
 	size_t cap = 0;
 	ssize_t n;
 	FILE *f;
-	int i;
 
 	if ((f = fopen(path, "r")) == NULL) {
 		*why = "cannot open the file";
@@ -400,11 +611,13 @@ ingest_file(ledger *l, const char *path, struct ingest_counts *c,
 		return 0;
 	}
 	memset(&s, 0, sizeof(s));
-	s.l = l;
+	s.in = in;
+	s.l = in->l;
 	s.file = path;
 	s.c = c;
 	while ((n = getline(&line, &cap, f)) > 0) {
 		s.lineno++;
+		c->lines++;
 		if (n > INGEST_MAX_LINE) {
 			c->ignored++;
 			continue;
@@ -412,6 +625,7 @@ ingest_file(ledger *l, const char *path, struct ingest_counts *c,
 		line[strcspn(line, "\r\n")] = '\0';
 		/* wevtutil /f:text: "Event[N]:" and its indented lines. */
 		if (strncmp(line, "Event[", 6) == 0) {
+			s.formats |= F_WIN_TEXT;
 			if (block_len > 0)
 				windows_event(&s, block);
 			block_len = 0;
@@ -420,6 +634,7 @@ ingest_file(ledger *l, const char *path, struct ingest_counts *c,
 		    strncmp(line, "<Event", 6) != 0)) {
 			size_t add = strlen(line);
 
+			c->recognised++;
 			if (block_len + add + 2 < block_cap) {
 				memcpy(block + block_len, line, add);
 				block_len += add;
@@ -432,11 +647,62 @@ ingest_file(ledger *l, const char *path, struct ingest_counts *c,
 	}
 	if (block_len > 0)
 		windows_event(&s, block);
+	c->format = format_name(s.formats);
 	free(line);
 	free(block);
-	free(s.android_key);
-	for (i = 0; i < s.n_bind; i++)
-		free(s.bind[i].key);
 	fclose(f);
 	return 1;
+}
+
+/* The device time of a file's first timestamped line (Unix seconds). */
+static int64_t
+first_time(const char *path)
+{
+	char buf[512];
+	struct tm tm;
+	int64_t t = 0;
+	FILE *f;
+	int i;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	for (i = 0; i < 50 && t == 0 && fgets(buf, sizeof(buf), f) != NULL;
+	    i++) {
+		memset(&tm, 0, sizeof(tm));
+		if (sscanf(buf, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year,
+		    &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+		    &tm.tm_sec) == 6) {
+			tm.tm_year -= 1900;
+			tm.tm_mon -= 1;
+			t = (int64_t)timegm(&tm);
+		}
+	}
+	fclose(f);
+	return t;
+}
+
+void
+ingest_order(char **paths, int n)
+{
+	int64_t *t;
+	int i, j;
+
+	if (n < 2 || (t = calloc((size_t)n, sizeof(*t))) == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		t[i] = first_time(paths[i]);
+	/* Insertion sort: stable, and a handful of files. */
+	for (i = 1; i < n; i++) {
+		for (j = i; j > 0 && t[j] != 0 && (t[j - 1] == 0 ||
+		    t[j] < t[j - 1]); j--) {
+			int64_t tt = t[j];
+			char *tp = paths[j];
+
+			t[j] = t[j - 1];
+			paths[j] = paths[j - 1];
+			t[j - 1] = tt;
+			paths[j - 1] = tp;
+		}
+	}
+	free(t);
 }

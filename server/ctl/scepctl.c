@@ -181,6 +181,7 @@ cmd_ingest(const struct scepd_config *cfg, int argc, char **argv)
 {
 	struct ingest_counts c;
 	const char *why = "";
+	ingest *in = NULL;
 	ledger *l = NULL;
 	int i, ret = 0;
 
@@ -188,16 +189,34 @@ cmd_ingest(const struct scepd_config *cfg, int argc, char **argv)
 		usage();
 	if (!open_ledger(cfg, &l))
 		return 1;
+	if (!ingest_new(l, &in)) {
+		fprintf(stderr, "scepctl: out of memory\n");
+		ledger_close(l);
+		return 1;
+	}
+	/* Rotated logs oldest first, so that a CertRep and its install join. */
+	ingest_order(argv + 1, argc - 1);
 	for (i = 1; i < argc; i++) {
 		memset(&c, 0, sizeof(c));
-		if (!ingest_file(l, argv[i], &c, &why)) {
+		if (!ingest_file(in, argv[i], &c, &why)) {
 			fprintf(stderr, "scepctl: %s: %s\n", argv[i], why);
 			ret = 1;
 			continue;
 		}
-		printf("%s: %ld matched, %ld unmatched, %ld ignored; %ld new "
-		    "events\n", argv[i], c.matched, c.unmatched, c.ignored, c.added);
+		/* Never a silent "0 matched" for a file scepd cannot read. */
+		if (c.format == NULL) {
+			fprintf(stderr, "scepctl: %s: %s (%ld lines); the formats "
+			    "read are: %s\n", argv[i], c.lines == 0 ? "empty" :
+			    "not a device log scepd reads", c.lines, ingest_formats);
+			ret = 1;
+			continue;
+		}
+		printf("%s: %s, %ld lines: %ld matched, %ld weak, %ld unmatched, "
+		    "%ld ambiguous, %ld ignored; %ld new events\n", argv[i],
+		    c.format, c.lines, c.matched, c.weak, c.unmatched,
+		    c.ambiguous, c.ignored, c.added);
 	}
+	ingest_free(in);
 	ledger_close(l);
 	return ret;
 }

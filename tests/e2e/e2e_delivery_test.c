@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,15 +139,18 @@ START_TEST(test_ingest)
 
 		snprintf(args, sizeof(args), "ingest %s %s", path[0], path[1]);
 		out = tu_scepctl(&e2e_srv, args);
-		ck_assert_msg(strstr(out, "omadm.log: 2 matched, 2 unmatched,"
-		    " 3 ignored; 2 new events") != NULL, "%s", out);
-		ck_assert_msg(strstr(out, "profiled.log: 2 matched, 1 "
-		    "unmatched, 2 ignored; 2 new events") != NULL, "%s", out);
+		ck_assert_msg(strstr(out, "omadm.log: Android OMA DM log, 7 "
+		    "lines: 2 matched, 0 weak, 2 unmatched, 0 ambiguous, 3 "
+		    "ignored; 2 new events") != NULL, "%s", out);
+		ck_assert_msg(strstr(out, "profiled.log: iOS/macOS profiled log,"
+		    " 5 lines: 2 matched, 0 weak, 1 unmatched, 0 ambiguous, 2 "
+		    "ignored; 2 new events") != NULL, "%s", out);
 		free(out);
 		/* Twice: the same evidence, no new events. */
 		out = tu_scepctl(&e2e_srv, args);
-		ck_assert_ptr_nonnull(strstr(out, "omadm.log: 2 matched, 2 unmatched,"
-		    " 3 ignored; 0 new events"));
+		ck_assert_ptr_nonnull(strstr(out, "omadm.log: Android OMA DM log,"
+		    " 7 lines: 2 matched, 0 weak, 2 unmatched, 0 ambiguous, 3 "
+		    "ignored; 0 new events"));
 		ck_assert_ptr_nonnull(strstr(out, "; 0 new events\n"));
 		free(out);
 	}
@@ -181,6 +185,197 @@ START_TEST(test_ingest)
 	tc_req_free(&a);
 	tc_req_free(&b);
 	tc_req_free(&c);
+}
+END_TEST
+
+/* One OMA DM log line, laid out as Company Portal writes it. */
+static void
+omadm(FILE *f, const char *time, const char *cls, int tid, const char *fmt,
+    ...)
+{
+	va_list ap;
+
+	fprintf(f, "2026-11-25T%s.2500000    INFO    Event     com.microsoft."
+	    "omadm.platforms.android.certmgr.%s    9595    %5d    ", time, cls,
+	    tid);
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fputc('\n', f);
+}
+
+/* jscep's line for the CertRep the server sent req (its senderNonce). */
+static void
+omadm_certrep(FILE *f, const char *time, int tid, const struct tc_req *req,
+    const struct tc_rep *rep)
+{
+	char nonce[33];
+	int i;
+
+	for (i = 0; i < 16; i++)
+		sprintf(nonce + 2 * i, "%02X", rep->sender_nonce[i]);
+	fprintf(f, "2026-11-25T%s.2500000    VERB    Event     org.jscep."
+	    "transaction.EnrollmentTransaction    9595    %5d    Response: "
+	    "org.jscep.message.CertRep@1[failInfo=<null>,pkiStatus=SUCCESS,"
+	    "recipientNonce=Nonce [00],messageData=x,messageType=CERT_REP,"
+	    "senderNonce=Nonce [%s],transId=%s]\n", time, tid, nonce,
+	    req->txid);
+}
+
+/* profiled's request line, with the start of req percent-encoded. */
+static void
+profiled_request(FILE *f, const char *time, const struct tc_req *req)
+{
+	char *b64 = b64_encode(req->der, req->len, 0), *pct;
+
+	ck_assert_ptr_nonnull(b64);
+	b64[800] = '\0';
+	pct = tu_pct(b64);
+	fprintf(f, "Debug %s -0500 profiled Performing synchronous URL request:"
+	    " https://x/certsrv/mscep/mscep.dll?operation=PKIOperation&message="
+	    "%s\n", time, pct);
+	free(pct);
+	free(b64);
+}
+
+static void
+expect_status(const struct tc_req *req, const char *want)
+{
+	char *v = status_of(&e2e_srv, req->txid);
+
+	ck_assert_msg(v != NULL && strcmp(v, want) == 0, "%s: %s, not %s",
+	    req->txid, v ? v : "(none)", want);
+	free(v);
+}
+
+/*
+ * Evidence that is never wrong (issue 17's false "installed" cases):
+ * two Android enrollments started before either reply, on two threads
+ * and on one; a failed install state; rotated logs given newest first;
+ * an iOS profile that failed without naming itself, then another
+ * server's profile installed; "could not be installed"; files that are
+ * empty or not a device log.  Each transaction ends with exactly the
+ * status its evidence proves, and no other.
+ */
+START_TEST(test_ingest_never_wrong)
+{
+	static const char *const cn[7] = { "and-a", "and-b", "and-c",
+	    "and-fail", "ios-a", "ios-b", "and-rot" };
+	struct tc_opts o = { .challenge = "lab-secret" };
+	struct tc_req r[7];
+	struct tc_rep p[7];
+	char path[5][512], args[3000], *out;
+	FILE *f;
+	int i, status;
+
+	for (i = 0; i < 7; i++) {
+		o.cn = cn[i];
+		e2e_enroll_ok(&e2e_srv, &o, MSCEP, NULL, &r[i], &p[i]);
+	}
+	for (i = 0; i < 7; i++)
+		expect_status(&r[i], "delivered");
+
+	/* The older of two rotated logs: the enrollments and their replies. */
+	snprintf(path[1], sizeof(path[1]), "%s/omadmlog_1.log", e2e_srv.dir);
+	ck_assert_ptr_nonnull(f = fopen(path[1], "w"));
+	omadm(f, "05:00:00", "CertificateEnrollmentManager", 10,
+	    "Trying to enroll certificate request: ModelName=K_A;Hash=1");
+	omadm(f, "05:00:01", "CertificateEnrollmentManager", 11,
+	    "Trying to enroll certificate request: ModelName=K_B;Hash=2");
+	omadm_certrep(f, "05:00:02", 11, &r[1], &p[1]);
+	omadm_certrep(f, "05:00:03", 10, &r[0], &p[0]);
+	/* Two enrollments on one thread before any reply: no telling apart. */
+	omadm(f, "05:00:04", "CertificateEnrollmentManager", 12,
+	    "Trying to enroll certificate request: ModelName=K_C;Hash=3");
+	omadm(f, "05:00:05", "CertificateEnrollmentManager", 12,
+	    "Trying to enroll certificate request: ModelName=K_X;Hash=9");
+	omadm_certrep(f, "05:00:06", 12, &r[2], &p[2]);
+	omadm(f, "05:00:07", "CertificateEnrollmentManager", 13,
+	    "Trying to enroll certificate request: ModelName=K_F;Hash=4");
+	omadm_certrep(f, "05:00:08", 13, &r[3], &p[3]);
+	omadm(f, "05:00:09", "CertificateEnrollmentManager", 14,
+	    "Trying to enroll certificate request: ModelName=K_R;Hash=7");
+	omadm_certrep(f, "05:00:10", 14, &r[6], &p[6]);
+	fclose(f);
+	/* The newer one: the install states. */
+	snprintf(path[0], sizeof(path[0]), "%s/omadmlog_0.log", e2e_srv.dir);
+	ck_assert_ptr_nonnull(f = fopen(path[0], "w"));
+	omadm(f, "06:00:00", "state.NativeScepCertInstallStateMachine", 20,
+	    "SCEP cert 'ModelName=K_B;Hash=2' state changed from "
+	    "CERT_ACCESS_REQUESTED to CERT_ACCESS_GRANTED");
+	omadm(f, "06:00:01", "state.NativeScepCertInstallStateMachine", 20,
+	    "SCEP cert 'ModelName=K_C;Hash=3' state changed from "
+	    "CERT_ACCESS_REQUESTED to CERT_ACCESS_GRANTED");
+	omadm(f, "06:00:02", "state.NativeScepCertInstallStateMachine", 20,
+	    "SCEP cert 'ModelName=K_F;Hash=4' state changed from "
+	    "CERT_INSTALLING to CERT_INSTALL_FAILED");
+	omadm(f, "06:00:03", "state.NativeScepCertInstallStateMachine", 20,
+	    "SCEP cert 'ModelName=K_R;Hash=7' state changed from "
+	    "CERT_INSTALLING to CERT_INSTALL_SUCCESS");
+	fclose(f);
+
+	snprintf(path[2], sizeof(path[2]), "%s/profiled.log", e2e_srv.dir);
+	ck_assert_ptr_nonnull(f = fopen(path[2], "w"));
+	profiled_request(f, "18:40:00.10", &r[4]);
+	/* Ours fails without naming itself; another server's then installs. */
+	fprintf(f, "Default 18:40:00.50 -0500 profiled Profile installation "
+	    "failed: the SCEP server returned an invalid response.\n"
+	    "Debug 18:40:01.00 -0500 profiled Adding dependent Microsoft."
+	    "Profiles.MDM to parent www.other.example.SCEP.ModelName=OTHER;"
+	    "Hash=9 in domain ManagedProfileToManagingProfile to system\n"
+	    "Default 18:40:02.00 -0500 profiled Profile \u201cwww.other.example"
+	    ".SCEP.ModelName=OTHER;Hash=9\u201d installed.\n");
+	profiled_request(f, "18:41:00.10", &r[5]);
+	fprintf(f, "Debug 18:41:01.00 -0500 profiled Adding dependent Microsoft."
+	    "Profiles.MDM to parent www.windowsintune.com.SCEP.ModelName=E6;"
+	    "Hash=6 in domain ManagedProfileToManagingProfile to system\n"
+	    "Default 18:41:02.00 -0500 profiled Profile \u201cwww.windowsintune."
+	    "com.SCEP.ModelName=E6;Hash=6\u201d could not be installed.\n");
+	fclose(f);
+
+	snprintf(path[3], sizeof(path[3]), "%s/garbage.bin", e2e_srv.dir);
+	ck_assert_ptr_nonnull(f = fopen(path[3], "w"));
+	for (i = 0; i < 4096; i++)
+		fputc((i * 7919) & 0xff, f);
+	fclose(f);
+	snprintf(path[4], sizeof(path[4]), "%s/empty.log", e2e_srv.dir);
+	ck_assert_ptr_nonnull(f = fopen(path[4], "w"));
+	fclose(f);
+
+	/* Newest first, garbage in between: still one run, oldest first. */
+	snprintf(args, sizeof(args), "%s/scepctl -c conf/scepd.conf -o "
+	    "state_dir=%s/var ingest %s %s %s %s %s 2>&1", tu_bin_dir(),
+	    e2e_srv.dir, path[0], path[3], path[1], path[2], path[4]);
+	out = tu_capture(args, &status);
+	ck_assert_msg(status != 0, "unreadable files must fail the run:\n%s", out);
+	ck_assert_msg(strstr(out, "omadmlog_1.log: Android OMA DM log, 11 lines: "
+	    "5 matched, 0 weak, 0 unmatched, 1 ambiguous, 6 ignored; 5 new "
+	    "events\n") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "omadmlog_0.log: Android OMA DM log, 4 lines: "
+	    "3 matched, 0 weak, 1 unmatched, 0 ambiguous, 0 ignored; 3 new "
+	    "events\n") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "profiled.log: iOS/macOS profiled log, 7 lines:"
+	    " 3 matched, 0 weak, 2 unmatched, 0 ambiguous, 2 ignored; 3 new "
+	    "events\n") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "garbage.bin: not a device log scepd reads")
+	    != NULL && strstr(out, "empty.log: empty") != NULL &&
+	    strstr(out, "the formats read are: Android OMA DM log") != NULL,
+	    "%s", out);
+	/* The rotated pair was read oldest first, whatever the order given. */
+	ck_assert(strstr(out, "omadmlog_1.log:") < strstr(out, "omadmlog_0.log:"));
+	free(out);
+
+	expect_status(&r[0], "delivered");	/* K_B's install is not A's */
+	expect_status(&r[1], "installed");
+	expect_status(&r[2], "delivered");	/* ambiguous thread */
+	expect_status(&r[3], "install_failed");
+	expect_status(&r[4], "delivered");	/* another server's profile */
+	expect_status(&r[5], "install_failed");	/* "could not be installed" */
+	expect_status(&r[6], "installed");	/* joined across rotation */
+	for (i = 0; i < 7; i++) {
+		tc_rep_free(&p[i]);
+		tc_req_free(&r[i]);
+	}
 }
 END_TEST
 
@@ -523,8 +718,8 @@ START_TEST(test_ingest_windows)
 	fclose(f);
 	snprintf(args, sizeof(args), "ingest %s", path);
 	out = tu_scepctl(&e2e_srv, args);
-	ck_assert_msg(strstr(out, "3 matched, 1 unmatched, 1 ignored; 3 new events")
-	    != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "2 matched, 1 weak, 1 unmatched, 0 ambiguous, "
+	    "1 ignored; 3 new events") != NULL, "%s", out);
 	free(out);
 	out = tu_scepctl(&e2e_srv, args);
 	ck_assert_msg(strstr(out, "; 0 new events") != NULL, "%s", out);
@@ -535,10 +730,22 @@ START_TEST(test_ingest_windows)
 	    " o.csr_subject IN ('CN=win-1', 'CN=win-2', 'CN=win-3') ORDER BY"
 	    " o.csr_subject) e", NULL);
 	ck_assert_str_eq(v, "certificate thumbprint|certificate serial|subject CN "
-	    "and time window (weak match)");
+	    "and time window only (weak: the status does not follow)");
+	free(v);
+	/* Exact evidence moves the status; a weak match is shown, no more. */
+	v = status_of(&e2e_srv, r1.txid);
+	ck_assert_str_eq(v, "installed");
+	free(v);
+	v = status_of(&e2e_srv, r2.txid);
+	ck_assert_str_eq(v, "installed");
 	free(v);
 	v = status_of(&e2e_srv, r3.txid);
-	ck_assert_str_eq(v, "installed");
+	ck_assert_str_eq(v, "delivered");
+	free(v);
+	v = tu_ledger_query(&e2e_srv, "SELECT e.kind FROM events e JOIN"
+	    " operations o ON o.id = e.operation_id WHERE o.transaction_id = ?1"
+	    " AND e.source = 'windows-event'", r3.txid);
+	ck_assert_str_eq(v, "probably_installed");
 	free(v);
 	free(serial);
 	tc_rep_free(&p1);
@@ -725,6 +932,7 @@ delivery_suite(void)
 	tcase_add_test(t, test_hook);
 	tcase_add_test(t, test_ingest);
 	tcase_add_test(t, test_ingest_windows);
+	tcase_add_test(t, test_ingest_never_wrong);
 	tcase_set_timeout(t, 240);
 	suite_add_tcase(s, t);
 	return s;

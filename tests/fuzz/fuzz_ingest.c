@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "server/ctl/ctl.h"
@@ -11,6 +12,7 @@
 #include "tests/fuzz/fuzz_util.h"
 
 static ledger *l;
+static ingest *in;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t len);
@@ -25,7 +27,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	snprintf(path, sizeof(path), "/tmp/scepd-fuzz-%ld.db", (long)getpid());
 	unlink(path);
-	if (ledger_open(path, &l, &why) != LEDGER_OK)
+	if (ledger_open(path, &l, &why) != LEDGER_OK || !ingest_new(l, &in))
 		abort();
 	return 0;
 }
@@ -33,9 +35,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const unsigned char *data, size_t len)
 {
-	struct ingest_counts c = { 0, 0, 0, 0 };
+	struct ingest_counts c;
 	const char *why;
 
-	(void)ingest_file(l, fuzz_scratch(data, len), &c, &why);
+	/* One run for all inputs: the bindings carry over, as across files. */
+	memset(&c, 0, sizeof(c));
+	(void)ingest_file(in, fuzz_scratch(data, len), &c, &why);
 	return 0;
 }
