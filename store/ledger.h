@@ -255,11 +255,38 @@ int64_t ledger_match_request_prefix(ledger *l, const char *b64_prefix);
  * Record device evidence on an operation: detail {evidence, file, line,
  * text}, built by SQLite.  Nothing is added when the same kind, source
  * and text are there already (ingesting a file twice adds nothing);
- * *added says whether it was.
+ * *added says whether it was.  *conflict: it is install evidence
+ * (installed, install_failed) and the operation's newest install
+ * evidence said the other (the newest wins; the timeline shows both).
  */
 int ledger_add_evidence(ledger *l, int64_t op_id, const char *kind,
     const char *source, const char *evidence, const char *file, long line,
-    const char *text, int *added);
+    const char *text, int *added, int *conflict);
+
+/*
+ * The evidence of the transactions ID names (events from device logs and
+ * reports: installed, install_failed, probably_*, received_by_device,
+ * request_logged, repoll), oldest first, a JSON object each with its
+ * event id, transaction, kind, source, detail and retraction if any.
+ */
+int ledger_evidence_rows(ledger *l, const char *id, ledger_row_fn fn,
+    void *arg, int *found);
+
+enum ledger_retract_result {
+	LEDGER_RETRACTED = 0,
+	LEDGER_RETRACT_UNKNOWN,		/* no such event */
+	LEDGER_RETRACT_ALREADY,
+	LEDGER_RETRACT_NOT_EVIDENCE,	/* what the server recorded itself */
+	LEDGER_RETRACT_ERROR,
+};
+
+/*
+ * Retract evidence event event_id: it stays in the timeline, marked,
+ * the transaction's status is recomputed without it, and an
+ * "evidence_retracted" event says which, by whom and why.
+ */
+int ledger_retract_evidence(ledger *l, int64_t event_id, const char *reason,
+    const char *by);
 
 /*
  * The transactions ID names (transactionID or serial in hex, else subject

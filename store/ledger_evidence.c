@@ -39,6 +39,7 @@ struct evidence_args {
 	const char	*kind, *source, *evidence, *file, *text;
 	long		 line;
 	int		 added;
+	int		 conflict;
 };
 
 /* The evidence event unless the same line is already there. */
@@ -47,13 +48,18 @@ evidence_row(ledger *l, void *arg)
 {
 	struct evidence_args *a = arg;
 	sqlite3_stmt *st = NULL;
+	const char *prev;
 	char *detail = NULL;
 	int ret = LEDGER_ERROR;
 
+	/* Is it there already; its detail; the install evidence before it. */
 	if (sqlite3_prepare_v2(l->db, "SELECT EXISTS (SELECT 1 FROM events WHERE"
 	    " operation_id = ?1 AND kind = ?2 AND source = ?3 AND"
 	    " json_extract(detail, '$.text') = ?4), json_object('evidence', ?5,"
-	    " 'file', ?6, 'line', ?7, 'text', ?4)", -1, &st, NULL) != SQLITE_OK)
+	    " 'file', ?6, 'line', ?7, 'text', ?4), (SELECT kind FROM events"
+	    " WHERE operation_id = ?1 AND (kind = 'installed' OR kind ="
+	    " 'install_failed') AND retracted_us IS NULL ORDER BY id DESC"
+	    " LIMIT 1)", -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, a->op_id);
 	lg_bind_text(st, 2, a->kind);
@@ -70,6 +76,10 @@ evidence_row(ledger *l, void *arg)
 		    a->source, detail))
 			goto out;
 		a->added = 1;
+		prev = (const char *)sqlite3_column_text(st, 2);
+		a->conflict = prev != NULL && strcmp(prev, a->kind) != 0 &&
+		    (strcmp(a->kind, "installed") == 0 ||
+		    strcmp(a->kind, "install_failed") == 0);
 	}
 	ret = LEDGER_OK;
 out:
@@ -86,14 +96,102 @@ out:
 int
 ledger_add_evidence(ledger *l, int64_t op_id, const char *kind,
     const char *source, const char *evidence, const char *file, long line,
-    const char *text, int *added)
+    const char *text, int *added, int *conflict)
 {
 	struct evidence_args a = { op_id, kind, source, evidence, file, text,
-	    line, 0 };
+	    line, 0, 0 };
 	int ret = lg_group_write(l, evidence_row, &a);
 
 	*added = ret == LEDGER_OK && a.added;
+	*conflict = ret == LEDGER_OK && a.conflict;
 	return ret;
+}
+
+struct retract_args {
+	int64_t		 event_id;
+	const char	*reason, *by;
+	int		 result;	/* enum ledger_retract_result */
+};
+
+/* What a device or a report said, which an admin may take back. */
+static int
+is_evidence(const char *kind)
+{
+	static const char *const kinds[] = { "installed", "install_failed",
+	    "probably_installed", "probably_install_failed",
+	    "received_by_device", "request_logged" };
+	size_t i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(kind, kinds[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+retract_rows(ledger *l, void *arg)
+{
+	struct retract_args *a = arg;
+	sqlite3_stmt *st = NULL;
+	char *detail = NULL;
+	int64_t op = 0, now = ledger_now_us();
+	int ret = LEDGER_ERROR;
+
+	if (sqlite3_prepare_v2(l->db, "SELECT operation_id, kind, retracted_us"
+	    " IS NOT NULL, json_object('event_id', id, 'kind', kind, 'reason',"
+	    " ?2, 'by', ?3) FROM events WHERE id = ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, a->event_id);
+	lg_bind_text(st, 2, a->reason);
+	lg_bind_text(st, 3, a->by);
+	switch (sqlite3_step(st)) {
+	case SQLITE_DONE:
+		a->result = LEDGER_RETRACT_UNKNOWN;
+		ret = LEDGER_OK;
+		goto out;
+	case SQLITE_ROW:
+		break;
+	default:
+		goto out;
+	}
+	op = sqlite3_column_int64(st, 0);
+	if (!is_evidence((const char *)sqlite3_column_text(st, 1)))
+		a->result = LEDGER_RETRACT_NOT_EVIDENCE;
+	else if (sqlite3_column_int(st, 2))
+		a->result = LEDGER_RETRACT_ALREADY;
+	if (a->result != LEDGER_RETRACTED) {
+		ret = LEDGER_OK;
+		goto out;
+	}
+	if ((detail = strdup((const char *)sqlite3_column_text(st, 3))) == NULL)
+		goto out;
+	sqlite3_finalize(st);
+	/* The status trigger recomputes the transaction's status. */
+	if (sqlite3_prepare_v2(l->db, "UPDATE events SET retracted_us = ?2"
+	    " WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, a->event_id);
+	sqlite3_bind_int64(st, 2, now);
+	if (sqlite3_step(st) != SQLITE_DONE ||
+	    !lg_insert_event(l, op, now, "evidence_retracted", a->by, detail))
+		goto out;
+	ret = LEDGER_OK;
+out:
+	sqlite3_finalize(st);
+	free(detail);
+	return ret;
+}
+
+int
+ledger_retract_evidence(ledger *l, int64_t event_id, const char *reason,
+    const char *by)
+{
+	struct retract_args a = { event_id, reason, by, LEDGER_RETRACTED };
+
+	if (lg_group_write(l, retract_rows, &a) != LEDGER_OK)
+		return LEDGER_RETRACT_ERROR;
+	return a.result;
 }
 
 int64_t

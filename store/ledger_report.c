@@ -58,8 +58,9 @@
     " 'not_after', strftime('%Y-%m-%dT%H:%M:%SZ', c.not_after, 'unixepoch')," \
     " 'cert_der', hex(c.der)," \
     " 'events', (SELECT json_group_array(json_object(" \
-    "     'at', " ISO("e.at_us") ", 'kind', e.kind, 'source', e.source," \
-    "     'detail', json(e.detail)))" \
+    "     'id', e.id, 'at', " ISO("e.at_us") ", 'kind', e.kind," \
+    "     'source', e.source, 'detail', json(e.detail)," \
+    "     'retracted_at', " ISO("e.retracted_us") "))" \
     "   FROM (SELECT * FROM events WHERE operation_id = o.id ORDER BY id) e))"
 
 /* One CSV field, quoted the RFC 4180 way. */
@@ -316,6 +317,31 @@ ledger_show_rows(ledger *l, const char *id, ledger_row_fn fn, void *arg,
 	struct text_rows t = { fn, arg };
 
 	return show_passes(l, id, show_json_sql, text_row, &t, found);
+}
+
+static char *
+evidence_sql(int pass)
+{
+	static const char cols[] = "SELECT json_object('id', e.id,"
+	    " 'transaction_id', o.transaction_id, 'at', " ISO("e.at_us") ","
+	    " 'kind', e.kind, 'source', e.source, 'detail', json(e.detail),"
+	    " 'retracted_at', " ISO("e.retracted_us") ") FROM operations o"
+	    " JOIN events e ON e.operation_id = o.id";
+
+	/* cols holds strftime's %s: an argument, never the format. */
+	return sqlite3_mprintf("%s%s AND e.kind IN ('installed',"
+	    " 'install_failed', 'probably_installed', 'probably_install_failed',"
+	    " 'received_by_device', 'request_logged', 'evidence_retracted')"
+	    " ORDER BY e.id", cols, show_where[pass]);
+}
+
+int
+ledger_evidence_rows(ledger *l, const char *id, ledger_row_fn fn, void *arg,
+    int *found)
+{
+	struct text_rows t = { fn, arg };
+
+	return show_passes(l, id, evidence_sql, text_row, &t, found);
 }
 
 static char *

@@ -10,12 +10,12 @@
 #define SENT_CERT "(operations.outcome = 'issued' OR" \
     " operations.outcome = 'reissued' OR operations.outcome = 'returned')"
 /* A transaction's status but "expired": the furthest it got (SQLite allows no alias in a trigger's UPDATE). */
-#define STORED_STATUS \
+#define REVOKED_FIRST \
     "(CASE" \
     " WHEN (SELECT revoked_us FROM certificates WHERE serial = operations.cert_serial)" \
-    "   IS NOT NULL THEN 'revoked'" \
-    " WHEN " HAS("installed") " THEN 'installed'" \
-    " WHEN " HAS("install_failed") " THEN 'install_failed'" \
+    "   IS NOT NULL THEN 'revoked'"
+/* Below the install evidence: how far the reply and the request got. */
+#define SHORT_OF_INSTALL \
     " WHEN " SENT_CERT " AND " HAS("response_complete") " THEN 'delivered'" \
     " WHEN " SENT_CERT " AND " HAS("response_aborted") \
     "   THEN 'delivery_failed'" \
@@ -23,6 +23,40 @@
     " WHEN operations.outcome = 'pending' THEN 'pending'" \
     " WHEN operations.outcome IN ('rejected', 'denied') THEN 'rejected'" \
     " ELSE 'received' END)"
+#define STORED_STATUS REVOKED_FIRST \
+    " WHEN " HAS("installed") " THEN 'installed'" \
+    " WHEN " HAS("install_failed") " THEN 'install_failed'" \
+    SHORT_OF_INSTALL
+
+/*
+ * From schema 11: of the install evidence (installed, install_failed)
+ * not retracted, the newest decides; weak evidence has other kinds
+ * (probably_*) and decides nothing.
+ */
+#define LAST_INSTALL \
+    "(SELECT x.kind FROM events x WHERE x.operation_id = operations.id" \
+    " AND (x.kind = 'installed' OR x.kind = 'install_failed')" \
+    " AND x.retracted_us IS NULL ORDER BY x.id DESC LIMIT 1)"
+#define STORED_STATUS_11 REVOKED_FIRST \
+    " WHEN " LAST_INSTALL " IS NOT NULL THEN " LAST_INSTALL \
+    SHORT_OF_INSTALL
+#define STATUS_TRIGGERS_11 \
+    "CREATE TRIGGER status_on_insert AFTER INSERT ON operations BEGIN" \
+    "  UPDATE operations SET status = " STORED_STATUS_11 \
+    "  WHERE id = NEW.id; END;" \
+    "CREATE TRIGGER status_on_event AFTER INSERT ON events WHEN" \
+    "  NEW.kind = 'installed' OR NEW.kind = 'install_failed' OR" \
+    "  NEW.kind = 'response_complete' OR NEW.kind = 'response_aborted'" \
+    "  BEGIN UPDATE operations SET status = " STORED_STATUS_11 \
+    "  WHERE id = NEW.operation_id; END;" \
+    "CREATE TRIGGER status_on_revoke AFTER UPDATE OF revoked_us ON" \
+    "  certificates BEGIN" \
+    "  UPDATE operations SET status = " STORED_STATUS_11 \
+    "  WHERE cert_serial = NEW.serial; END;" \
+    "CREATE TRIGGER status_on_retract AFTER UPDATE OF retracted_us ON" \
+    "  events BEGIN" \
+    "  UPDATE operations SET status = " STORED_STATUS_11 \
+    "  WHERE id = NEW.operation_id; END;"
 
 #define STATUS_TRIGGERS \
     "CREATE TRIGGER status_on_insert AFTER INSERT ON operations BEGIN" \
@@ -223,6 +257,20 @@ const char *const ledger_migrations[] = {
 	"DROP TRIGGER status_on_event;"
 	"DROP TRIGGER status_on_revoke;"
 	STATUS_TRIGGERS,
+
+	/*
+	 * 10 -> 11: evidence can be retracted (it stays in the timeline,
+	 * marked, with a retraction event), and the newest install evidence
+	 * not retracted decides between installed and install_failed (it was
+	 * installed whenever any installed event existed).
+	 */
+	"ALTER TABLE events ADD COLUMN retracted_us INTEGER;"
+	"DROP TRIGGER status_on_insert;"
+	"DROP TRIGGER status_on_event;"
+	"DROP TRIGGER status_on_revoke;"
+	STATUS_TRIGGERS_11
+	"UPDATE operations SET status = " STORED_STATUS_11
+	" WHERE status = 'installed' OR status = 'install_failed';",
 };
 
 const int ledger_schema_latest =

@@ -19,6 +19,7 @@
  *   GET  /api/v1/transactions/{id}              (transactionID, serial, CN)
  *   POST /api/v1/transactions/{id}/installed    (an MDM or script reports)
  *   POST /api/v1/transactions/{id}/install_failed
+ *   POST /api/v1/evidence/{event id}/retract    (body: the reason)
  *   GET  /metrics                               (Prometheus text format)
  */
 

@@ -21,6 +21,7 @@
 
 #define ADMIN_MAX_BODY 4096
 #define PREFIX "/api/v1/transactions"
+#define EVIDENCE	"/api/v1/evidence/"
 
 struct admin_api {
 	struct MHD_Daemon	*daemon;
@@ -180,19 +181,52 @@ report(struct admin_api *a, struct MHD_Connection *c, char *id,
     const char *kind, const struct body *b)
 {
 	int64_t op = ledger_find_issued(a->l, id);
-	int added = 0;
+	int added = 0, conflict = 0;
 	char *msg;
 
 	if (op == 0)
 		return reply_text(c, 404, "no issued certificate for that "
 		    "transaction or serial\n");
 	if (ledger_add_evidence(a->l, op, kind, "api", "reported through the "
-	    "admin API", NULL, 0, b->len > 0 ? b->buf : kind, &added) !=
-	    LEDGER_OK)
+	    "admin API", NULL, 0, b->len > 0 ? b->buf : kind, &added,
+	    &conflict) != LEDGER_OK)
 		return reply_text(c, 500, "cannot write the ledger\n");
-	if ((msg = strdup(added ? "{\"recorded\":true}\n" :
-	    "{\"recorded\":false,\"why\":\"the same report is there already\"}\n"))
-	    == NULL)
+	if ((msg = strdup(!added ? "{\"recorded\":false,\"why\":\"the same "
+	    "report is there already\"}\n" : conflict ? "{\"recorded\":true,"
+	    "\"conflict\":true}\n" : "{\"recorded\":true}\n")) == NULL)
+		return MHD_NO;
+	return reply(c, 200, "application/json", msg, strlen(msg));
+}
+
+/* POST /api/v1/evidence/{event id}/retract, the reason as the body. */
+static enum MHD_Result
+retract(struct admin_api *a, struct MHD_Connection *c, const char *id,
+    const struct body *b)
+{
+	static const char *const why[] = {
+		[LEDGER_RETRACTED] = "{\"retracted\":true}\n",
+		[LEDGER_RETRACT_UNKNOWN] = "no such evidence\n",
+		[LEDGER_RETRACT_ALREADY] = "retracted already\n",
+		[LEDGER_RETRACT_NOT_EVIDENCE] = ("not device evidence (what "
+		    "scepd recorded itself stays)\n"),
+	};
+	static const int status[] = { 200, 404, 409, 409 };
+	char *end, *msg;
+	long long event;
+	int rv;
+
+	event = strtoll(id, &end, 10);
+	if (*id == '\0' || *end != '\0' || event <= 0)
+		return reply_text(c, 404, "no such evidence\n");
+	if (b->len == 0)
+		return reply_text(c, 400, "a reason is required (the body)\n");
+	rv = ledger_retract_evidence(a->l, (int64_t)event, b->buf, "api");
+	if (rv == LEDGER_RETRACT_ERROR)
+		return reply_text(c, 500, "cannot write the ledger\n");
+	if (rv != LEDGER_RETRACTED)
+		return reply_text(c, status[rv], why[rv]);
+	log_info("admin API: evidence %lld retracted", event);
+	if ((msg = strdup(why[rv])) == NULL)
 		return MHD_NO;
 	return reply(c, 200, "application/json", msg, strlen(msg));
 }
@@ -286,6 +320,14 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 		return metrics(a, c);
 	if (strcmp(url, PREFIX) == 0 && get)
 		return list(a, c);
+	if (post && strncmp(url, EVIDENCE, strlen(EVIDENCE)) == 0 &&
+	    strlen(url) < sizeof(id) + strlen(EVIDENCE) &&
+	    (slash = strrchr(url, '/')) != NULL &&
+	    strcmp(slash, "/retract") == 0) {
+		snprintf(id, sizeof(id), "%.*s", (int)(slash - url -
+		    strlen(EVIDENCE)), url + strlen(EVIDENCE));
+		return retract(a, c, id, b);
+	}
 	if (strncmp(url, PREFIX "/", plen + 1) != 0 ||
 	    strlen(url + plen + 1) >= sizeof(id) || url[plen + 1] == '\0')
 		return reply_text(c, 404, "not found\n");

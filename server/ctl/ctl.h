@@ -47,7 +47,11 @@ struct ingest_counts {
 	long	 ambiguous;	/* could tie to more than one: not used */
 	long	 ignored;	/* everything else */
 	long	 added;		/* new events (0 on a second ingest) */
+	long	 conflicts;	/* install evidence saying the opposite of
+				   the transaction's newest (which it now is) */
 	const char *format;	/* what the file was read as; NULL: none */
+	const char *encoding;	/* UTF-8, UTF-16LE, ... */
+	int	 local_as_utc;	/* local times read as UTC (no offset) */
 };
 
 /*
@@ -59,6 +63,11 @@ struct ingest_counts {
 typedef struct ingest ingest;
 
 int ingest_new(ledger *l, ingest **out);
+/*
+ * The devices' offset from UTC (seconds east), for the exports that write
+ * local time without one (wevtutil /f:text, Format-List, CSV).
+ */
+void ingest_set_utc_offset(ingest *in, long seconds);
 void ingest_free(ingest *in);
 /* Read one file into the run; 0 with *why when it cannot be read. */
 int ingest_file(ingest *in, const char *path, struct ingest_counts *c,

@@ -5,62 +5,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "server/ctl/ctl.h"
-
-#define INGEST_MAX_LINE	(1024 * 1024)	/* iOS logs whole GET URLs */
-#define INGEST_KEYS	256
-#define INGEST_THREADS	64
-#define INGEST_TEXT	300		/* characters of a line kept */
+#include "server/ctl/ingest_int.h"
 
 const char ingest_formats[] = "Android OMA DM log (Company Portal), iOS/macOS "
-    "profiled log, Windows DeviceManagement events (wevtutil /f:xml or "
-    "/f:text)";
-
-/* A device-side name (Android enrollment key, iOS profile id) -> operation. */
-struct binding {
-	char	*key;
-	int64_t	 op;
-};
-
-/*
- * An Android thread's enrollment in progress: jscep logs "Trying to
- * enroll certificate request: KEY" and then, on the same thread, the
- * CertRep.  Two enrollments started on one thread before any reply
- * cannot be told apart: their replies bind no key (ambiguous).
- */
-struct android_thread {
-	char	 tid[16];
-	char	*key;
-	int	 replies;	/* CertReps on this thread since its key */
-	int	 ambiguous;
-};
-
-struct ingest {
-	ledger			*l;
-	struct binding		 bind[INGEST_KEYS];
-	int			 n_bind;
-	struct android_thread	 thread[INGEST_THREADS];
-	int			 n_thread;
-	/*
-	 * iOS: the matched PKIOperation whose profile is being installed,
-	 * until an install outcome or another request; and whether the
-	 * profile identifier it installs has been seen.
-	 */
-	int64_t			 ios_op;
-	int			 ios_bound;
-};
-
-/* One file's reading, within a run. */
-struct state {
-	struct ingest		*in;
-	ledger			*l;
-	const char		*file;
-	long			 lineno;
-	struct ingest_counts	*c;
-	int			 formats;	/* F_* seen */
-};
-
-enum { F_ANDROID = 1, F_IOS = 2, F_WIN_XML = 4, F_WIN_TEXT = 8 };
+    "profiled log, Windows DeviceManagement events (wevtutil /f:xml, "
+    "/f:RenderedXml or /f:text, Event Viewer XML or CSV, Get-WinEvent "
+    "Format-List; UTF-8 or UTF-16)";
 
 static void
 bind_key(struct ingest *in, const char *key, size_t len, int64_t op)
@@ -119,12 +69,12 @@ ingest_free(ingest *in)
  * Record evidence for op from the current line.  A weak match (subject
  * and time only) gets kind "probably_" KIND, which no status follows.
  */
-static void
-evidence(struct state *s, int64_t op, const char *kind, const char *source,
+void
+ingest_evidence(struct state *s, int64_t op, const char *kind, const char *source,
     const char *what, const char *line, int weak)
 {
 	char text[INGEST_TEXT + 1], weak_kind[64];
-	int added = 0;
+	int added = 0, conflict = 0;
 
 	snprintf(text, sizeof(text), "%s", line);
 	if (weak) {
@@ -132,18 +82,18 @@ evidence(struct state *s, int64_t op, const char *kind, const char *source,
 		kind = weak_kind;
 	}
 	if (ledger_add_evidence(s->l, op, kind, source, what, s->file,
-	    s->lineno, text, &added) == LEDGER_OK) {
+	    s->lineno, text, &added, &conflict) == LEDGER_OK) {
 		if (weak)
 			s->c->weak++;
 		else
 			s->c->matched++;
 		s->c->added += added;
+		s->c->conflicts += conflict;
 	}
 }
 
-/* The characters after "name" up to any of stop (or the end). */
-static size_t
-field(const char *line, const char *name, const char *stop, const char **at)
+size_t
+ingest_field(const char *line, const char *name, const char *stop, const char **at)
 {
 	const char *p = strstr(line, name);
 
@@ -228,8 +178,8 @@ android_response(struct state *s, const char *line)
 	if (t != NULL)
 		t->replies++;
 	/* jscep prints the fields of the CertRep between brackets. */
-	txlen = field(line, "transId=", ",]", &tx);
-	nlen = field(line, "senderNonce=Nonce [", "]", &nonce);
+	txlen = ingest_field(line, "transId=", ",]", &tx);
+	nlen = ingest_field(line, "senderNonce=Nonce [", "]", &nonce);
 	if (txlen == 0 || txlen >= sizeof(txid) || nlen == 0 ||
 	    nlen >= sizeof(hex)) {
 		s->c->unmatched++;
@@ -248,7 +198,7 @@ android_response(struct state *s, const char *line)
 		bind_key(s->in, t->key, strlen(t->key), op);
 	else if (t != NULL && t->ambiguous)
 		s->c->ambiguous++;
-	evidence(s, op, "received_by_device", "android-log",
+	ingest_evidence(s, op, "received_by_device", "android-log",
 	    "transactionID and the server's senderNonce", line, 0);
 }
 
@@ -269,7 +219,7 @@ android_state(struct state *s, const char *line)
 	size_t klen, tlen;
 	int64_t op;
 
-	klen = field(line, "SCEP cert '", "'", &key);
+	klen = ingest_field(line, "SCEP cert '", "'", &key);
 	if (klen == 0 || (to = strstr(key + klen, " to ")) == NULL) {
 		s->c->ignored++;
 		return;
@@ -291,7 +241,7 @@ android_state(struct state *s, const char *line)
 		s->c->unmatched++;
 		return;
 	}
-	evidence(s, op, kind, "android-log",
+	ingest_evidence(s, op, kind, "android-log",
 	    "ModelName/Hash key of the matched enrollment", line, 0);
 }
 
@@ -308,7 +258,7 @@ ios_request(struct state *s, const char *line)
 	size_t len, i, n = 0;
 	char prefix[LEDGER_B64_HEAD + 1];
 
-	len = field(line, "operation=PKIOperation&message=", " \t\\&\"'", &m);
+	len = ingest_field(line, "operation=PKIOperation&message=", " \t\\&\"'", &m);
 	/* Percent-decode as far as the stored prefix reaches. */
 	for (i = 0; i < len && n < LEDGER_B64_HEAD; i++) {
 		if (m[i] == '%' && i + 2 < len && isxdigit((unsigned char)m[i + 1]) &&
@@ -328,7 +278,7 @@ ios_request(struct state *s, const char *line)
 		s->c->unmatched++;
 		return;
 	}
-	evidence(s, s->in->ios_op, "request_logged", "ios-log",
+	ingest_evidence(s, s->in->ios_op, "request_logged", "ios-log",
 	    "start of the request's base64", line, 0);
 }
 
@@ -414,124 +364,8 @@ ios_line(struct state *s, const char *line)
 		s->c->unmatched++;
 		return;
 	}
-	evidence(s, op, outcome == IOS_FAILED ? "install_failed" : "installed",
+	ingest_evidence(s, op, outcome == IOS_FAILED ? "install_failed" : "installed",
 	    "ios-log", "profile identifier of the matched request", line, 0);
-}
-
-/*
- * The first run of hex digits after label, within 40 characters, that is
- * a thumbprint (40 or 64 digits; Windows may space them "ab cd ...") or a
- * serial (8 or more); shorter runs, such as the "b" in "number", are
- * passed over.
- */
-static int
-hex_after(const char *text, const char *label, char *out, size_t cap,
-    int serial)
-{
-	const char *p = strcasestr(text, label), *start;
-	size_t k;
-
-	if (p == NULL)
-		return 0;
-	p += strlen(label);
-	for (start = p; *p != '\0' && p - start < 40; p++) {
-		const char *q = p;
-
-		k = 0;
-		while (*q != '\0' && (isxdigit((unsigned char)*q) ||
-		    (!serial && *q == ' ' && k > 0 && isxdigit((unsigned char)q[1])))) {
-			if (*q != ' ' && k + 1 < cap)
-				out[k++] = *q;
-			q++;
-		}
-		out[k] = '\0';
-		if (serial ? k >= 8 : (k == 40 || k == 64))
-			return 1;
-		/* Past the run; the loop's p++ steps onto q, never past a NUL. */
-		if (q > p)
-			p = q - 1;
-	}
-	return 0;
-}
-
-/* "2026-11-25T05:20:15..." as Unix microseconds (UTC). */
-static int64_t
-event_time(const char *text)
-{
-	const char *p = strstr(text, "SystemTime='");
-	struct tm tm;
-
-	if (p != NULL)
-		p += 12;
-	else if ((p = strstr(text, "Date: ")) != NULL)
-		p += 6;
-	else
-		return 0;
-	memset(&tm, 0, sizeof(tm));
-	if (sscanf(p, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon,
-	    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
-		return 0;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return (int64_t)timegm(&tm) * 1000000;
-}
-
-/*
- * Windows DeviceManagement-Enterprise-Diagnostics-Provider/Admin: Event 39
- * "SCEP: Certificate installed successfully." (installed) and the
- * channel's SCEP failures (install_failed).  Matched by thumbprint or
- * serial when the event carries one; else by subject CN and a window of
- * WIN_WINDOW before the event, only when one transaction fits, and named
- * a weak match.
- */
-#define WIN_WINDOW (15LL * 60 * 1000000)
-
-static void
-windows_event(struct state *s, const char *text)
-{
-	const char *kind, *cn;
-	char hex[130], name[256];
-	size_t n;
-	int64_t op = 0, at;
-
-	if (strstr(text, "DeviceManagement-Enterprise-Diagnostic") == NULL ||
-	    strstr(text, "SCEP") == NULL) {
-		s->c->ignored++;
-		return;
-	}
-	if (strstr(text, "SCEP: Certificate installed successfully") != NULL)
-		kind = "installed";
-	else if (strcasestr(text, "fail") != NULL || strcasestr(text, "error") != NULL)
-		kind = "install_failed";
-	else {
-		s->c->ignored++;
-		return;
-	}
-	if (hex_after(text, "thumbprint", hex, sizeof(hex), 0) &&
-	    (op = ledger_find_by_cert(s->l, hex)) != 0) {
-		evidence(s, op, kind, "windows-event", "certificate thumbprint",
-		    text, 0);
-		return;
-	}
-	if (hex_after(text, "serial", hex, sizeof(hex), 1) &&
-	    (op = ledger_find_by_cert(s->l, hex)) != 0) {
-		evidence(s, op, kind, "windows-event", "certificate serial",
-		    text, 0);
-		return;
-	}
-	if ((cn = strstr(text, "CN=")) != NULL &&
-	    (n = strcspn(cn + 3, ",<'\"\r\n")) > 0 && n < sizeof(name) &&
-	    (at = event_time(text)) != 0) {
-		memcpy(name, cn + 3, n);
-		name[n] = '\0';
-		if ((op = ledger_find_by_cn_time(s->l, name, at, WIN_WINDOW)) != 0) {
-			evidence(s, op, kind, "windows-event", "subject CN and "
-			    "time window only (weak: the status does not follow)",
-			    text, 1);
-			return;
-		}
-	}
-	s->c->unmatched++;
 }
 
 static void
@@ -541,12 +375,8 @@ one_line(struct state *s, const char *line)
 	char tid[16];
 	size_t klen;
 
-	if (strstr(line, "<Event") != NULL && strstr(line, "</Event>") != NULL) {
-		s->formats |= F_WIN_XML;
-		s->c->recognised++;
-		windows_event(s, line);	/* wevtutil /f:xml: one a line */
+	if (win_line(s, line))
 		return;
-	}
 	if (android_tid(line, tid, sizeof(tid)))
 		s->formats |= F_ANDROID;
 	else if (strstr(line, " profiled ") != NULL ||
@@ -561,7 +391,7 @@ one_line(struct state *s, const char *line)
 		android_response(s, line);
 	else if (strstr(line, "NativeScepCertInstallStateMachine") != NULL)
 		android_state(s, line);
-	else if ((klen = field(line, "Trying to enroll certificate request: ",
+	else if ((klen = ingest_field(line, "Trying to enroll certificate request: ",
 	    " \t\r\n", &key)) > 0)
 		android_enroll(s, line, key, klen);
 	else if (strstr(line, "profiled") != NULL)
@@ -585,72 +415,51 @@ format_name(int formats)
 		return "Windows events (XML)";
 	case F_WIN_TEXT:
 		return "Windows events (wevtutil text)";
+	case F_WIN_LIST:
+		return "Windows events (Format-List)";
+	case F_WIN_CSV:
+		return "Windows events (CSV)";
 	}
 	return "mixed device logs";
+}
+
+void
+ingest_set_utc_offset(ingest *in, long seconds)
+{
+	in->utc_offset = seconds;
+	in->utc_offset_set = 1;
 }
 
 int
 ingest_file(ingest *in, const char *path, struct ingest_counts *c,
     const char **why)
 {
+	struct lines r;
 	struct state s;
-	char *block = NULL;
-	size_t block_len = 0, block_cap = 64 * 1024;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	FILE *f;
+	const char *line;
+	size_t n;
 
-	if ((f = fopen(path, "r")) == NULL) {
-		*why = "cannot open the file";
+	if (!lines_open(&r, path, why))
 		return 0;
-	}
-	if ((block = malloc(block_cap)) == NULL) {
-		fclose(f);
-		*why = "out of memory";
-		return 0;
-	}
 	memset(&s, 0, sizeof(s));
 	s.in = in;
 	s.l = in->l;
 	s.file = path;
 	s.c = c;
-	while ((n = getline(&line, &cap, f)) > 0) {
+	while ((line = lines_next(&r, &n)) != NULL) {
 		s.lineno++;
 		c->lines++;
-		if (n > INGEST_MAX_LINE) {
+		if (r.too_long) {
 			c->ignored++;
-			continue;
-		}
-		line[strcspn(line, "\r\n")] = '\0';
-		/* wevtutil /f:text: "Event[N]:" and its indented lines. */
-		if (strncmp(line, "Event[", 6) == 0) {
-			s.formats |= F_WIN_TEXT;
-			if (block_len > 0)
-				windows_event(&s, block);
-			block_len = 0;
-		}
-		if (strncmp(line, "Event[", 6) == 0 || (block_len > 0 &&
-		    strncmp(line, "<Event", 6) != 0)) {
-			size_t add = strlen(line);
-
-			c->recognised++;
-			if (block_len + add + 2 < block_cap) {
-				memcpy(block + block_len, line, add);
-				block_len += add;
-				block[block_len++] = '\n';
-				block[block_len] = '\0';
-			}
 			continue;
 		}
 		one_line(&s, line);
 	}
-	if (block_len > 0)
-		windows_event(&s, block);
+	win_end(&s);
+	win_free(&s);
 	c->format = format_name(s.formats);
-	free(line);
-	free(block);
-	fclose(f);
+	c->encoding = lines_encoding(&r);
+	lines_close(&r);
 	return 1;
 }
 

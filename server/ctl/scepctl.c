@@ -35,7 +35,11 @@ usage(void)
 	    "  cert SERIAL            an issued certificate, PEM\n"
 	    "  show ID [--json]       a transaction's status and timeline (ID:\n"
 	    "                         transactionID, serial or subject CN)\n"
-	    "  ingest FILE...         device logs as delivery evidence\n"
+	    "  ingest [--utc-offset +HH:MM] FILE...\n"
+	    "                         device logs as delivery evidence\n"
+	    "  evidence list ID       a transaction's evidence with event ids\n"
+	    "  evidence retract EVENT --reason TEXT\n"
+	    "                         take evidence back; the status follows\n"
 	    "  ca                     the CAs' subjects and thumbprints\n"
 	    "  ca rollover            make the next CA and RA (GetNextCACert)\n"
 	    "  ca activate            switch to the next CA\n"
@@ -183,8 +187,25 @@ cmd_ingest(const struct scepd_config *cfg, int argc, char **argv)
 	const char *why = "";
 	ingest *in = NULL;
 	ledger *l = NULL;
-	int i, ret = 0;
+	long offset = 0;
+	int i, ret = 0, have_offset = 0, sign, hh, mm;
+	char extra;
 
+	/* --utc-offset ±HH:MM: the devices' local time, for text exports. */
+	if (argc >= 3 && strcmp(argv[1], "--utc-offset") == 0) {
+		sign = argv[2][0] == '-' ? -1 : 1;
+		if ((argv[2][0] != '+' && argv[2][0] != '-') ||
+		    sscanf(argv[2] + 1, "%2d:%2d%c", &hh, &mm, &extra) != 2 ||
+		    hh > 14 || mm > 59) {
+			fprintf(stderr, "scepctl: --utc-offset wants +HH:MM or "
+			    "-HH:MM, such as +01:00\n");
+			return 2;
+		}
+		offset = sign * (hh * 3600L + mm * 60L);
+		have_offset = 1;
+		argc -= 2;
+		argv += 2;
+	}
 	if (argc < 2)
 		usage();
 	if (!open_ledger(cfg, &l))
@@ -194,6 +215,8 @@ cmd_ingest(const struct scepd_config *cfg, int argc, char **argv)
 		ledger_close(l);
 		return 1;
 	}
+	if (have_offset)
+		ingest_set_utc_offset(in, offset);
 	/* Rotated logs oldest first, so that a CertRep and its install join. */
 	ingest_order(argv + 1, argc - 1);
 	for (i = 1; i < argc; i++) {
@@ -211,14 +234,75 @@ cmd_ingest(const struct scepd_config *cfg, int argc, char **argv)
 			ret = 1;
 			continue;
 		}
-		printf("%s: %s, %ld lines: %ld matched, %ld weak, %ld unmatched, "
-		    "%ld ambiguous, %ld ignored; %ld new events\n", argv[i],
-		    c.format, c.lines, c.matched, c.weak, c.unmatched,
-		    c.ambiguous, c.ignored, c.added);
+		printf("%s: %s%s%s, %ld lines: %ld matched, %ld weak, %ld "
+		    "unmatched, %ld ambiguous, %ld ignored; %ld new events",
+		    argv[i], c.format, strcmp(c.encoding, "UTF-8") ? ", " : "",
+		    strcmp(c.encoding, "UTF-8") ? c.encoding : "", c.lines,
+		    c.matched, c.weak, c.unmatched, c.ambiguous, c.ignored,
+		    c.added);
+		if (c.conflicts > 0)
+			printf("; %ld conflicts (the newest evidence decides; "
+			    "`scepctl evidence list` shows both)", c.conflicts);
+		printf("%s\n", c.local_as_utc ? "; local times read as UTC "
+		    "(give --utc-offset)" : "");
 	}
 	ingest_free(in);
 	ledger_close(l);
 	return ret;
+}
+
+static int
+print_row(void *arg, const char *row)
+{
+	fprintf(arg, "%s\n", row);
+	return 1;
+}
+
+/* evidence list ID | evidence retract EVENT --reason TEXT */
+static int
+cmd_evidence(const struct scepd_config *cfg, int argc, char **argv)
+{
+	static const char *const said[] = {
+		[LEDGER_RETRACTED] = "retracted; the status is recomputed",
+		[LEDGER_RETRACT_UNKNOWN] = "no such evidence",
+		[LEDGER_RETRACT_ALREADY] = "retracted already",
+		[LEDGER_RETRACT_NOT_EVIDENCE] = ("not device evidence (what "
+		    "scepd recorded itself stays)"),
+		[LEDGER_RETRACT_ERROR] = "cannot write the ledger",
+	};
+	ledger *l = NULL;
+	long long event;
+	char *end;
+	int found = 0, rv, ret = 1;
+
+	if (argc == 3 && strcmp(argv[1], "list") == 0) {
+		if (!open_ledger(cfg, &l))
+			return 1;
+		if (ledger_evidence_rows(l, argv[2], print_row, stdout,
+		    &found) != LEDGER_OK)
+			fprintf(stderr, "scepctl: cannot read the ledger\n");
+		else if (!found)
+			fprintf(stderr, "scepctl: %s: no evidence\n", argv[2]);
+		else
+			ret = 0;
+		ledger_close(l);
+		return ret;
+	}
+	if (argc != 5 || strcmp(argv[1], "retract") != 0 ||
+	    strcmp(argv[3], "--reason") != 0 || *argv[4] == '\0')
+		usage();
+	event = strtoll(argv[2], &end, 10);
+	if (*argv[2] == '\0' || *end != '\0' || event <= 0) {
+		fprintf(stderr, "scepctl: %s: an event id, as `evidence list` "
+		    "shows it\n", argv[2]);
+		return 2;
+	}
+	if (!open_ledger(cfg, &l))
+		return 1;
+	rv = ledger_retract_evidence(l, (int64_t)event, argv[4], "scepctl");
+	printf("evidence %lld: %s\n", event, said[rv]);
+	ledger_close(l);
+	return rv == LEDGER_RETRACTED ? 0 : 1;
 }
 
 static int
@@ -626,6 +710,8 @@ main(int argc, char *argv[])
 		ret = cmd_show(&cfg, argc, argv);
 	else if (strcmp(argv[0], "ingest") == 0)
 		ret = cmd_ingest(&cfg, argc, argv);
+	else if (strcmp(argv[0], "evidence") == 0)
+		ret = cmd_evidence(&cfg, argc, argv);
 	else if (strcmp(argv[0], "cert") == 0)
 		ret = cmd_cert(&cfg, argc, argv);
 	else if (strcmp(argv[0], "ca") == 0)

@@ -44,9 +44,10 @@ void reload_free(struct reload *r);
 /*
  * hook_command: a program run on every event that can change a
  * transaction's status (issued, rejected, pending, response_complete,
- * response_aborted, installed, install_failed, revoked), with the event
- * as JSON on its standard input and SCEP_EVENT in its environment — the
- * equivalent of the Intune connector's reporting.
+ * response_aborted, installed, install_failed, revoked,
+ * evidence_retracted), with the event as JSON on its standard input and
+ * SCEP_EVENT in its environment — the equivalent of the Intune
+ * connector's reporting.
  *
  * The ledger's events table is the queue: a thread tails it, so changes
  * made by scepctl (approvals, revocations, ingested logs) run hooks too;

@@ -19,7 +19,7 @@ status_changing(const char *kind)
 {
 	static const char *const kinds[] = { "issued", "rejected", "pending",
 	    "response_complete", "response_aborted", "installed",
-	    "install_failed", "revoked", NULL };
+	    "install_failed", "revoked", "evidence_retracted", NULL };
 	int i;
 
 	for (i = 0; kinds[i] != NULL; i++)

@@ -5,6 +5,7 @@
  * with the server.
  */
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <arpa/inet.h>
@@ -376,6 +377,374 @@ START_TEST(test_ingest_never_wrong)
 		tc_rep_free(&p[i]);
 		tc_req_free(&r[i]);
 	}
+}
+END_TEST
+
+/* A certificate's SHA-1 thumbprint as Windows shows it: uppercase hex. */
+static void
+sha1_of(X509 *x, char out[41])
+{
+	unsigned char d[20];
+	unsigned int n = 0;
+	int i;
+
+	ck_assert(X509_digest(x, EVP_sha1(), d, &n) && n == 20);
+	for (i = 0; i < 20; i++)
+		sprintf(out + 2 * i, "%02X", d[i]);
+}
+
+/* Write text (UTF-8) to path as UTF-16LE with a BOM, as PowerShell 5.1 does. */
+static void
+write_utf16le(const char *path, const char *text)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	FILE *f = fopen(path, "wb");
+
+	ck_assert_ptr_nonnull(f);
+	fputc(0xff, f);
+	fputc(0xfe, f);
+	while (*p != '\0') {
+		unsigned long cp = *p++;
+
+		if (cp >= 0xc0) {		/* two-byte UTF-8 is all we use */
+			cp = (cp & 0x1f) << 6 | (*p++ & 0x3f);
+		}
+		fputc((int)(cp & 0xff), f);
+		fputc((int)(cp >> 8), f);
+	}
+	fclose(f);
+}
+
+/* Event 309's message for this thumbprint and result. */
+static void
+msg_309(char *out, size_t cap, const char *thumb, const char *result)
+{
+	snprintf(out, cap, "SCEP: InstallFromRegEntries. CorrelationGuid : "
+	    "({6E2A1B3C-0D4E-4F5A-8B9C-0123456789AB}) UniqueId : (ModelName="
+	    "AC_1;Hash=77) Certificate Thumbprint : (%s) Respondent Server : "
+	    "(http://127.0.0.1/certsrv/mscep/mscep.dll) Install Status : (0x1) "
+	    "Current Retry Count : (0x1) Result : (%s)", thumb, result);
+}
+
+#define DMEDP "Microsoft-Windows-DeviceManagement-Enterprise-Diagnostics-" \
+    "Provider"
+#define OK_309 "The operation completed successfully."
+
+/*
+ * Windows, every export form admins make of the DeviceManagement channel
+ * (issue 17): Event 309 carries the certificate's thumbprint and the
+ * install's result; RenderedXml in UTF-16LE, Event Viewer's pretty XML
+ * with a BOM and CRLF, Format-List in UTF-16LE, CSV, and raw /f:xml
+ * (EventData only: the device had the certificate, no more).  Event 39
+ * names no certificate and changes nothing.
+ */
+START_TEST(test_ingest_windows_forms)
+{
+	static const char *const cn[6] = { "wf-1", "wf-2", "wf-3", "wf-4",
+	    "wf-5", "wf-6" };
+	struct tc_opts o = { .challenge = "lab-secret" };
+	struct tc_req r[6];
+	struct tc_rep p[6];
+	char thumb[6][41], msg[1024], buf[8192], path[6][512], args[4000];
+	char *out, *v;
+	FILE *f;
+	int i, status;
+
+	for (i = 0; i < 6; i++) {
+		o.cn = cn[i];
+		e2e_enroll_ok(&e2e_srv, &o, MSCEP, NULL, &r[i], &p[i]);
+		sha1_of(p[i].cert, thumb[i]);
+		snprintf(path[i], sizeof(path[i]), "%s/win-%d", e2e_srv.dir, i);
+	}
+	for (i = 0; i < 6; i++)
+		expect_status(&r[i], "delivered");
+
+	/* wevtutil /f:RenderedXml, saved by PowerShell 5.1: UTF-16LE. */
+	msg_309(msg, sizeof(msg), thumb[0], OK_309);
+	snprintf(buf, sizeof(buf), "<Event xmlns='http://schemas.microsoft.com/"
+	    "win/2004/08/events/event'><System><Provider Name='" DMEDP "'/>"
+	    "<EventID>309</EventID><TimeCreated SystemTime='2026-11-25T05:20:15"
+	    ".1234567Z'/><Computer>LAB-PC\u00e9</Computer></System><EventData>"
+	    "</EventData><RenderingInfo Culture='en-US'><Message>%s</Message>"
+	    "</RenderingInfo></Event>\r\n", msg);
+	write_utf16le(path[0], buf);
+
+	/* Event Viewer "Save as" XML: one element a line, BOM, CRLF. */
+	msg_309(msg, sizeof(msg), thumb[1], "The system cannot find the file "
+	    "specified.");
+	ck_assert_ptr_nonnull(f = fopen(path[1], "wb"));
+	fprintf(f, "\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"utf-8\" "
+	    "standalone=\"yes\"?>\r\n<Events>\r\n<Event xmlns=\"http://schemas."
+	    "microsoft.com/win/2004/08/events/event\">\r\n  <System>\r\n"
+	    "    <Provider Name=\"" DMEDP "\" />\r\n    <EventID>309</EventID>\r\n"
+	    "    <TimeCreated SystemTime=\"2026-11-25T05:21:00.000000000Z\" />\r\n"
+	    "  </System>\r\n  <RenderingInfo Culture=\"en-US\">\r\n"
+	    "    <Message>%s</Message>\r\n  </RenderingInfo>\r\n</Event>\r\n"
+	    "</Events>\r\n", msg);
+	fclose(f);
+
+	/* Get-WinEvent | Format-List > file: UTF-16LE; Event 39 beside. */
+	msg_309(msg, sizeof(msg), thumb[2], OK_309);
+	snprintf(buf, sizeof(buf), "\r\n\r\nTimeCreated  : 11/25/2026 6:20:15 AM"
+	    "\r\nProviderName : " DMEDP "\r\nId           : 309\r\nMessage      "
+	    ": %s\r\n\r\nTimeCreated  : 11/25/2026 6:20:16 AM\r\nProviderName : "
+	    DMEDP "\r\nId           : 39\r\nMessage      : SCEP: Certificate "
+	    "installed successfully.\r\n\r\n", msg);
+	write_utf16le(path[2], buf);
+
+	/* Event Viewer "Save as" CSV; another server's certificate too. */
+	ck_assert_ptr_nonnull(f = fopen(path[3], "w"));
+	msg_309(msg, sizeof(msg), thumb[3], OK_309);
+	fprintf(f, "Level,Date and Time,Source,Event ID,Task Category\n"
+	    "Information,11/25/2026 6:22:00 AM,%s,309,None,\"%s\"\n", DMEDP,
+	    msg);
+	msg_309(msg, sizeof(msg), "00112233445566778899AABBCCDDEEFF00112233",
+	    OK_309);
+	fprintf(f, "Information,11/25/2026 6:22:01 AM,%s,309,None,\"%s\"\n",
+	    DMEDP, msg);
+	fclose(f);
+
+	/* wevtutil /f:xml: EventData only, no message, no result. */
+	ck_assert_ptr_nonnull(f = fopen(path[4], "w"));
+	fprintf(f, "<Event xmlns='http://schemas.microsoft.com/win/2004/08/"
+	    "events/event'><System><Provider Name='" DMEDP "'/><EventID>309"
+	    "</EventID><TimeCreated SystemTime='2026-11-25T05:23:00.0Z'/>"
+	    "</System><EventData><Data Name='Message1'>{6E2A1B3C}</Data>"
+	    "<Data Name='Message2'>%s</Data><Data Name='Message3'>0x1</Data>"
+	    "</EventData></Event>\n", thumb[4]);
+	fclose(f);
+
+	/* wevtutil /f:text: a failed 309 for wf-6, local time, UTF-16LE. */
+	msg_309(msg, sizeof(msg), thumb[5], "Access is denied.");
+	snprintf(buf, sizeof(buf), "Event[0]:\r\n  Log Name: " DMEDP "/Admin\r\n"
+	    "  Source: " DMEDP "\r\n  Date: 2026-11-25T06:25:00.000\r\n"
+	    "  Event ID: 309\r\n  Description: \r\n%s\r\n\r\n", msg);
+	write_utf16le(path[5], buf);
+
+	snprintf(args, sizeof(args), "%s/scepctl -c conf/scepd.conf -o "
+	    "state_dir=%s/var ingest %s %s %s %s %s %s 2>&1", tu_bin_dir(),
+	    e2e_srv.dir, path[0], path[1], path[2], path[3], path[4], path[5]);
+	out = tu_capture(args, &status);
+	ck_assert_msg(status == 0, "%s", out);
+	ck_assert_msg(strstr(out, "win-0: Windows events (XML), UTF-16LE, 1 "
+	    "lines: 1 matched, 0 weak, 0 unmatched") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "win-1: Windows events (XML), UTF-8 with BOM,"
+	    " 13 lines: 1 matched, 0 weak, 0 unmatched") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "win-2: Windows events (Format-List), "
+	    "UTF-16LE, 12 lines: 1 matched, 0 weak, 1 unmatched") != NULL &&
+	    strstr(out, "local times read as UTC (give --utc-offset)") != NULL,
+	    "%s", out);
+	ck_assert_msg(strstr(out, "win-3: Windows events (CSV), 3 lines: 1 "
+	    "matched, 0 weak, 1 unmatched") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "win-4: Windows events (XML), 1 lines: 1 "
+	    "matched") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "win-5: Windows events (wevtutil text), "
+	    "UTF-16LE, 8 lines: 1 matched") != NULL, "%s", out);
+	free(out);
+	expect_status(&r[0], "installed");
+	expect_status(&r[1], "install_failed");
+	expect_status(&r[2], "installed");
+	expect_status(&r[3], "installed");
+	expect_status(&r[4], "delivered");	/* raw XML: no result */
+	expect_status(&r[5], "install_failed");
+	v = tu_ledger_query(&e2e_srv, "SELECT e.kind || '|' || json_extract("
+	    "e.detail, '$.evidence') FROM events e JOIN operations o ON o.id ="
+	    " e.operation_id WHERE o.transaction_id = ?1 AND e.source ="
+	    " 'windows-event'", r[4].txid);
+	ck_assert_str_eq(v, "received_by_device|Event 309 certificate thumbprint "
+	    "(raw XML: no result in this export)");
+	free(v);
+	/* Twice: nothing new. */
+	snprintf(args, sizeof(args), "ingest --utc-offset +01:00 %s %s", path[2],
+	    path[5]);
+	out = tu_scepctl(&e2e_srv, args);
+	ck_assert_msg(strstr(out, "; 0 new events\n") != NULL &&
+	    strstr(out, "read as UTC") == NULL, "%s", out);
+	free(out);
+	for (i = 0; i < 6; i++) {
+		tc_rep_free(&p[i]);
+		tc_req_free(&r[i]);
+	}
+}
+END_TEST
+
+/*
+ * A 50 MB OMA DM log (a device's whole history): read in bounded memory,
+ * its one enrollment at the end found.  Peak RSS of scepctl is printed.
+ */
+START_TEST(test_ingest_large)
+{
+	struct tc_opts o = { .cn = "big-log", .challenge = "lab-secret" };
+	struct tc_req req;
+	struct tc_rep rep;
+	struct rusage ru;
+	char path[512], args[1200], *out;
+	FILE *f;
+	long i, size;
+	int status;
+
+	e2e_enroll_ok(&e2e_srv, &o, MSCEP, NULL, &req, &rep);
+	snprintf(path, sizeof(path), "%s/omadmlog-big.log", e2e_srv.dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	for (i = 0; ftell(f) < 50L * 1024 * 1024; i++)
+		omadm(f, "04:00:00", "CertificateEnrollmentManager", 3, "There "
+		    "are %ld requests; nothing to do for policy %ld of this "
+		    "device's many that came before the one that matters", i, i);
+	omadm(f, "05:00:00", "CertificateEnrollmentManager", 10,
+	    "Trying to enroll certificate request: ModelName=BIG;Hash=5");
+	omadm_certrep(f, "05:00:01", 10, &req, &rep);
+	omadm(f, "05:00:02", "state.NativeScepCertInstallStateMachine", 21,
+	    "SCEP cert 'ModelName=BIG;Hash=5' state changed from "
+	    "CERT_ACCESS_REQUESTED to CERT_ACCESS_GRANTED");
+	size = ftell(f);
+	fclose(f);
+	snprintf(args, sizeof(args), "%s/scepctl -c conf/scepd.conf -o "
+	    "state_dir=%s/var ingest %s 2>&1", tu_bin_dir(), e2e_srv.dir, path);
+	out = tu_capture(args, &status);
+	ck_assert_msg(status == 0, "%s", out);
+	ck_assert_msg(strstr(out, "2 matched, 0 weak, 0 unmatched") != NULL,
+	    "%s", out);
+	free(out);
+	expect_status(&req, "installed");
+	/* The children this test waited for: scepctl is the big one. */
+	ck_assert_int_eq(getrusage(RUSAGE_CHILDREN, &ru), 0);
+	printf("ingest: %ld MB log (%ld lines), scepctl peak RSS %ld KiB\n",
+	    size / (1024 * 1024), i + 3, ru.ru_maxrss);
+	ck_assert_int_lt(ru.ru_maxrss, 32 * 1024);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+}
+END_TEST
+
+/* One enrollment in an OMA DM log at HOUR:00, ending in state `to`. */
+static void
+enrollment_log(const char *path, const char *hour, const struct tc_req *req,
+    const struct tc_rep *rep, const char *to)
+{
+	char t[3][16];
+	FILE *f;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		snprintf(t[i], sizeof(t[i]), "%s:00:0%d", hour, i);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	omadm(f, t[0], "CertificateEnrollmentManager", 10,
+	    "Trying to enroll certificate request: ModelName=CF;Hash=1");
+	omadm_certrep(f, t[1], 10, req, rep);
+	omadm(f, t[2], "state.NativeScepCertInstallStateMachine", 21,
+	    "SCEP cert 'ModelName=CF;Hash=1' state changed from "
+	    "CERT_INSTALLING to %s", to);
+	fclose(f);
+}
+
+/* The id of the transaction's newest event of this kind, as text. */
+static char *
+event_id_of(const struct tc_req *req, const char *kind)
+{
+	char sql[300];
+
+	snprintf(sql, sizeof(sql), "SELECT max(e.id) FROM events e JOIN"
+	    " operations o ON o.id = e.operation_id WHERE o.transaction_id ="
+	    " ?1 AND e.kind = '%s'", kind);
+	return tu_ledger_query(&e2e_srv, sql, req->txid);
+}
+
+/*
+ * Conflicting exact evidence and its correction (issue 17): a later
+ * install_failed after installed is counted as a conflict and the newest
+ * decides; retracting it (scepctl, then the admin API for the other)
+ * recomputes the status and is itself an event; what scepd recorded
+ * itself cannot be retracted.
+ */
+START_TEST(test_evidence_conflict_retract)
+{
+	struct tc_opts o = { .cn = "cf-1", .challenge = "lab-secret" };
+	struct tc_req req;
+	struct tc_rep rep;
+	struct tu_http h;
+	char path[2][512], args[1400], hdr[256], target[128], *out, *id, *v;
+	char *token;
+	size_t n;
+	int status;
+
+	e2e_enroll_ok(&e2e_srv, &o, MSCEP, NULL, &req, &rep);
+	snprintf(path[0], sizeof(path[0]), "%s/cf-a.log", e2e_srv.dir);
+	enrollment_log(path[0], "07", &req, &rep, "CERT_ACCESS_GRANTED");
+	snprintf(path[1], sizeof(path[1]), "%s/cf-b.log", e2e_srv.dir);
+	enrollment_log(path[1], "08", &req, &rep, "CERT_INSTALL_FAILED");
+
+	snprintf(args, sizeof(args), "ingest %s", path[0]);
+	out = tu_scepctl(&e2e_srv, args);
+	ck_assert_msg(strstr(out, "conflicts") == NULL, "%s", out);
+	free(out);
+	expect_status(&req, "installed");
+	snprintf(args, sizeof(args), "ingest %s", path[1]);
+	out = tu_scepctl(&e2e_srv, args);
+	ck_assert_msg(strstr(out, "; 1 conflicts (the newest evidence decides")
+	    != NULL, "%s", out);
+	free(out);
+	expect_status(&req, "install_failed");
+
+	/* Both are listed, with the ids a retraction names. */
+	snprintf(args, sizeof(args), "evidence list '%s'", req.txid);
+	out = tu_scepctl(&e2e_srv, args);
+	ck_assert_msg(strstr(out, "\"kind\":\"installed\"") != NULL &&
+	    strstr(out, "\"kind\":\"install_failed\"") != NULL, "%s", out);
+	free(out);
+
+	ck_assert_ptr_nonnull(id = event_id_of(&req, "install_failed"));
+	snprintf(args, sizeof(args), "%s/scepctl -c conf/scepd.conf -o "
+	    "state_dir=%s/var evidence retract %s --reason 'log of another "
+	    "device' 2>&1", tu_bin_dir(), e2e_srv.dir, id);
+	out = tu_capture(args, &status);
+	ck_assert_msg(status == 0 && strstr(out, "retracted; the status is "
+	    "recomputed") != NULL, "%s", out);
+	free(out);
+	expect_status(&req, "installed");
+	v = tu_ledger_query(&e2e_srv, "SELECT json_extract(e.detail, '$.reason')"
+	    " || '|' || e.source FROM events e JOIN operations o ON o.id ="
+	    " e.operation_id WHERE o.transaction_id = ?1 AND e.kind ="
+	    " 'evidence_retracted'", req.txid);
+	ck_assert_str_eq(v, "log of another device|scepctl");
+	free(v);
+	/* Again: refused, nothing changes. */
+	out = tu_capture(args, &status);
+	ck_assert_msg(status != 0 && strstr(out, "retracted already") != NULL,
+	    "%s", out);
+	free(out);
+	free(id);
+	/* What scepd recorded itself is not evidence to retract. */
+	ck_assert_ptr_nonnull(id = event_id_of(&req, "request_received"));
+	snprintf(args, sizeof(args), "evidence retract %s --reason x", id);
+	out = tu_scepctl(&e2e_srv, args);
+	ck_assert_msg(strstr(out, "not device evidence") != NULL, "%s", out);
+	free(out);
+	free(id);
+
+	/* The admin API retracts the installed one: nothing proves it now. */
+	snprintf(path[0], sizeof(path[0]), "%s/var/admin.token", e2e_srv.dir);
+	ck_assert_ptr_nonnull(token = (char *)tu_read_file(path[0], &n));
+	token[strcspn(token, "\n")] = '\0';
+	snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", token);
+	ck_assert_ptr_nonnull(id = event_id_of(&req, "installed"));
+	snprintf(target, sizeof(target), "/api/v1/evidence/%s/retract", id);
+	ck_assert(tu_http_h(e2e_srv.admin_port, "POST", target, hdr,
+	    "text/plain", NULL, 0, &h));
+	ck_assert_int_eq(h.status, 400);	/* a reason is required */
+	tu_http_free(&h);
+	ck_assert(tu_http_h(e2e_srv.admin_port, "POST", target, hdr,
+	    "text/plain", (const unsigned char *)"wrong file", 10, &h));
+	ck_assert_int_eq(h.status, 200);
+	tu_http_free(&h);
+	expect_status(&req, "delivered");
+	ck_assert(tu_http_h(e2e_srv.admin_port, "POST", target, hdr,
+	    "text/plain", (const unsigned char *)"wrong file", 10, &h));
+	ck_assert_int_eq(h.status, 409);
+	tu_http_free(&h);
+	free(id);
+	free(token);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
 }
 END_TEST
 
@@ -933,6 +1302,9 @@ delivery_suite(void)
 	tcase_add_test(t, test_ingest);
 	tcase_add_test(t, test_ingest_windows);
 	tcase_add_test(t, test_ingest_never_wrong);
+	tcase_add_test(t, test_ingest_windows_forms);
+	tcase_add_test(t, test_ingest_large);
+	tcase_add_test(t, test_evidence_conflict_retract);
 	tcase_set_timeout(t, 240);
 	suite_add_tcase(s, t);
 	return s;
