@@ -97,7 +97,11 @@ X509_NAME *ca_name_parse(const char *s, const char **why);
 /* CSR (PKCS#10) handling.  Parsed as ca_req_from_der does. */
 int ca_csr_parse(const unsigned char *der, size_t len, X509_REQ **out,
     const char **why);
-/* Self-signature valid, RSA >= 2048 bits or EC P-256/P-384. */
+/*
+ * Self-signature valid, RSA >= 2048 bits or EC P-256/P-384, and no
+ * control character (C0, C1, NUL) in the subject or a subjectAltName;
+ * *why says which is wrong.
+ */
 int ca_csr_check(X509_REQ *req, const char **why);
 /*
  * The challengePassword attribute into buf (NUL-terminated); *present is 0

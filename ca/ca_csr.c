@@ -43,6 +43,77 @@ ca_csr_parse(const unsigned char *der, size_t len, X509_REQ **out,
 	return CA_REJECT;
 }
 
+/*
+ * Text with a control character in it: C0 (and DEL), C1 (U+0080 to
+ * U+009F) or NUL.  "abc\0.example" and "evil\nCN=admin" would read as
+ * something else in logs, the ledger and the software that checks the
+ * certificate; no device needs them.
+ */
+static int
+has_control(const ASN1_STRING *s)
+{
+	unsigned char *u = NULL;
+	int n, i, bad = 1;
+
+	/* Every string type as UTF-8: BMPString's NUL is a 0 byte there. */
+	if ((n = ASN1_STRING_to_UTF8(&u, s)) < 0)
+		return 1;
+	for (i = 0, bad = 0; i < n && !bad; i++)
+		bad = u[i] < 0x20 || u[i] == 0x7f ||
+		    (u[i] == 0xc2 && i + 1 < n && u[i + 1] >= 0x80 &&
+		    u[i + 1] <= 0x9f);
+	OPENSSL_free(u);
+	return bad;
+}
+
+static int
+name_has_control(const X509_NAME *name)
+{
+	int i;
+
+	for (i = 0; i < X509_NAME_entry_count(name); i++)
+		if (has_control(X509_NAME_ENTRY_get_data(
+		    X509_NAME_get_entry(name, i))))
+			return 1;
+	return 0;
+}
+
+/* The subject and every SAN with text in it (not IP addresses). */
+static int
+names_have_control(X509_REQ *req)
+{
+	STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+	GENERAL_NAMES *gens = NULL;
+	const GENERAL_NAME *g;
+	int i, bad = name_has_control(X509_REQ_get_subject_name(req));
+
+	if (exts != NULL)
+		gens = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
+	for (i = 0; !bad && i < sk_GENERAL_NAME_num(gens); i++) {
+		g = sk_GENERAL_NAME_value(gens, i);
+		switch (g->type) {
+		case GEN_DNS:
+		case GEN_EMAIL:
+		case GEN_URI:
+			bad = has_control(g->d.ia5);
+			break;
+		case GEN_DIRNAME:
+			bad = name_has_control(g->d.dirn);
+			break;
+		case GEN_OTHERNAME:
+			if (g->d.otherName->value->type == V_ASN1_UTF8STRING)
+				bad = has_control(
+				    g->d.otherName->value->value.utf8string);
+			break;
+		default:
+			break;
+		}
+	}
+	GENERAL_NAMES_free(gens);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return bad;
+}
+
 int
 ca_csr_check(X509_REQ *req, const char **why)
 {
@@ -79,6 +150,12 @@ ca_csr_check(X509_REQ *req, const char **why)
 	}
 	if (X509_REQ_verify(req, k) != 1) {
 		*why = "RFC 2986: CSR self-signature does not verify";
+		ret = CA_REJECT;
+		goto out;
+	}
+	if (names_have_control(req)) {
+		*why = "CSR subject or subjectAltName holds a control character "
+		    "(C0, C1 or NUL)";
 		ret = CA_REJECT;
 		goto out;
 	}

@@ -13,7 +13,10 @@ fail=0
 for t in "$@"; do
 	mkdir -p "build/fuzz/corpus/$t"
 	log="build/fuzz/$t.log"
-	if "$BIN/fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=10 \
+	# A target's dictionary (tests/fuzz/TARGET.dict), where it has one.
+	dict=""
+	[ -f "tests/fuzz/$t.dict" ] && dict="-dict=tests/fuzz/$t.dict"
+	if "$BIN/fuzz_$t" ${dict:+"$dict"} -max_total_time="$SECONDS_EACH" -timeout=10 \
 	    -rss_limit_mb=2048 -print_final_stats=1 \
 	    -artifact_prefix="build/fuzz/crash-$t-" \
 	    "build/fuzz/corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1; then

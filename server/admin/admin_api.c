@@ -22,11 +22,17 @@
 #define ADMIN_MAX_BODY 4096
 #define PREFIX "/api/v1/transactions"
 #define EVIDENCE	"/api/v1/evidence/"
+/* Refused tokens per address before a lockout, and its length. */
+#define ADMIN_FAILURES		5
+#define ADMIN_FAILURE_WINDOW	300
+#define ADMIN_RETRY		"300"
+#define LOCKED	"too many refused tokens from this address; try later\n"
 
 struct admin_api {
 	struct MHD_Daemon	*daemon;
 	ledger			*l;
 	char			 token[ADMIN_TOKEN_LEN * 2 + 1];
+	struct ratelimit	 failures;	/* refused tokens per address */
 };
 
 struct body {
@@ -109,7 +115,7 @@ reply_text(struct MHD_Connection *c, int status, const char *text)
 }
 
 static int
-authorised(struct admin_api *a, struct MHD_Connection *c)
+token_matches(struct admin_api *a, struct MHD_Connection *c)
 {
 	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_AUTHORIZATION);
@@ -117,6 +123,52 @@ authorised(struct admin_api *a, struct MHD_Connection *c)
 
 	return h != NULL && strncmp(h, "Bearer ", 7) == 0 &&
 	    strlen(h + 7) == n && CRYPTO_memcmp(h + 7, a->token, n) == 0;
+}
+
+/*
+ * The bearer token, with wrong ones counted per address: after
+ * ADMIN_FAILURES within ADMIN_FAILURE_WINDOW seconds the address is
+ * locked out (429, even with the right token) until the window ends, so
+ * a token cannot be guessed at speed.  Every wrong token is logged.
+ */
+static enum MHD_Result
+refuse_unauthorised(struct admin_api *a, struct MHD_Connection *c, int *ok)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	char addr[64];
+	time_t now = time(NULL);
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	setup_addr_text(ci != NULL ? ci->client_addr : NULL, addr,
+	    sizeof(addr));
+	*ok = 0;
+	if (ratelimit_blocked(&a->failures, addr, now)) {
+		log_warn("admin API: %s locked out after %d refused tokens",
+		    addr, ADMIN_FAILURES);
+		r = MHD_create_response_from_buffer(strlen(LOCKED), (void *)LOCKED,
+		    MHD_RESPMEM_PERSISTENT);
+		if (r == NULL || MHD_add_response_header(r,
+		    MHD_HTTP_HEADER_RETRY_AFTER, ADMIN_RETRY) != MHD_YES) {
+			MHD_destroy_response(r);
+			return MHD_NO;
+		}
+		ret = MHD_queue_response(c, 429, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	if (token_matches(a, c)) {
+		*ok = 1;
+		return MHD_YES;
+	}
+	/* A wrong token counts towards the lockout; no token at all does not. */
+	if (MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION) != NULL) {
+		ratelimit_fail(&a->failures, addr, now);
+		log_warn("admin API: bearer token refused from %s", addr);
+	}
+	return reply_text(c, 401, "bearer token required\n");
 }
 
 /* Output of a ledger query into a malloc'd buffer, then the reply. */
@@ -312,8 +364,14 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 	/* The page and its script hold no data: no token needed. */
 	if (get && (strcmp(url, "/") == 0 || strcmp(url, "/app.js") == 0))
 		return page(c, url[1] == '\0');
-	if (!authorised(a, c))
-		return reply_text(c, 401, "bearer token required\n");
+	{
+		enum MHD_Result refused;
+		int ok;
+
+		refused = refuse_unauthorised(a, c, &ok);
+		if (!ok)
+			return refused;
+	}
 	if (b->too_big)
 		return reply_text(c, 413, "body larger than 4 KiB\n");
 	if (strcmp(url, "/metrics") == 0 && get)
@@ -387,6 +445,7 @@ admin_api_start(const char *listen, const char *token, ledger *l,
 	}
 	a->l = l;
 	snprintf(a->token, sizeof(a->token), "%s", token);
+	ratelimit_init(&a->failures, ADMIN_FAILURES, ADMIN_FAILURE_WINDOW);
 	a->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, a,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_CONNECTION_LIMIT, 64U,

@@ -14,8 +14,10 @@
 #ifndef SCEPD_COMMON_H
 #define SCEPD_COMMON_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "ca/ca.h"
 #include "store/ledger.h"
@@ -202,6 +204,10 @@ struct sockaddr_storage;
 int setup_sockaddr(const char *listen, struct sockaddr_storage *ss, int *v6,
     const char **why);
 
+/* A peer's address as text ("192.0.2.1", "::1"); "?" when unknown. */
+struct sockaddr;
+void setup_addr_text(const struct sockaddr *sa, char *buf, size_t cap);
+
 /* Write the port atomically so that a watcher never reads half. */
 int setup_port_file(const char *path, int port);
 
@@ -279,6 +285,32 @@ int challenge_sha256(const char *plain, char hex[65]);
 
 /* 1 if offered matches; constant time in the password's content. */
 int challenge_verify(struct challenge *c, const char *offered);
+
+/*
+ * Failures per client address (challenges, admin logins): after `limit`
+ * failures within `window` seconds an address is refused until the
+ * window has passed.
+ */
+#define RATELIMIT_SLOTS 1024
+
+struct ratelimit_slot {
+	char	addr[48];
+	time_t	start;
+	int	count;
+};
+
+struct ratelimit {
+	pthread_mutex_t		mu;
+	int			limit;		/* 0: no limit */
+	int			window;
+	struct ratelimit_slot	slot[RATELIMIT_SLOTS];
+};
+
+void ratelimit_init(struct ratelimit *r, int limit, int window);
+/* Is addr over its limit now? */
+int ratelimit_blocked(struct ratelimit *r, const char *addr, time_t now);
+/* Count one failure for addr. */
+void ratelimit_fail(struct ratelimit *r, const char *addr, time_t now);
 
 /*
  * Ledger reports written as documents (report.c): a JSON array, CSV with

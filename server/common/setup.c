@@ -255,3 +255,15 @@ setup_thumbprint(X509 *x, const EVP_MD *md, char out[SETUP_THUMB_LEN])
 		snprintf(out, SETUP_THUMB_LEN, "?");
 	return out;
 }
+
+void
+setup_addr_text(const struct sockaddr *sa, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "?");
+	if (sa != NULL && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr, buf, (socklen_t)cap);
+	else if (sa != NULL && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+		    (const void *)sa)->sin6_addr, buf, (socklen_t)cap);
+}

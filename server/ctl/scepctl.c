@@ -21,10 +21,11 @@
 
 #define MAX_OVERRIDES 64
 
+/* On a mistake to standard error (exit 2); asked for, standard output. */
 static void
-usage(void)
+usage_to(int asked)
 {
-	fprintf(stderr,
+	fprintf(asked ? stdout : stderr,
 	    "usage: scepctl [-c file] [-o key=value ...] command\n"
 	    "commands:\n"
 	    "  ledger [--status S] [--since 2h] [--subject TEXT] [--json|--csv]\n"
@@ -58,8 +59,34 @@ usage(void)
 	    "  profile ios|android|windows [--url URL] [--subject DN] [--cer FILE]\n"
 	    "          [--challenge PW] [--out FILE.mobileconfig]\n"
 	    "                         what an MDM's SCEP profile needs; for ios\n"
-	    "                         also a .mobileconfig\n");
-	exit(2);
+	    "                         also a .mobileconfig\n"
+	    "-c file is the configuration (default %s); see scepctl(8).\n",
+	    SCEPD_DEFAULT_CONF);
+	exit(asked ? 0 : 2);
+}
+
+static void
+usage(void)
+{
+	usage_to(0);
+}
+
+/* scepctl challenge hash: needs no configuration, only the password. */
+static int
+challenge_hash(void)
+{
+	char plain[CA_MAX_CHALLENGE + 2], text[CHALLENGE_HASH_MAX];
+	int ret = 1;
+
+	if (fgets(plain, sizeof(plain), stdin) == NULL)
+		return 1;
+	plain[strcspn(plain, "\r\n")] = '\0';
+	if (*plain != '\0' && challenge_hash_text(plain, text, sizeof(text))) {
+		printf("%s\n", text);
+		ret = 0;
+	}
+	OPENSSL_cleanse(plain, sizeof(plain));
+	return ret;
 }
 
 static int
@@ -626,7 +653,7 @@ challenge_new(const struct scepd_config *cfg, int argc, char **argv)
 static int
 cmd_challenge(const struct scepd_config *cfg, int argc, char **argv)
 {
-	char plain[CA_MAX_CHALLENGE + 2], text[CHALLENGE_HASH_MAX];
+	char plain[CA_MAX_CHALLENGE + 2];
 	const char *why = "";
 
 	if (argc >= 2 && strcmp(argv[1], "new") == 0)
@@ -649,16 +676,8 @@ cmd_challenge(const struct scepd_config *cfg, int argc, char **argv)
 		OPENSSL_cleanse(plain, sizeof(plain));
 		return 0;
 	}
-	if (strcmp(argv[1], "hash") == 0) {
-		if (fgets(plain, sizeof(plain), stdin) == NULL)
-			return 1;
-		plain[strcspn(plain, "\r\n")] = '\0';
-		if (*plain == '\0' || !challenge_hash_text(plain, text, sizeof(text)))
-			return 1;
-		OPENSSL_cleanse(plain, sizeof(plain));
-		printf("%s\n", text);
-		return 0;
-	}
+	if (strcmp(argv[1], "hash") == 0)
+		return challenge_hash();
 	usage();
 	return 2;
 }
@@ -672,6 +691,9 @@ main(int argc, char *argv[])
 	size_t n = 0;
 	int ch, ret;
 
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0))
+		usage_to(1);
 	while ((ch = getopt(argc, argv, "+c:o:")) != -1) {
 		switch (ch) {
 		case 'c':
@@ -690,6 +712,10 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc < 1)
 		usage();
+	/* Hashing a password reads no configuration (none may exist yet). */
+	if (argc == 2 && strcmp(argv[0], "challenge") == 0 &&
+	    strcmp(argv[1], "hash") == 0)
+		return challenge_hash();
 	if (!setup_config(&cfg, conf, overrides, n, err, sizeof(err))) {
 		if (strcmp(argv[0], "doctor") == 0)
 			ret = doctor_run(NULL, conf, err, stdout) > 0;

@@ -23,11 +23,20 @@
 
 #define MAX_OVERRIDES 64
 
+/* On a mistake to standard error (exit 2); asked for, standard output. */
 static void
-usage(void)
+usage(int asked)
 {
-	fprintf(stderr, "usage: scepd [-nV] [-c file] [-o key=value ...]\n");
-	exit(2);
+	fprintf(asked ? stdout : stderr,
+	    "usage: scepd [-hnV] [-c file] [-o key=value ...]\n"
+	    "  -c file       the configuration (default %s)\n"
+	    "  -o key=value  override one configuration key; repeatable\n"
+	    "  -n            check the configuration and exit\n"
+	    "  -V            print the version and exit\n"
+	    "  -h, --help    this text\n"
+	    "See scepd(8) and scepd.conf(5); scepctl(8) for the ledger.\n",
+	    SCEPD_DEFAULT_CONF);
+	exit(asked ? 0 : 2);
 }
 
 /* Republishes the CRLs before their nextUpdate; stops when told. */
@@ -126,11 +135,14 @@ banner(const struct scepd_config *cfg, const ca *c, int port,
 	if (ca_previous_count(c) > 0)
 		printf("  previous CAs:    %zu (their certificates still verify)\n",
 		    ca_previous_count(c));
-	if (api_port > 0)
+	if (api_port > 0 && *cfg->admin_token != '\0')
 		printf("  admin API:       http://%s:%d/api/v1/transactions (bearer "
-		    "token: %s)\n", *cfg->admin_listen == '[' ? "[::1]" :
-		    "127.0.0.1", api_port, *cfg->admin_token ? "admin_token" :
-		    "STATE_DIR/admin.token");
+		    "token: admin_token in the configuration)\n",
+		    *cfg->admin_listen == '[' ? "[::1]" : "127.0.0.1", api_port);
+	else if (api_port > 0)
+		printf("  admin API:       http://%s:%d/api/v1/transactions (bearer "
+		    "token: %s/admin.token)\n", *cfg->admin_listen == '[' ?
+		    "[::1]" : "127.0.0.1", api_port, cfg->state_dir);
 	printf("  state:           %s\n", cfg->state_dir);
 	fflush(stdout);
 	free(subject);
@@ -207,7 +219,9 @@ main(int argc, char *argv[])
 
 	memset(&static_challenge, 0, sizeof(static_challenge));
 	memset(&rl, 0, sizeof(rl));
-	while ((ch = getopt(argc, argv, "c:no:V")) != -1) {
+	if (argc > 1 && strcmp(argv[1], "--help") == 0)
+		usage(1);
+	while ((ch = getopt(argc, argv, "c:hno:V")) != -1) {
 		switch (ch) {
 		case 'c':
 			conf = optarg;
@@ -217,18 +231,21 @@ main(int argc, char *argv[])
 			break;
 		case 'o':
 			if (n == MAX_OVERRIDES)
-				usage();
+				usage(0);
 			overrides[n++] = optarg;
 			break;
 		case 'V':
 			printf("scepd %s\n", SCEPD_VERSION);
 			return 0;
+		case 'h':
+			usage(1);
+			break;
 		default:
-			usage();
+			usage(0);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(0);
 	if (!setup_config(&cfg, conf, overrides, n, err, sizeof(err))) {
 		fprintf(stderr, "scepd: %s\n", err);
 		config_free(&cfg);
@@ -290,15 +307,23 @@ main(int argc, char *argv[])
 		log_error("ledger %s: %s", path, why);
 		goto out;
 	}
-	if (!enroll_new(&cfg, c, l, nextca_der, nextca_len, &e, &why) ||
-	    ca_id(c, ca_id_hex) != CA_OK) {
-		log_error("cannot initialise");
+	/* Every way out says why (a silent exit 1 tells an admin nothing). */
+	if (!enroll_new(&cfg, c, l, nextca_der, nextca_len, &e, &why)) {
+		log_error("cannot initialise: %s", why);
+		goto out;
+	}
+	if (ca_id(c, ca_id_hex) != CA_OK) {
+		log_error("CA in %s: cannot compute its id", cfg.state_dir);
 		goto out;
 	}
 	if (ledger_claim_unassigned(l, ca_id_hex) != LEDGER_OK ||
-	    ledger_backfill_sha1(l, ca_sha1_hex) != LEDGER_OK ||
-	    !enroll_refresh_crls(e, &why))
+	    ledger_backfill_sha1(l, ca_sha1_hex) != LEDGER_OK) {
+		log_error("ledger %s: cannot write (a read-only file, directory "
+		    "or file system?)", path);
 		goto out;
+	}
+	if (!enroll_refresh_crls(e, &why))
+		goto out;			/* each failure logged as "CRL: ..." */
 	refresher.e = e;
 	if (pthread_create(&refresher.thread, NULL, refresh_loop, &refresher) != 0) {
 		log_error("cannot start the CRL refresher");
@@ -371,9 +396,13 @@ main(int argc, char *argv[])
 			log_error("cannot write admin_port_file");
 			goto out;
 		}
-		log_info("admin API on %s port %d (bearer token: %s)",
-		    cfg.admin_listen, api_port, *cfg.admin_token ?
-		    "from the configuration" : "STATE_DIR/admin.token");
+		/* The address alone: admin_listen's port may be 0. */
+		if (!config_listen_parse(cfg.admin_listen, host, sizeof(host),
+		    &sig))
+			snprintf(host, sizeof(host), "%s", cfg.admin_listen);
+		log_info("admin API on %s port %d (bearer token: %s%s)", host,
+		    api_port, *cfg.admin_token ? "from the configuration" :
+		    cfg.state_dir, *cfg.admin_token ? "" : "/admin.token");
 	}
 	if (*cfg.port_file != '\0' && !setup_port_file(cfg.port_file, port)) {
 		log_error("cannot write port_file %s", cfg.port_file);

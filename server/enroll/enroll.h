@@ -34,7 +34,8 @@ struct enroll_request {
 
 /* What the request log line says of a PKIOperation. */
 struct enroll_summary {
-	char		 txid[72];	/* "" when none; cut at 71 characters */
+	/* "" when none; whole (pkcs7's SCEP_MAX_TXID is 128): never cut. */
+	char		 txid[129];
 	char		 serial[68];	/* the certificate's, "" when none */
 	const char	*outcome;	/* issued, rejected, ...; NULL */
 	const char	*msg_type;	/* PKCSReq, ...; NULL when unparsed */

@@ -42,9 +42,16 @@ enroll_poll(struct enroll_ctx *e, struct op *o, struct enroll_reply *rep)
 		enroll_fail(e, o, err, why, rep);
 		goto out;
 	}
-	if (X509_NAME_cmp(issuer, X509_get_subject_name(ca_cert_get0(e->ca))) != 0) {
+	/*
+	 * The CA's name, or the RA's: a client that keeps the RA certificate
+	 * as its "CA certificate" (sscep does, to check replies) names it,
+	 * and NDES accepts that.  The transactionID finds the request.
+	 */
+	if (X509_NAME_cmp(issuer, X509_get_subject_name(ca_cert_get0(e->ca))) != 0 &&
+	    (ca_ra_cert_get0(e->ca) == NULL || X509_NAME_cmp(issuer,
+	    X509_get_subject_name(ca_ra_cert_get0(e->ca))) != 0)) {
 		enroll_fail(e, o, SCEP_ERR_BAD_CERT_ID,
-		    "RFC 8894 3.3.3: issuer is not this CA", rep);
+		    "RFC 8894 3.3.3: issuer is neither this CA nor its RA", rep);
 		goto out;
 	}
 	mu = enroll_stripe(e, o->row.transaction_id);

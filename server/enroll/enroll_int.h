@@ -12,7 +12,6 @@
  *   crl.c            the CRL files
  *   onetime.c        one-time passwords
  *   challenge_exec.c challenge_mode = exec
- *   ratelimit.c      failed challenges per address
  */
 #ifndef SCEPD_ENROLL_INT_H
 #define SCEPD_ENROLL_INT_H
@@ -29,37 +28,6 @@
 #define ENROLL_MAX_PROFILES 17	/* "default" and CONFIG_MAX_PROFILES */
 
 #define SERIAL_TRIES 4
-
-/*
- * Failed challenges per client address: after `limit` failures within
- * `window` seconds an address is refused until the window has passed.
- */
-#define RATELIMIT_SLOTS 1024
-
-struct ratelimit_slot {
-	char	addr[48];
-	time_t	start;
-	int	count;
-};
-
-struct ratelimit {
-	pthread_mutex_t		mu;
-	int			limit;		/* 0: no limit */
-	int			window;
-	struct ratelimit_slot	slot[RATELIMIT_SLOTS];
-};
-
-void ratelimit_init(struct ratelimit *r, int limit, int window);
-/* Is addr over its limit now? */
-int ratelimit_blocked(struct ratelimit *r, const char *addr, time_t now);
-/* Count one failure for addr. */
-void ratelimit_fail(struct ratelimit *r, const char *addr, time_t now);
-
-void ratelimit_init(struct ratelimit *r, int limit, int window);
-/* Is addr over its limit now? */
-int ratelimit_blocked(struct ratelimit *r, const char *addr, time_t now);
-/* Count one failure for addr. */
-void ratelimit_fail(struct ratelimit *r, const char *addr, time_t now);
 
 /*
  * challenge_mode = exec, the Intune-connector pattern: a program decides.

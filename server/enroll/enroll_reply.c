@@ -76,6 +76,10 @@ unix_time(const ASN1_TIME *t, int64_t *out)
 	return 1;
 }
 
+/* The log line carries the whole transactionID: nothing is cut silently. */
+_Static_assert(sizeof(((struct enroll_summary *)0)->txid) > SCEP_MAX_TXID,
+    "enroll_summary.txid holds a whole transactionID");
+
 /* The request log line's fields, from the ledger row. */
 static void
 summarise(const struct op *o, struct enroll_reply *rep)

@@ -16,6 +16,11 @@
 
 #include "server/http/http_int.h"
 
+/* Failed logins per address before a lockout, and its length. */
+#define PAGE_FAILURES		HTTP_PAGE_FAILURES
+#define PAGE_RETRY		"300"	/* HTTP_PAGE_FAILURE_WINDOW */
+#define PAGE_LOCKED	"too many failed logins from this address; try later\n"
+
 static int
 is_loopback(const char *addr)
 {
@@ -122,8 +127,30 @@ http_challenge_page(http_server *s, struct MHD_Connection *c, struct conn *k)
 	if (!s->admin.remote && !is_loopback(k->addr))
 		return http_respond_text(k, c, 403, "the challenge page is served on "
 		    "loopback only (admin_remote = no)\n");
+	/* Guessing the password: a lockout per address after a few tries. */
+	if (ratelimit_blocked(&s->page_failures, k->addr, time(NULL))) {
+		log_warn("challenge page: %s locked out after %d failed logins",
+		    k->addr, PAGE_FAILURES);
+		r = MHD_create_response_from_buffer(strlen(PAGE_LOCKED),
+		    (void *)PAGE_LOCKED, MHD_RESPMEM_PERSISTENT);
+		if (r == NULL || MHD_add_response_header(r,
+		    MHD_HTTP_HEADER_RETRY_AFTER, PAGE_RETRY) != MHD_YES) {
+			MHD_destroy_response(r);
+			return MHD_NO;
+		}
+		k->http_status = 429;
+		ret = MHD_queue_response(c, 429, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
 	if (!admin_authorised(s, c)) {
-		log_warn("challenge page: authentication failed from %s", k->addr);
+		/* A browser asks without credentials first: that is no guess. */
+		if (MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_AUTHORIZATION) != NULL) {
+			ratelimit_fail(&s->page_failures, k->addr, time(NULL));
+			log_warn("challenge page: authentication failed from %s",
+			    k->addr);
+		}
 		r = MHD_create_response_from_buffer(strlen(denied), (void *)denied,
 		    MHD_RESPMEM_PERSISTENT);
 		if (r == NULL)

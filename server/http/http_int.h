@@ -91,6 +91,7 @@ struct http_server {
 	const char		*cacert_type;
 	const char		*caps;
 	struct http_admin	 admin;
+	struct ratelimit	 page_failures;	/* challenge page logins */
 	const unsigned char	*nextca;	/* GetNextCACert reply (enroll's), or NULL */
 	size_t			 nextca_len;
 	char			 caps_buf[160];
@@ -167,7 +168,9 @@ int http_ca_reply(http_server *s, struct MHD_Connection *c, struct conn *k,
 enum MHD_Result http_crl(http_server *s, struct MHD_Connection *c,
     struct conn *k, const char *url);
 
-/* http_challenge_page.c */
+/* http_challenge_page.c; http_start sets page_failures up with these. */
+#define HTTP_PAGE_FAILURES		5
+#define HTTP_PAGE_FAILURE_WINDOW	300
 int http_is_challenge_page_path(const char *url);
 enum MHD_Result http_challenge_page(http_server *s, struct MHD_Connection *c,
     struct conn *k);

@@ -129,18 +129,9 @@ static void
 client_addr(struct MHD_Connection *c, char *buf, size_t cap)
 {
 	const union MHD_ConnectionInfo *ci;
-	const struct sockaddr *sa;
 
-	snprintf(buf, cap, "?");
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci == NULL || (sa = ci->client_addr) == NULL)
-		return;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-		    buf, (socklen_t)cap);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-		    buf, (socklen_t)cap);
+	setup_addr_text(ci != NULL ? ci->client_addr : NULL, buf, cap);
 }
 
 static int
@@ -200,7 +191,8 @@ static void
 log_request(const struct conn *k, int delivered)
 {
 	const struct enroll_summary *m = &k->summary;
-	char txid[160], reason[360], pki[1024] = "";
+	/* Room for the longest transactionID quoted, every character escaped. */
+	char txid[2 * 128 + 3], reason[360], pki[1024] = "";
 	double ms = (double)(enroll_now_us() - k->received_us) / 1000.0;
 
 	if (k->op != NULL && strcmp(k->op, "PKIOperation") == 0) {

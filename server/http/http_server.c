@@ -184,6 +184,8 @@ http_start(const struct scepd_config *cfg, struct enroll_ctx *e,
 	s->v6 = v6;
 	s->enroll = e;
 	s->admin = *admin;
+	ratelimit_init(&s->page_failures, HTTP_PAGE_FAILURES,
+	    HTTP_PAGE_FAILURE_WINDOW);
 	s->max_body = cfg->max_body;
 	if ((s->deadlines = deadlines_new()) == NULL) {
 		*why = "out of memory";

@@ -411,6 +411,8 @@ static const struct failure failures[] = {
 	    .flaw = TC_SIGNER_FOREIGN_CA }, 1, "not issued by this CA" },
 	{ "RID SAN", { .cn = "f", .challenge = "lab-secret",
 	    .sans = "RID:1.2.3.4" }, 2, "type not allowed" },
+	{ "newline in the CN", { .cn = "evil\nCN=admin", .challenge =
+	    "lab-secret" }, 2, "control character" },
 };
 
 START_TEST(test_failure)
@@ -697,6 +699,32 @@ START_TEST(test_concurrent)
 }
 END_TEST
 
+/* A long transactionID (100 characters) is logged whole, never cut. */
+START_TEST(test_long_txid_logged)
+{
+	char txid[101], want[160];
+	struct tc_opts o = { .cn = "long-txid", .challenge = "lab-secret",
+	    .txid = txid };
+	struct tc_req req;
+	struct tc_rep rep;
+	int i;
+
+	for (i = 0; i < 100; i++)
+		txid[i] = (char)('0' + (i * 7) % 10);
+	txid[100] = '\0';
+	e2e_enroll_ok(&e2e_srv, &o, MSCEP, NULL, &req, &rep);
+	snprintf(want, sizeof(want), " txid=%s status=issued ", txid);
+	for (i = 0; i < 100 && tu_log_count(&e2e_srv, want) == 0; i++) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+		nanosleep(&ts, NULL);	/* the line follows the reply */
+	}
+	ck_assert_int_eq(tu_log_count(&e2e_srv, want), 1);
+	tc_rep_free(&rep);
+	tc_req_free(&req);
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -719,6 +747,7 @@ http_suite(void)
 	tcase_add_loop_test(t, test_failure, 0,
 	    (int)(sizeof(failures) / sizeof(failures[0])));
 	tcase_add_test(t, test_idempotent);
+	tcase_add_test(t, test_long_txid_logged);
 	tcase_add_test(t, test_legacy_algorithms);
 	tcase_add_test(t, test_envelope_to_ca);
 	tcase_add_test(t, test_ec_ca);

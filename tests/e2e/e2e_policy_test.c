@@ -76,7 +76,7 @@ START_TEST(test_manual_approval)
 	struct tc_opts o = { .cn = "manual", .challenge = "lab-secret" };
 	struct tc_req req, poll, req2;
 	struct tc_rep rep;
-	X509 *cacert, *issued;
+	X509 *cacert, *issued, *ra;
 	char args[256], *out, *v;
 
 	ck_assert(tu_server_start(&s, manual));
@@ -107,8 +107,16 @@ START_TEST(test_manual_approval)
 	ck_assert_ptr_null(strstr(out, req.txid));
 	free(out);
 
-	/* The first poll after approval issues; later ones resend it. */
-	cert_poll(&s, &req, X509_get_subject_name(cacert), &poll, &rep);
+	/*
+	 * The first poll after approval issues; later ones resend it.  This
+	 * one names the RA as issuer, as clients that keep the RA
+	 * certificate as their CA certificate do (sscep): accepted, as NDES
+	 * does.
+	 */
+	ra = tu_server_cert(&s, "ra");
+	ck_assert_ptr_nonnull(ra);
+	cert_poll(&s, &req, X509_get_subject_name(ra), &poll, &rep);
+	X509_free(ra);
 	ck_assert_int_eq(rep.status, 0);
 	ck_assert_ptr_nonnull(rep.cert);
 	ck_assert_int_eq(EVP_PKEY_eq(X509_get0_pubkey(rep.cert), req.key), 1);

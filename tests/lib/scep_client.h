@@ -61,7 +61,7 @@ struct tc_req {
 	EVP_PKEY	*signer_key;	/* opens the CertRep envelope */
 	unsigned char	*der;
 	size_t		 len;
-	char		 txid[80];
+	char		 txid[160];	/* up to 159 characters */
 	unsigned char	 nonce[16];
 };
 

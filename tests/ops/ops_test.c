@@ -25,6 +25,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/ca.h"
+#include "server/common/common.h"
 #include "tests/lib/scep_client.h"
 #include "tests/lib/testutil.h"
 
@@ -1020,6 +1021,212 @@ START_TEST(test_key_passphrase)
 }
 END_TEST
 
+/*
+ * Help as a new user asks for it, and what the README has them type
+ * (issue 19): scepd -h/--help and scepctl --help print every option and
+ * exit 0 (a mistake exits 2); `scepctl challenge hash` needs no
+ * configuration; the banner names the admin token's real path.
+ */
+START_TEST(test_help_and_first_commands)
+{
+	static const char *const scepd_options[] = { "-c file", "-o key=value",
+	    "-n ", "-V ", "--help", "scepd(8)" };
+	struct tu_server t;
+	char cmd[700], want[600], *out;
+	size_t i;
+	int status, h;
+
+	for (h = 0; h < 2; h++) {
+		snprintf(cmd, sizeof(cmd), "%s/scepd %s", tu_bin_dir(),
+		    h ? "-h" : "--help");
+		out = tu_capture(cmd, &status);
+		ck_assert_int_eq(status, 0);
+		for (i = 0; i < sizeof(scepd_options) / sizeof(*scepd_options); i++)
+			ck_assert_msg(strstr(out, scepd_options[i]) != NULL,
+			    "%s: no %s in\n%s", cmd, scepd_options[i], out);
+		free(out);
+	}
+	snprintf(cmd, sizeof(cmd), "%s/scepd -x 2>&1", tu_bin_dir());
+	out = tu_capture(cmd, &status);
+	ck_assert_int_eq(status, 2);
+	ck_assert_ptr_nonnull(strstr(out, "usage: scepd"));
+	free(out);
+	snprintf(cmd, sizeof(cmd), "%s/scepctl --help", tu_bin_dir());
+	out = tu_capture(cmd, &status);
+	ck_assert_int_eq(status, 0);
+	ck_assert_ptr_nonnull(strstr(out, "evidence retract"));
+	ck_assert_ptr_nonnull(strstr(out, "scepctl(8)"));
+	free(out);
+	/* From /, where no conf/scepd.conf is and /etc/scepd may not be. */
+	snprintf(cmd, sizeof(cmd), "cd / && echo 'a password' | %s%s/scepctl "
+	    "challenge hash", *tu_bin_dir() == '/' ? "" : "$OLDPWD/",
+	    tu_bin_dir());
+	out = tu_capture(cmd, &status);
+	ck_assert_msg(status == 0 && strncmp(out, "pbkdf2-sha256$", 14) == 0,
+	    "%s", out);
+	free(out);
+
+	ck_assert_int_eq(tu_server_start(&t, NULL), 1);
+	snprintf(want, sizeof(want), "bearer token: %s/var/admin.token)", t.dir);
+	ck_assert_int_eq(tu_log_count(&t, want), 2);	/* banner and log */
+	ck_assert_int_eq(tu_log_count(&t, "STATE_DIR"), 0);
+	ck_assert_int_eq(tu_server_stop(&t), 1);
+}
+END_TEST
+
+/*
+ * Every start-up failure says why (issue 19: a failed start printed
+ * nothing): each case starts bin/scepd on a fresh state directory with
+ * one thing wrong and wants a non-zero exit and a message naming it.
+ */
+START_TEST(test_startup_failures_say_why)
+{
+	struct tu_server busy;
+	char *dir = tu_tmpdir(), cmd[4096], opt[4][600], *out;
+	const struct {
+		const char	*what;
+		const char	*say;
+	} cases[] = {
+		{ "listen on a port in use", "cannot listen" },
+		{ "admin API on a port in use", "admin API" },
+		{ "challenge_exec not executable", "challenge_exec" },
+		{ "ledger path is a directory", "ledger" },
+		{ "hook_command relative", "hook_command" },
+		{ "state_dir under a missing directory", "cannot create the state "
+		    "directory" },
+		{ "an unknown configuration key", "unknown key" },
+	};
+	size_t i;
+	int status;
+
+	ck_assert_int_eq(tu_server_start(&busy, NULL), 1);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(opt[0], sizeof(opt[0]), "state_dir=%s/s%zu", dir, i);
+		snprintf(opt[1], sizeof(opt[1]), "listen=127.0.0.1:%d",
+		    i == 0 ? busy.port : 0);
+		snprintf(opt[2], sizeof(opt[2]), "admin_listen=127.0.0.1:%d",
+		    i == 1 ? busy.admin_port : 0);
+		snprintf(opt[3], sizeof(opt[3]), "%s", i == 2 ?
+		    "challenge_mode=exec -o challenge_exec=/nonexistent/prog" :
+		    i == 4 ? "hook_command=relative/prog" : i == 6 ?
+		    "no_such_key=1" : "log_level=info");
+		if (i == 5)
+			snprintf(opt[0], sizeof(opt[0]), "state_dir=%s/missing/s",
+			    dir);
+		if (i == 3) {
+			snprintf(cmd, sizeof(cmd), "mkdir -p %s/s3/data/ledger.db",
+			    dir);
+			ck_assert_int_eq(system(cmd), 0);
+		}
+		snprintf(cmd, sizeof(cmd), "timeout 60 %s/scepd -c conf/scepd.conf "
+		    "-o %s -o %s -o %s -o %s 2>&1", tu_bin_dir(), opt[0], opt[1],
+		    opt[2], opt[3]);
+		out = tu_capture(cmd, &status);
+		ck_assert_msg(status != 0, "%s: started anyway:\n%s",
+		    cases[i].what, out);
+		ck_assert_msg(status != 124, "%s: did not exit", cases[i].what);
+		ck_assert_msg(strstr(out, cases[i].say) != NULL, "%s: no \"%s\" "
+		    "in:\n%s", cases[i].what, cases[i].say, out);
+		free(out);
+	}
+	/*
+	 * A ledger scepd can open but not write (read-only file: SQLite
+	 * opens it read-only without a word) used to end in a silent exit 1.
+	 * The read-only bind mount lives in a mount namespace of its own.
+	 */
+	/* Its state, at rest: stopped (and reaped) first. */
+	ck_assert_int_eq(kill(busy.pid, SIGTERM), 0);
+	ck_assert_int_eq(waitpid(busy.pid, &status, 0), busy.pid);
+	busy.pid = 0;
+	snprintf(cmd, sizeof(cmd), "cp -a %s/var %s/ro", busy.dir, dir);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(tu_server_stop(&busy), 1);
+	snprintf(cmd, sizeof(cmd), "timeout 60 unshare -m sh -c 'mount --bind "
+	    "%s/ro/data/ledger.db %s/ro/data/ledger.db && mount -o remount,"
+	    "bind,ro %s/ro/data/ledger.db && %s/scepd -c conf/scepd.conf -o "
+	    "state_dir=%s/ro -o listen=127.0.0.1:0 -o admin_listen="
+	    "127.0.0.1:0' 2>&1", dir, dir, dir, tu_bin_dir(), dir);
+	out = tu_capture(cmd, &status);
+	ck_assert_msg(status != 0 && status != 124, "read-only ledger: %d\n%s",
+	    status, out);
+	ck_assert_msg(strstr(out, "cannot write (a read-only") != NULL,
+	    "read-only ledger: no reason in:\n%s", out);
+	free(out);
+	tu_rm_rf(dir);
+	free(dir);
+}
+END_TEST
+
+/*
+ * Guessing admin credentials (issue 19): wrong bearer tokens and wrong
+ * challenge-page passwords are logged, and after five from one address
+ * it is locked out (429 with Retry-After) even with the right ones;
+ * asking without credentials, as a browser does first, is no guess.
+ */
+START_TEST(test_admin_login_lockout)
+{
+	static const char *const extra[] = { "challenge_mode=onetime",
+	    "admin_password=page-secret", NULL };
+	struct tu_server t;
+	struct tu_http h;
+	char path[600], good[256], *token, *auth;
+	size_t n;
+	int i;
+
+	ck_assert_int_eq(tu_server_start(&t, extra), 1);
+	snprintf(path, sizeof(path), "%s/var/admin.token", t.dir);
+	ck_assert_ptr_nonnull(token = (char *)tu_read_file(path, &n));
+	token[strcspn(token, "\n")] = '\0';
+	snprintf(good, sizeof(good), "Authorization: Bearer %s\r\n", token);
+	for (i = 0; i < 8; i++) {	/* no token: 401, never a lockout */
+		ck_assert(tu_http(t.admin_port, "GET", "/api/v1/transactions",
+		    NULL, NULL, 0, &h));
+		ck_assert_int_eq(h.status, 401);
+		tu_http_free(&h);
+	}
+	for (i = 0; i < 5; i++) {
+		ck_assert(tu_http_h(t.admin_port, "GET", "/api/v1/transactions",
+		    "Authorization: Bearer not-the-token-at-all\r\n", NULL, NULL,
+		    0, &h));
+		ck_assert_int_eq(h.status, 401);
+		tu_http_free(&h);
+	}
+	ck_assert(tu_http_h(t.admin_port, "GET", "/api/v1/transactions", good,
+	    NULL, NULL, 0, &h));
+	ck_assert_int_eq(h.status, 429);
+	tu_http_free(&h);
+	ck_assert_int_eq(tu_log_count(&t, "admin API: bearer token refused from "
+	    "127.0.0.1"), 5);
+	ck_assert_int_ge(tu_log_count(&t, "admin API: 127.0.0.1 locked out"), 1);
+
+	/* NDES's challenge page: the same for Basic logins. */
+	ck_assert(tu_http(t.port, "GET", "/certsrv/mscep_admin/", NULL, NULL, 0,
+	    &h));
+	ck_assert_int_eq(h.status, 401);
+	tu_http_free(&h);
+	auth = b64_encode((const unsigned char *)"admin:wrong", 11, 0);
+	snprintf(path, sizeof(path), "Authorization: Basic %s\r\n", auth);
+	free(auth);
+	for (i = 0; i < 5; i++) {
+		ck_assert(tu_http_h(t.port, "GET", "/certsrv/mscep_admin/", path,
+		    NULL, NULL, 0, &h));
+		ck_assert_int_eq(h.status, 401);
+		tu_http_free(&h);
+	}
+	auth = b64_encode((const unsigned char *)"admin:page-secret", 17, 0);
+	snprintf(path, sizeof(path), "Authorization: Basic %s\r\n", auth);
+	free(auth);
+	ck_assert(tu_http_h(t.port, "GET", "/certsrv/mscep_admin/", path, NULL,
+	    NULL, 0, &h));
+	ck_assert_int_eq(h.status, 429);
+	tu_http_free(&h);
+	ck_assert_int_eq(tu_log_count(&t, "challenge page: authentication "
+	    "failed from 127.0.0.1"), 5);
+	free(token);
+	ck_assert_int_eq(tu_server_stop(&t), 1);
+}
+END_TEST
+
 static Suite *
 ops_suite(void)
 {
@@ -1029,6 +1236,9 @@ ops_suite(void)
 	tcase_set_timeout(t, 120);
 	tcase_add_unchecked_fixture(t, start, stop);
 	tcase_add_test(t, test_doctor_healthy);
+	tcase_add_test(t, test_help_and_first_commands);
+	tcase_add_test(t, test_startup_failures_say_why);
+	tcase_add_test(t, test_admin_login_lockout);
 	tcase_add_test(t, test_doctor_config);
 	tcase_add_test(t, test_doctor_key_mode);
 	tcase_add_test(t, test_doctor_ra);

@@ -725,6 +725,76 @@ START_TEST(test_profile_check)
 }
 END_TEST
 
+/*
+ * Control characters in names (C0, DEL, C1, NUL) in any string type, in
+ * the subject or a text subjectAltName: refused by ca_csr_check.
+ */
+static const struct {
+	const char		*name;
+	const char		*cn;		/* bytes */
+	int			 cn_len;
+	int			 cn_type;	/* MBSTRING_* */
+	const char		*dns;		/* NULL: no SAN */
+	int			 dns_len;
+	int			 ok;
+} names[] = {
+	{ "plain", "device-1.lab.example", -1, MBSTRING_UTF8, NULL, 0, 1 },
+	{ "UTF-8 letters", "caf\xc3\xa9-\xe6\x97\xa5", -1, MBSTRING_UTF8,
+	    "ok.lab.example", -1, 1 },
+	{ "NUL in CN", "abc\0.example", 12, MBSTRING_ASC, NULL, 0, 0 },
+	{ "newline in CN", "evil\nCN=admin", -1, MBSTRING_UTF8, NULL, 0, 0 },
+	{ "DEL in CN", "a\x7f" "b", -1, MBSTRING_UTF8, NULL, 0, 0 },
+	{ "C1 (NEL) in CN", "a\xc2\x85" "b", -1, MBSTRING_UTF8, NULL, 0, 0 },
+	{ "NUL in a BMPString CN", "\0a\0\0\0b", 6, MBSTRING_BMP, NULL, 0, 0 },
+	{ "control in a DNS SAN", "dev", -1, MBSTRING_UTF8, "a\x01" "b.example",
+	    -1, 0 },
+	{ "NUL in a DNS SAN", "dev", -1, MBSTRING_UTF8, "a.example\0.evil", 15,
+	    0 },
+};
+
+START_TEST(test_control_characters)
+{
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *n = X509_NAME_new();
+	EVP_PKEY *k = tc_rsa_key(2048);
+	const char *why = NULL;
+	int rv;
+
+	ck_assert(X509_NAME_add_entry_by_txt(n, "CN", names[_i].cn_type,
+	    (const unsigned char *)names[_i].cn, names[_i].cn_len, -1, 0));
+	ck_assert(X509_REQ_set_subject_name(req, n));
+	ck_assert(X509_REQ_set_pubkey(req, k));
+	if (names[_i].dns != NULL) {
+		STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+		GENERAL_NAMES *gens = GENERAL_NAMES_new();
+		GENERAL_NAME *g = GENERAL_NAME_new();
+		ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+		X509_EXTENSION *ext;
+
+		ck_assert(ASN1_STRING_set(ia5, names[_i].dns, names[_i].dns_len));
+		GENERAL_NAME_set0_value(g, GEN_DNS, ia5);
+		ck_assert(sk_GENERAL_NAME_push(gens, g));
+		ck_assert_ptr_nonnull(ext = X509V3_EXT_i2d(NID_subject_alt_name,
+		    0, gens));
+		ck_assert(sk_X509_EXTENSION_push(exts, ext));
+		ck_assert(X509_REQ_add_extensions(req, exts));
+		sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+		GENERAL_NAMES_free(gens);
+	}
+	ck_assert(X509_REQ_sign(req, k, EVP_sha256()) > 0);
+	rv = ca_csr_check(req, &why);
+	if (names[_i].ok) {
+		ck_assert_msg(rv == CA_OK, "%s: %s", names[_i].name, why);
+	} else {
+		ck_assert_msg(rv == CA_REJECT, "%s: accepted", names[_i].name);
+		ck_assert_ptr_nonnull(strstr(why, "control character"));
+	}
+	X509_NAME_free(n);
+	X509_REQ_free(req);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
 static Suite *
 ca_suite(void)
 {
@@ -755,6 +825,8 @@ ca_suite(void)
 	tcase_add_test(t, test_ec_ca);
 	tcase_add_test(t, test_name_parse);
 	tcase_add_test(t, test_profile_check);
+	tcase_add_loop_test(t, test_control_characters, 0,
+	    (int)(sizeof(names) / sizeof(names[0])));
 	tcase_set_timeout(t, 60);
 	suite_add_tcase(s, t);
 	return s;

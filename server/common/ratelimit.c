@@ -1,7 +1,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "server/enroll/enroll_int.h"
+#include "server/common/common.h"
 
 void
 ratelimit_init(struct ratelimit *r, int limit, int window)
