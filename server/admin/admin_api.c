@@ -341,7 +341,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 	int get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
 	int post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 	char id[512], *slash;
-	size_t plen = strlen(PREFIX);
+	size_t plen = strlen(PREFIX), elen = strlen(EVIDENCE);
 
 	(void)version;
 	if (b == NULL) {
@@ -378,12 +378,13 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 		return metrics(a, c);
 	if (strcmp(url, PREFIX) == 0 && get)
 		return list(a, c);
-	if (post && strncmp(url, EVIDENCE, strlen(EVIDENCE)) == 0 &&
-	    strlen(url) < sizeof(id) + strlen(EVIDENCE) &&
-	    (slash = strrchr(url, '/')) != NULL &&
-	    strcmp(slash, "/retract") == 0) {
-		snprintf(id, sizeof(id), "%.*s", (int)(slash - url -
-		    strlen(EVIDENCE)), url + strlen(EVIDENCE));
+	/* POST /api/v1/evidence/{id}/retract: the id between the two. */
+	if (post && strncmp(url, EVIDENCE, elen) == 0 &&
+	    (slash = strrchr(url, '/')) != NULL && slash >= url + elen &&
+	    strcmp(slash, "/retract") == 0 &&
+	    (size_t)(slash - url) - elen < sizeof(id)) {
+		snprintf(id, sizeof(id), "%.*s", (int)((size_t)(slash - url) -
+		    elen), url + elen);
 		return retract(a, c, id, b);
 	}
 	if (strncmp(url, PREFIX "/", plen + 1) != 0 ||
