@@ -25,7 +25,6 @@
 /* Refused tokens per address before a lockout, and its length. */
 #define ADMIN_FAILURES		5
 #define ADMIN_FAILURE_WINDOW	300
-#define ADMIN_RETRY		"300"
 #define LOCKED	"too many refused tokens from this address; try later\n"
 
 struct admin_api {
@@ -137,20 +136,22 @@ refuse_unauthorised(struct admin_api *a, struct MHD_Connection *c, int *ok)
 	const union MHD_ConnectionInfo *ci;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
-	char addr[64];
+	char addr[64], retry[16];
 	time_t now = time(NULL);
+	int wait;
 
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	setup_addr_text(ci != NULL ? ci->client_addr : NULL, addr,
 	    sizeof(addr));
 	*ok = 0;
-	if (ratelimit_blocked(&a->failures, addr, now)) {
+	if ((wait = ratelimit_blocked(&a->failures, addr, now)) > 0) {
+		snprintf(retry, sizeof(retry), "%d", wait);
 		log_warn("admin API: %s locked out after %d refused tokens",
 		    addr, ADMIN_FAILURES);
 		r = MHD_create_response_from_buffer(strlen(LOCKED), (void *)LOCKED,
 		    MHD_RESPMEM_PERSISTENT);
 		if (r == NULL || MHD_add_response_header(r,
-		    MHD_HTTP_HEADER_RETRY_AFTER, ADMIN_RETRY) != MHD_YES) {
+		    MHD_HTTP_HEADER_RETRY_AFTER, retry) != MHD_YES) {
 			MHD_destroy_response(r);
 			return MHD_NO;
 		}

@@ -307,7 +307,7 @@ struct ratelimit {
 };
 
 void ratelimit_init(struct ratelimit *r, int limit, int window);
-/* Is addr over its limit now? */
+/* Seconds until addr may try again (its window's end); 0: not blocked. */
 int ratelimit_blocked(struct ratelimit *r, const char *addr, time_t now);
 /* Count one failure for addr. */
 void ratelimit_fail(struct ratelimit *r, const char *addr, time_t now);

@@ -47,15 +47,17 @@ int
 ratelimit_blocked(struct ratelimit *r, const char *addr, time_t now)
 {
 	struct ratelimit_slot *s;
-	int blocked;
+	int left = 0;
 
 	if (r->limit <= 0)
 		return 0;
 	pthread_mutex_lock(&r->mu);
 	s = slot_for(r, addr, now);
-	blocked = strcmp(s->addr, addr) == 0 && s->count >= r->limit;
+	/* slot_for renews a window that has passed: left is at least 1. */
+	if (strcmp(s->addr, addr) == 0 && s->count >= r->limit)
+		left = (int)(s->start + r->window - now);
 	pthread_mutex_unlock(&r->mu);
-	return blocked;
+	return left;
 }
 
 void

@@ -213,6 +213,7 @@ main(int argc, char *argv[])
 	sigset_t sigs;
 	int ch, check_only = 0, created = 0, generated = 0, port = 0, sig;
 	char ca_id_hex[CA_ID_LEN + 1];
+	int admin_port;		/* admin_listen's, which may be 0 */
 	const unsigned char *nextca_der = NULL;
 	size_t nextca_len = 0;
 	int ret = 1, rv;
@@ -398,7 +399,7 @@ main(int argc, char *argv[])
 		}
 		/* The address alone: admin_listen's port may be 0. */
 		if (!config_listen_parse(cfg.admin_listen, host, sizeof(host),
-		    &sig))
+		    &admin_port))
 			snprintf(host, sizeof(host), "%s", cfg.admin_listen);
 		log_info("admin API on %s port %d (bearer token: %s%s)", host,
 		    api_port, *cfg.admin_token ? "from the configuration" :

@@ -18,7 +18,6 @@
 
 /* Failed logins per address before a lockout, and its length. */
 #define PAGE_FAILURES		HTTP_PAGE_FAILURES
-#define PAGE_RETRY		"300"	/* HTTP_PAGE_FAILURE_WINDOW */
 #define PAGE_LOCKED	"too many failed logins from this address; try later\n"
 
 static int
@@ -120,7 +119,8 @@ http_challenge_page(http_server *s, struct MHD_Connection *c, struct conn *k)
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 	const char *why = "";
-	char *html = NULL;
+	char *html = NULL, retry[16];
+	int wait;
 
 	if (!s->admin.enabled)
 		return http_respond_text(k, c, 404, "not found\n");
@@ -128,13 +128,15 @@ http_challenge_page(http_server *s, struct MHD_Connection *c, struct conn *k)
 		return http_respond_text(k, c, 403, "the challenge page is served on "
 		    "loopback only (admin_remote = no)\n");
 	/* Guessing the password: a lockout per address after a few tries. */
-	if (ratelimit_blocked(&s->page_failures, k->addr, time(NULL))) {
+	if ((wait = ratelimit_blocked(&s->page_failures, k->addr,
+	    time(NULL))) > 0) {
+		snprintf(retry, sizeof(retry), "%d", wait);
 		log_warn("challenge page: %s locked out after %d failed logins",
 		    k->addr, PAGE_FAILURES);
 		r = MHD_create_response_from_buffer(strlen(PAGE_LOCKED),
 		    (void *)PAGE_LOCKED, MHD_RESPMEM_PERSISTENT);
 		if (r == NULL || MHD_add_response_header(r,
-		    MHD_HTTP_HEADER_RETRY_AFTER, PAGE_RETRY) != MHD_YES) {
+		    MHD_HTTP_HEADER_RETRY_AFTER, retry) != MHD_YES) {
 			MHD_destroy_response(r);
 			return MHD_NO;
 		}
